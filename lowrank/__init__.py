@@ -1,0 +1,13 @@
+"""lowrank: stochastic low-rank RNNs fitted to neural data with variational SMC.
+
+Public surface::
+
+    lowrank.LowRankRNN            the model (sample, fit, posterior, score, save/load, fixed_points)
+    lowrank.teachers              built-in teacher networks and their data sets
+    lowrank.smc.elbo              the variational SMC objective and its gradient
+    lowrank.fixed_points          every fixed point of piecewise-linear networks
+    lowrank.metrics               D_stsp, D_H, spike statistics
+"""
+from ._version import __version__
+from .model import LowRankRNN, ModelOptions, Params, Sample
+from . import metrics, teachers

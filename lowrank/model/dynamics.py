@@ -1,0 +1,146 @@
+"""The generative model's equations in plain form: fed inputs, the initial-state
+mean, the simulation kernel and the read-out (DESIGN §1, docs/smc.md)."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..config import CACHE, FASTMATH
+from ..inference.activations import phi
+from .options import ACTIVATION_CODE, ModelOptions
+from .params import Params
+
+
+def fed_inputs(u, a, filter_inputs):
+    """Inputs as the units receive them.
+
+    Parameters
+    ----------
+    u : ndarray, shape (n_trials, T, U)
+    a : ndarray, shape (R,)
+        Leak; the filter uses its mean ``ā``.
+    filter_inputs : bool
+        If True, ``v_0 = 0`` and ``v_{t+1} = ā v_t + (1 - ā) u_t``; else ``v = u``.
+
+    Returns
+    -------
+    v : ndarray, shape (n_trials, T, U)
+    """
+    if not filter_inputs or u.shape[-1] == 0:
+        return u
+    abar = float(np.mean(a))
+    v = np.zeros_like(u)
+    for t in range(1, u.shape[1]):
+        v[:, t] = abar * v[:, t - 1] + (1.0 - abar) * u[:, t - 1]
+    return v
+
+
+def initial_mean(params: Params, v0):
+    """``μ_init = mu0 + P_M W_u v_0`` with ``P_M = (mᵀm)⁻¹mᵀ``.
+
+    v0 : ndarray, shape (n_trials, U). Returns (n_trials, R).
+    """
+    mu = np.broadcast_to(params.mu0, (v0.shape[0], params.mu0.shape[0])).copy()
+    if v0.shape[1] > 0:
+        cur = v0 @ params.W_u.T                       # (n_trials, N)
+        mu += np.linalg.solve(params.m.T @ params.m, params.m.T @ cur.T).T
+    return mu
+
+
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+def simulate_latents(z0, eps, v, mT, nT, h, a, W_u, L_z, noise_scale, act):
+    """Run the transition ``z_{t+1} = a⊙z_t + nᵀφ(m z_t + W_u v_t − h) + s L_z ε_t``.
+
+    Parameters
+    ----------
+    z0 : (B, R) initial states.
+    eps : (B, T, R) standard normal draws (row ``t`` drives step t → t+1; the last is unused).
+    v : (B, T, U) fed inputs.
+    mT, nT : (R, N) transposed loadings (contiguous over units).
+    h : (N,); a : (R,); W_u : (N, U); L_z : (R, R) lower-triangular.
+    noise_scale : float; act : activation code.
+
+    Returns
+    -------
+    z : (B, T, R)
+    """
+    B, T, R = eps.shape
+    N = h.shape[0]
+    U = v.shape[2]
+    z = np.empty((B, T, R))
+    for b in numba.prange(B):
+        x = np.empty(N)
+        for r in range(R):
+            z[b, 0, r] = z0[b, r]
+        for t in range(T - 1):
+            for i in range(N):
+                x[i] = -h[i]
+            for r in range(R):
+                zr = z[b, t, r]
+                for i in range(N):
+                    x[i] += mT[r, i] * zr
+            for j in range(U):
+                vj = v[b, t, j]
+                for i in range(N):
+                    x[i] += W_u[i, j] * vj
+            for i in range(N):
+                x[i] = phi(act, x[i], h[i])
+            for r in range(R):
+                acc = a[r] * z[b, t, r]
+                for i in range(N):
+                    acc += nT[r, i] * x[i]
+                for c in range(r + 1):
+                    acc += noise_scale * L_z[r, c] * eps[b, t, c]
+                z[b, t + 1, r] = acc
+    return z
+
+
+def unit_currents(params: Params, z, v):
+    """Currents ``x = m z + W_u v``: (..., N) from z (..., R) and v (..., U)."""
+    x = z @ params.m.T
+    if v.shape[-1] > 0:
+        x = x + v @ params.W_u.T
+    return x
+
+
+def activation_np(name, x, h):
+    """``φ(x)`` in numpy for pre-activations ``x`` (..., N') and thresholds ``h`` (N',)."""
+    if name == "relu":
+        return np.maximum(x, 0.0)
+    if name == "clipped_relu":
+        return np.maximum(x + h, 0.0) - np.maximum(x, 0.0)
+    if name == "tanh":
+        return np.tanh(x)
+    return x
+
+
+def readout_mean(params: Params, opts: ModelOptions, z, v):
+    """Observation mean before the link, ``η`` (..., D), from z (..., R) and v (..., U)."""
+    D = opts.n_obs
+    if opts.readout == "latent":
+        eta = z @ params.W.T + params.b
+        if opts.readout_input:
+            eta = eta + v @ params.W_v.T
+        return eta
+    cur = z @ params.m[:D].T
+    if v.shape[-1] > 0:
+        cur = cur + v @ params.W_u[:D].T
+    if opts.units_readout_from == "rates":
+        cur = activation_np(opts.activation, cur - params.h[:D], params.h[:D])
+    return params.gain * cur + params.b
+
+
+def poisson_rate(eta, link, bin_width):
+    """Expected counts ``g(η)·Δ`` with a numerically stable softplus."""
+    g = np.exp(eta) if link == "exp" else np.logaddexp(0.0, eta)
+    return g * bin_width
+
+
+def transition_mean_np(params: Params, opts: ModelOptions, z, v):
+    """Noise-free transition ``f(z, v)`` in numpy: z (..., R), v (..., U) -> (..., R)."""
+    x = unit_currents(params, z, v) - params.h
+    return params.a * z + activation_np(opts.activation, x, params.h) @ params.n
+
+
+def activation_code(opts: ModelOptions):
+    return ACTIVATION_CODE[opts.activation]

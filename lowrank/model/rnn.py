@@ -1,0 +1,213 @@
+"""The estimator users meet: :class:`LowRankRNN`."""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from ..validation import as_float_array, check_inputs, check_nonneg_float, check_positive_int
+from . import dynamics
+from .options import ModelOptions
+from .params import Params, check_params, init_params, n_params
+
+
+class Sample(NamedTuple):
+    """Output of :meth:`LowRankRNN.sample`.
+
+    Attributes
+    ----------
+    z : ndarray, shape (n_trials, T, R)
+        Latent states.
+    y : ndarray, shape (n_trials, T, D)
+        Observations (int64 counts for a Poisson likelihood).
+    rates : ndarray or None, shape (n_trials, T, N)
+        Unit rates ``φ(x − h)`` when ``return_rates=True``.
+    u : ndarray or None, shape (n_trials, T, U)
+        The inputs that drove the run (None without inputs).
+    mean : ndarray, shape (n_trials, T, D)
+        Observation mean (Gaussian) or expected counts per bin (Poisson).
+    """
+
+    z: np.ndarray
+    y: np.ndarray
+    rates: Optional[np.ndarray]
+    u: Optional[np.ndarray]
+    mean: np.ndarray
+
+
+class LowRankRNN:
+    """A stochastic low-rank RNN with a latent or unit read-out (DESIGN §1).
+
+    ``z_{t+1} = a ⊙ z_t + nᵀ φ(m z_t + W_u v_t − h) + ε_t``, ``ε_t ~ 𝒩(0, L_z L_zᵀ)``,
+    observed through a Gaussian or Poisson read-out. See
+    :class:`lowrank.model.options.ModelOptions` for every option.
+
+    Parameters
+    ----------
+    n_units, rank, n_obs : int
+        ``N``, ``R`` (``1 <= R <= N``) and ``D``.
+    n_inputs : int, default 0
+    activation, readout, units_readout_from, readout_input, likelihood, link,
+    bin_width, shared_leak, filter_inputs, noise, init_noise
+        Structural options, as in ``ModelOptions``.
+    seed : int or None, default 0
+        Seed of the parameter initialisation (``init_params``) and the default
+        seed of the model's random operations.
+
+    Attributes
+    ----------
+    params : Params
+        Current (constrained) parameters. A new model holds its seeded
+        initialisation; ``fit`` starts from it.
+    options : ModelOptions
+
+    Notes
+    -----
+    Options are validated when the model is built (unlike scikit-learn, which
+    validates in ``fit``) so that a wrong rank or option fails at once.
+    """
+
+    def __init__(self, n_units, rank, n_obs, n_inputs=0, activation="relu", readout="latent",
+                 units_readout_from="currents", readout_input=False, likelihood="gaussian",
+                 link="softplus", bin_width=1.0, shared_leak=False, filter_inputs=False,
+                 noise="diag", init_noise="diag", seed=0):
+        self.options = ModelOptions(
+            n_units=n_units, rank=rank, n_obs=n_obs, n_inputs=n_inputs, activation=activation,
+            readout=readout, units_readout_from=units_readout_from, readout_input=readout_input,
+            likelihood=likelihood, link=link, bin_width=bin_width, shared_leak=shared_leak,
+            filter_inputs=filter_inputs, noise=noise, init_noise=init_noise)
+        self.seed = seed
+        self.params = init_params(self.options, np.random.default_rng(seed))
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_params(cls, params: Params, options: ModelOptions, seed=0):
+        """A model holding given parameters (validated and copied)."""
+        if not isinstance(options, ModelOptions):
+            raise TypeError(f"options must be a ModelOptions; got {type(options).__name__}")
+        model = cls.__new__(cls)
+        model.options = options
+        model.seed = seed
+        model.params = check_params(params, options).copy()
+        return model
+
+    def copy(self):
+        return type(self).from_params(self.params, self.options, self.seed)
+
+    @property
+    def n_params(self):
+        """Number of trainable (unconstrained) parameters."""
+        return n_params(self.options)
+
+    def __repr__(self):
+        o = self.options
+        return (f"LowRankRNN(n_units={o.n_units}, rank={o.rank}, n_obs={o.n_obs}, n_inputs={o.n_inputs}, "
+                f"activation={o.activation!r}, readout={o.readout!r}, likelihood={o.likelihood!r})")
+
+    # -- generation ---------------------------------------------------------------------
+    def sample(self, n_trials=1, n_steps=100, inputs=None, noise_scale=1.0, z0=None, seed=None,
+               return_rates=False, y=None, obs_noise=True):
+        """Simulate the model.
+
+        Parameters
+        ----------
+        n_trials, n_steps : int
+            Output size ``(n_trials, T=n_steps)``.
+        inputs : ndarray, shape (n_trials, T, U) or (T, U), optional
+            Required when the model has inputs; a 2-D array is shared by all trials.
+        noise_scale : float, default 1.0
+            Multiplies the latent noise (initial and transition); 0 gives the
+            noise-free dynamics from the initial mean (or ``z0``).
+        z0 : ndarray, shape (R,) or (n_trials, R), or "posterior", optional
+            Initial latent state. Default: drawn from ``𝒩(μ_init, Σ_0)``
+            (scaled by ``noise_scale``). ``"posterior"`` starts from the
+            filtering mean at the end of ``y`` (needs ``y``; see ``posterior``).
+        seed : int, Generator or None
+            Randomness of this call; None uses the model's ``seed``.
+        return_rates : bool
+            Also return the unit rates ``(n_trials, T, N)``.
+        obs_noise : bool
+            Draw observations (True) or return the observation mean as ``y``.
+
+        Returns
+        -------
+        Sample
+        """
+        o, p = self.options, self.params
+        n_trials = check_positive_int("n_trials", n_trials)
+        n_steps = check_positive_int("n_steps", n_steps)
+        noise_scale = check_nonneg_float("noise_scale", noise_scale)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        u = check_inputs(inputs, o, n_trials, n_steps)
+        v = dynamics.fed_inputs(u, p.a, o.filter_inputs)
+        R = o.rank
+        # Draw order is part of the contract (same seed, same arrays): z0, latent noise, observations.
+        eps0 = rng.standard_normal((n_trials, R))
+        eps = rng.standard_normal((n_trials, n_steps, R))
+        if isinstance(z0, str):
+            if z0 != "posterior":
+                raise ValueError(f"z0 must be an array, None or 'posterior'; got {z0!r}")
+            start = self._posterior_initial_state(y, n_trials, rng)
+        elif z0 is None:
+            start = dynamics.initial_mean(p, v[:, 0]) + noise_scale * eps0 @ p.L_0.T
+        else:
+            start = as_float_array("z0", z0, (1, 2), R, "rank")
+            start = np.broadcast_to(start, (n_trials, R)).copy()
+        z = dynamics.simulate_latents(start, eps, v, np.ascontiguousarray(p.m.T),
+                                      np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z,
+                                      noise_scale, dynamics.activation_code(o))
+        eta = dynamics.readout_mean(p, o, z, v)
+        if o.likelihood == "gaussian":
+            mean = eta
+            yy = eta + p.sigma * rng.standard_normal(eta.shape) if obs_noise else eta.copy()
+        else:
+            mean = dynamics.poisson_rate(eta, o.link, o.bin_width)
+            yy = rng.poisson(mean).astype(np.int64) if obs_noise else mean.copy()
+        rates = None
+        if return_rates:
+            x = dynamics.unit_currents(p, z, v) - p.h
+            rates = dynamics.activation_np(o.activation, x, p.h)
+        return Sample(z=z, y=yy, rates=rates, u=(u if o.n_inputs else None), mean=mean)
+
+    def _posterior_initial_state(self, y, n_trials, rng):
+        raise NotImplementedError("z0='posterior' needs the SMC engine (lowrank.smc)")
+
+    # -- analysis -----------------------------------------------------------------------
+    def fixed_points(self, inputs=None, **kwargs):
+        """All fixed points of the noise-free dynamics under a constant input.
+
+        Parameters
+        ----------
+        inputs : ndarray, shape (U,), optional
+            Constant input ``u``; the units receive ``c = W_u u`` (with input
+            filtering, the filtered input converges to ``u``, so the same).
+        **kwargs
+            Passed to :func:`lowrank.fixed_points.find_fixed_points`.
+        """
+        from ..fixed_points import find_fixed_points
+        o, p = self.options, self.params
+        c = None
+        if o.n_inputs:
+            if inputs is None:
+                inputs = np.zeros(o.n_inputs)
+            u = as_float_array("inputs", inputs, (1,), o.n_inputs, "n_inputs")
+            c = p.W_u @ u
+        elif inputs is not None:
+            raise ValueError("inputs were given but the model has n_inputs=0")
+        return find_fixed_points(p.m, p.n, p.h, p.a, activation=o.activation, c=c, **kwargs)
+
+    # -- persistence --------------------------------------------------------------------
+    def save(self, path, extra=None):
+        """Write the model to ``path`` (.npz arrays + JSON metadata; no pickle).
+
+        ``extra`` is an optional dict of name -> ndarray (e.g. a fit history)
+        stored alongside, under ``extra/<name>``.
+        """
+        from ..io import save_model
+        save_model(self, path, extra=extra)
+
+    @classmethod
+    def load(cls, path):
+        """Read a model written by :meth:`save` (any earlier format version)."""
+        from ..io import load_model
+        return load_model(path, cls)

@@ -1,0 +1,90 @@
+"""Checks at the public boundary. Every failure names the argument, what was
+expected and what was found."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_float_array(name, x, ndims, last_dim=None, last_dim_name=None):
+    """``x`` as a C-contiguous float64 array whose ndim is one of ``ndims``.
+
+    Raises TypeError for non-numeric input, ValueError for a wrong ndim, a
+    wrong trailing dimension, or NaN/inf values.
+    """
+    if x is None:
+        raise TypeError(f"{name} must be an array; got None")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__} ({exc})") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be an array of numbers; got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}")
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{d}-D" for d in ndims)
+        raise ValueError(f"{name} must be {want}; got an array of shape {arr.shape}")
+    if last_dim is not None and arr.shape[-1] != last_dim:
+        what = f" ({last_dim_name}={last_dim})" if last_dim_name else ""
+        raise ValueError(f"{name} must have {last_dim} values in its last axis{what}; got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
+    return arr
+
+
+def check_counts(name, y):
+    """Poisson observations: non-negative integers (float arrays holding integers are fine)."""
+    if np.any(y < 0):
+        raise ValueError(f"{name} must hold non-negative counts for a Poisson likelihood; found minimum {y.min()}")
+    if np.any(y != np.round(y)):
+        bad = y[y != np.round(y)].flat[0]
+        raise ValueError(f"{name} must hold integer counts for a Poisson likelihood; found non-integer value {bad}")
+
+
+def check_observations(y, opts, name="y"):
+    """Observations as (n_trials, T, D) float64. A (T, D) array is one trial."""
+    y = as_float_array(name, y, (2, 3), opts.n_obs, "n_obs")
+    if y.ndim == 2:
+        y = y[None]
+    if y.shape[1] < 1:
+        raise ValueError(f"{name} must have at least one time step; got shape {y.shape}")
+    if opts.likelihood == "poisson":
+        check_counts(name, y)
+    return y
+
+
+def check_inputs(inputs, opts, n_trials, n_steps, name="inputs"):
+    """Inputs as (n_trials, T, U) float64, or an empty (n_trials, T, 0) array when U = 0."""
+    U = opts.n_inputs
+    if inputs is None:
+        if U > 0:
+            raise ValueError(f"{name} are required: the model has n_inputs={U}; got None")
+        return np.zeros((n_trials, n_steps, 0))
+    if U == 0:
+        raise ValueError(f"{name} were given but the model has n_inputs=0")
+    u = as_float_array(name, inputs, (2, 3), U, "n_inputs")
+    if u.ndim == 2:
+        u = np.broadcast_to(u[None], (n_trials,) + u.shape).copy()
+    if u.shape[0] != n_trials:
+        raise ValueError(f"{name} must have {n_trials} trials to match; got shape {u.shape}")
+    if u.shape[1] != n_steps:
+        raise ValueError(f"{name} must have {n_steps} time steps to match the data; got {u.shape[1]} (shape {u.shape})")
+    return u
+
+
+def check_positive_int(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def check_nonneg_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)

@@ -1,0 +1,40 @@
+"""The command line, run as a user would."""
+import subprocess
+import sys
+
+import numpy as np
+
+import lowrank
+from lowrank.cli import main
+
+
+def test_version_via_module():
+    out = subprocess.run([sys.executable, "-m", "lowrank", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"lowrank {lowrank.__version__}"
+
+
+def test_simulate_writes_arrays(tmp_path, capsys):
+    out = tmp_path / "data.npz"
+    assert main(["simulate", "--teacher", "oscillator", "--trials", "20", "--steps", "200", "--seed", "0",
+                 "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert f["y"].shape == (20, 200, 20) and f["z"].shape == (20, 200, 2) and "u" not in f.files
+    assert main(["simulate", "--teacher", "ring", "--trials", "8", "--out", str(out)]) == 0
+    with np.load(out) as f:
+        assert f["u"].shape == (8, 60, 2)
+
+
+def test_sample_and_info(tmp_path, capsys):
+    p = tmp_path / "m.npz"
+    lowrank.LowRankRNN(10, 2, 3, activation="tanh").save(p)
+    assert main(["info", str(p)]) == 0
+    assert "activation           tanh" in capsys.readouterr().out
+    g = tmp_path / "gen.npz"
+    assert main(["sample", str(p), "--steps", "30", "--trials", "2", "--out", str(g)]) == 0
+    with np.load(g) as f:
+        assert f["y"].shape == (2, 30, 3)
+
+
+def test_bad_arguments_give_clear_errors(tmp_path, capsys):
+    assert main(["simulate", "--steps", "0", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "n_steps must be >= 1" in capsys.readouterr().err

@@ -1,0 +1,60 @@
+"""Saving and loading models: exact round trip, clear errors, no pickle."""
+import json
+
+import numpy as np
+import pytest
+
+import lowrank
+from lowrank import io
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(activation="clipped_relu", noise="full", n_inputs=2, readout_input=True),
+                                dict(readout="units", units_readout_from="rates", likelihood="poisson", link="exp")])
+def test_save_load_sample_bit_identical(tmp_path, kw):
+    model = lowrank.LowRankRNN(9, 2, 4, seed=3, **kw)
+    path = tmp_path / "m.npz"
+    model.save(path, extra={"history_elbo": np.arange(3.0)})
+    loaded = lowrank.LowRankRNN.load(path)
+    assert loaded.options == model.options
+    for a, b in zip(model.params, loaded.params):
+        assert np.array_equal(a, b)
+    u = np.ones((2, 20, 2)) if kw.get("n_inputs") else None
+    s1, s2 = model.sample(2, 20, inputs=u, seed=1), loaded.sample(2, 20, inputs=u, seed=1)
+    assert np.array_equal(s1.y, s2.y) and np.array_equal(s1.z, s2.z)
+    _, extra = io.load_model(path, with_extra=True)
+    assert np.array_equal(extra["history_elbo"], np.arange(3.0))
+    # readable without pickle
+    with np.load(path, allow_pickle=False) as f:
+        assert json.loads(str(f["__metadata__"][()]))["format_version"] == io.FORMAT_VERSION
+
+
+def _rewrite(path, out, drop=(), meta_update=None):
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files if k not in drop}
+    if meta_update:
+        meta = json.loads(str(arrays["__metadata__"][()]))
+        meta.update(meta_update)
+        arrays["__metadata__"] = np.array(json.dumps(meta))
+    with open(out, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    p = tmp_path / "m.npz"
+    lowrank.LowRankRNN(5, 1, 2).save(p)
+    _rewrite(p, tmp_path / "new.npz", meta_update={"format_version": io.FORMAT_VERSION + 1})
+    with pytest.raises(ValueError, match="newer"):
+        lowrank.LowRankRNN.load(tmp_path / "new.npz")
+
+
+def test_missing_arrays_and_foreign_files(tmp_path):
+    p = tmp_path / "m.npz"
+    lowrank.LowRankRNN(5, 1, 2).save(p)
+    _rewrite(p, tmp_path / "miss.npz", drop=("n",))
+    with pytest.raises(ValueError, match=r"missing parameter arrays \['n'\]"):
+        lowrank.LowRankRNN.load(tmp_path / "miss.npz")
+    np.savez(tmp_path / "other.npz", y=np.zeros(3))
+    with pytest.raises(ValueError, match="not a lowrank model file"):
+        lowrank.LowRankRNN.load(tmp_path / "other.npz")
+    with pytest.raises(FileNotFoundError):
+        lowrank.LowRankRNN.load(tmp_path / "absent.npz")
