@@ -1,0 +1,38 @@
+"""Metrics comparing generated with real data (DESIGN.md §6).
+
+* :func:`dstsp` (state-space divergence, ``D_stsp``): do the two series
+  occupy state space alike? KL between Gaussian mixtures (or histograms for
+  D < 6).
+* :func:`power_spectrum_distance` (``D_H``): do the channels have alike
+  power spectra? Mean Hellinger distance of smoothed normalised spectra.
+* :func:`hann_smooth`, :func:`zscore`: the pre-processing of the EEG
+  protocol (smooth generated data with a 15-point Hann window, z-score).
+* :func:`spike_statistics`, :func:`compare_spike_statistics`: rates, ISI
+  statistics and correlations of spike counts.
+
+All series are ``(T, D)`` arrays, time by dimensions.
+"""
+from .smoothing import hann_smooth, zscore
+from .spectrum import hellinger, power_spectra, power_spectrum_distance
+from .spikes import (
+    SpikeComparison,
+    SpikeStatistics,
+    compare_spike_statistics,
+    spike_statistics,
+)
+from .state_space import dstsp, dstsp_binned, dstsp_gmm
+
+__all__ = [
+    "dstsp",
+    "dstsp_gmm",
+    "dstsp_binned",
+    "power_spectrum_distance",
+    "power_spectra",
+    "hellinger",
+    "hann_smooth",
+    "zscore",
+    "spike_statistics",
+    "compare_spike_statistics",
+    "SpikeStatistics",
+    "SpikeComparison",
+]

@@ -1,0 +1,171 @@
+"""Smoothing and standardisation along time, plus the input checks shared by
+the metric modules.
+
+The EEG protocol (DESIGN.md §6) smooths a generated series with a 15-point
+Hann window and z-scores it per channel before comparing it with the
+recording; :func:`hann_smooth` and :func:`zscore` are those two steps.
+"""
+import numbers
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["hann_smooth", "zscore"]
+
+
+def _as_array(x, name, ndims=(2,)):
+    """Return ``x`` as a finite float64 array whose ndim is in ``ndims``.
+
+    Raises ``ValueError`` naming ``name``, what was expected and what was
+    found.
+    """
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a numeric array; could not convert it ({exc})"
+        ) from None
+    if arr.ndim not in ndims:
+        expected = " or ".join(f"{d}-D" for d in ndims)
+        hint = ""
+        if arr.ndim == 1 and 2 in ndims:
+            hint = "; for a single channel pass x[:, None]"
+        raise ValueError(
+            f"{name} must be a {expected} array (time x dims), "
+            f"found ndim={arr.ndim} with shape {arr.shape}{hint}"
+        )
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, found shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(
+            f"{name} must contain only finite values, found {n_bad} NaN/inf "
+            f"entries"
+        )
+    return arr
+
+
+def _check_same_dims(x_true, x_gen, name_true="x_true", name_gen="x_gen"):
+    if x_true.shape[-1] != x_gen.shape[-1]:
+        raise ValueError(
+            f"{name_true} and {name_gen} must have the same number of "
+            f"channels (last axis), found {x_true.shape[-1]} and "
+            f"{x_gen.shape[-1]}"
+        )
+
+
+def _check_int(value, name, minimum, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(
+            f"{name} must be an integer >= {minimum}"
+            f"{' or None' if allow_none else ''}, found {value!r}"
+        )
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, found {value}")
+    return int(value)
+
+
+def _check_positive(value, name, allow_zero=False):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a real number, found {value!r}") from None
+    ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    if not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, found {value!r}")
+    return v
+
+
+def zscore(x, axis=0):
+    """Standardise ``x`` to zero mean and unit variance along ``axis``.
+
+    Parameters
+    ----------
+    x : array_like, shape (T, D) (any shape is accepted)
+        Data; by default time is axis 0 and each column (channel) is
+        standardised separately.
+    axis : int, default 0
+        Axis along which mean and standard deviation (``ddof=0``) are taken.
+
+    Returns
+    -------
+    numpy.ndarray, same shape as ``x``, float64
+        ``(x - mean) / std``. A constant slice (std = 0) has no scale to
+        divide by; it is returned centred, i.e. all zeros, instead of NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is empty or contains NaN/inf.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"x must not be empty, found shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("x must contain only finite values, found NaN/inf")
+    mean = arr.mean(axis=axis, keepdims=True)
+    centred = arr - mean
+    std = np.sqrt(np.mean(centred * centred, axis=axis, keepdims=True))
+    safe = np.where(std > 0, std, 1.0)
+    return centred / safe
+
+
+def hann_smooth(x, window=15, axis=0):
+    """Smooth ``x`` along time with a normalised Hann window.
+
+    Parameters
+    ----------
+    x : array_like, shape (T, D) (or (T,), or (n_trials, T, D) with ``axis=1``)
+        Series to smooth; each channel is smoothed separately.
+    window : int, default 15
+        Window length in time steps (the EEG protocol uses 15). The window is
+        the symmetric Hann window ``numpy.hanning(window)`` (as
+        ``scipy.signal.windows.hann(window)``), whose two end taps are zero,
+        so 15 gives 13 non-zero weights; it is divided by its sum so a
+        constant series is left unchanged. ``window=1`` is the identity.
+        ``window=2`` is rejected because both of its taps are zero. For an
+        even ``window`` the output is shifted by half a step (the centre
+        tap is ``window // 2``).
+    axis : int, default 0
+        The time axis.
+
+    Returns
+    -------
+    numpy.ndarray, same shape as ``x``, float64
+        The smoothed series, the same length as the input. Edges: the series
+        is *not* padded with zeros (which would pull the ends towards 0);
+        near the ends only the taps that fall inside the series are used and
+        the weights are renormalised to sum to 1 over those taps.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` is not an integer >= 1 or equals 2, or ``x`` is empty
+        or not finite.
+    """
+    window = _check_int(window, "window", 1)
+    if window == 2:
+        raise ValueError(
+            "window must be 1 or >= 3: the 2-point Hann window is all zeros"
+        )
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"x must not be empty, found shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("x must contain only finite values, found NaN/inf")
+    if window == 1:
+        return arr.copy()
+    weights = np.hanning(window)
+    weights /= weights.sum()
+    # Convolution of the data and of a ones-series with the same zero
+    # padding: their ratio is the edge-renormalised weighted average.
+    num = ndimage.convolve1d(arr, weights, axis=axis, mode="constant", cval=0.0)
+    ones_shape = [1] * arr.ndim
+    ones_shape[axis] = arr.shape[axis]
+    mass = ndimage.convolve1d(
+        np.ones(arr.shape[axis]), weights, mode="constant", cval=0.0
+    ).reshape(ones_shape)
+    return num / mass

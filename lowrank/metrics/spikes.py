@@ -1,0 +1,265 @@
+"""Summary statistics of binned spike counts, and real-vs-generated errors
+(DESIGN.md §6, spiking data).
+
+Statistics per neuron: mean rate, inter-spike-interval (ISI) mean and
+coefficient of variation (CV), and the matrix of pairwise count
+correlations. Spike times are only known to bin resolution: every spike is
+placed at the start of its bin, so the ``k`` spikes of a bin holding ``k``
+of them give ``k - 1`` zero-length intervals. This keeps one interval per
+consecutive pair of spikes, so ``ISI mean ~= 1 / rate`` for stationary
+trains, and a train with one spike every ``n`` bins has CV exactly 0.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from .smoothing import _check_positive
+
+__all__ = [
+    "SpikeStatistics",
+    "SpikeComparison",
+    "spike_statistics",
+    "compare_spike_statistics",
+]
+
+
+class SpikeStatistics(NamedTuple):
+    """Per-neuron statistics of binned counts (``D`` neurons).
+
+    Attributes
+    ----------
+    rate : ndarray, shape (D,)
+        Mean spikes per unit time (mean count per bin / ``dt``).
+    isi_mean : ndarray, shape (D,)
+        Mean inter-spike interval, in time units (bins * ``dt``); NaN for a
+        neuron with fewer than 2 spikes in every trial.
+    isi_cv : ndarray, shape (D,)
+        ISI standard deviation (ddof=0) over ISI mean; NaN where
+        ``isi_mean`` is NaN or 0.
+    corr : ndarray, shape (D, D)
+        Pearson correlation of the counts per bin, over all bins of all
+        trials pooled; rows and columns of silent (constant-count) neurons
+        are NaN, the diagonal is 1 elsewhere.
+    n_spikes : ndarray, shape (D,), int64
+        Total spikes per neuron.
+    """
+
+    rate: np.ndarray
+    isi_mean: np.ndarray
+    isi_cv: np.ndarray
+    corr: np.ndarray
+    n_spikes: np.ndarray
+
+
+class SpikeComparison(NamedTuple):
+    """Errors of generated against real spike statistics.
+
+    Per-neuron arrays have shape (D,) and are NaN where the statistic is
+    undefined for either input (or, for relative errors, where the real value
+    is 0). Scalars are means over the neurons where the per-neuron error is
+    defined (NaN if there are none).
+
+    Attributes
+    ----------
+    rate_rel_error : ndarray, shape (D,)
+        ``|rate_gen - rate_real| / rate_real``.
+    isi_mean_rel_error : ndarray, shape (D,)
+        ``|isi_mean_gen - isi_mean_real| / isi_mean_real``.
+    isi_cv_error : ndarray, shape (D,)
+        ``|isi_cv_gen - isi_cv_real|``.
+    mean_rate_rel_error, mean_isi_mean_rel_error, mean_isi_cv_error : float
+        Means of the three arrays above over their defined entries.
+    corr_rmse : float
+        Root-mean-square difference of the correlation matrices over the
+        off-diagonal pairs ``i < j`` defined in both.
+    real, generated : SpikeStatistics
+        The statistics that were compared.
+    """
+
+    rate_rel_error: np.ndarray
+    isi_mean_rel_error: np.ndarray
+    isi_cv_error: np.ndarray
+    mean_rate_rel_error: float
+    mean_isi_mean_rel_error: float
+    mean_isi_cv_error: float
+    corr_rmse: float
+    real: SpikeStatistics
+    generated: SpikeStatistics
+
+
+def _as_counts(counts, name):
+    """Validate counts; return an int64 array of shape (n_trials, T, D)."""
+    try:
+        arr = np.asarray(counts)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric array ({exc})") from None
+    if arr.ndim not in (2, 3):
+        raise ValueError(
+            f"{name} must be a 2-D (T, D) or 3-D (n_trials, T, D) array of "
+            f"counts, found ndim={arr.ndim} with shape {arr.shape}"
+        )
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty, found shape {arr.shape}")
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"{name} must hold numeric counts, found dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise ValueError(f"{name} must hold real counts, found dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} must contain only finite values, found NaN/inf")
+        if np.any(arr != np.round(arr)):
+            raise ValueError(
+                f"{name} must hold non-negative integer counts, found "
+                f"non-integer values"
+            )
+    if np.any(arr < 0):
+        raise ValueError(
+            f"{name} must hold non-negative integer counts, found minimum "
+            f"{arr.min()}"
+        )
+    arr = arr.astype(np.int64)
+    if arr.ndim == 2:
+        arr = arr[None]
+    return arr
+
+
+def _isi_moments(train):
+    """ISI count, mean and std (in bins) of one neuron; train (n_trials, T)."""
+    n_trials, n_steps = train.shape
+    flat = train.reshape(-1)
+    # Each spike sits at the start of its bin; intervals never span trials.
+    times = np.repeat(np.arange(flat.size), flat)
+    if times.size < 2:
+        return 0, np.nan, np.nan
+    isi = np.diff(times)
+    trial = times // n_steps
+    isi = isi[trial[1:] == trial[:-1]]
+    if isi.size == 0:
+        return 0, np.nan, np.nan
+    return isi.size, isi.mean(), isi.std()
+
+
+def _correlation(flat):
+    """Pearson correlation of the columns of ``flat`` (n, D), NaN-safe."""
+    centred = flat - flat.mean(axis=0)
+    cov = centred.T @ centred
+    var = np.diag(cov).copy()
+    live = var > 0
+    sd = np.where(live, np.sqrt(np.where(live, var, 1.0)), 1.0)
+    corr = cov / np.outer(sd, sd)
+    np.clip(corr, -1.0, 1.0, out=corr)
+    np.fill_diagonal(corr, 1.0)
+    corr[~live, :] = np.nan
+    corr[:, ~live] = np.nan
+    return corr
+
+
+def spike_statistics(counts, dt=1.0):
+    """Per-neuron rate, ISI mean and CV, and pairwise correlations.
+
+    Parameters
+    ----------
+    counts : array_like, shape (T, D) or (n_trials, T, D)
+        Non-negative integer spike counts per time bin (integer dtype, or
+        floats holding whole numbers).
+    dt : float, default 1.0
+        Bin width in the time unit of the outputs (e.g. seconds gives rates
+        in Hz and ISIs in seconds).
+
+    Returns
+    -------
+    SpikeStatistics
+        ``rate`` (D,), ``isi_mean`` (D,), ``isi_cv`` (D,), ``corr`` (D, D),
+        ``n_spikes`` (D,). ISIs are taken within trials and pooled across
+        trials; multiple spikes in one bin count as zero-length intervals
+        (see the module docstring). Undefined values (fewer than 2 spikes in
+        a trial, silent neurons in ``corr``) are NaN, without warnings.
+
+    Raises
+    ------
+    ValueError
+        If ``counts`` is not 2-D or 3-D, empty, not finite, negative or not
+        integer-valued, or ``dt`` is not a positive finite number.
+    """
+    dt = _check_positive(dt, "dt")
+    arr = _as_counts(counts, "counts")
+    n_trials, n_steps, n_neurons = arr.shape
+    flat = arr.reshape(n_trials * n_steps, n_neurons)
+    n_spikes = flat.sum(axis=0)
+    rate = n_spikes / (flat.shape[0] * dt)
+    isi_mean = np.full(n_neurons, np.nan)
+    isi_cv = np.full(n_neurons, np.nan)
+    for d in range(n_neurons):
+        n_isi, mean, std = _isi_moments(arr[:, :, d])
+        if n_isi == 0:
+            continue
+        isi_mean[d] = mean * dt
+        if mean > 0:
+            isi_cv[d] = std / mean
+    corr = _correlation(flat.astype(np.float64))
+    return SpikeStatistics(rate, isi_mean, isi_cv, corr, n_spikes)
+
+
+def _nanmean(values):
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+def _rel_error(gen, real):
+    out = np.full(real.shape, np.nan)
+    ok = np.isfinite(gen) & np.isfinite(real) & (real != 0)
+    out[ok] = np.abs(gen[ok] - real[ok]) / np.abs(real[ok])
+    return out
+
+
+def compare_spike_statistics(real, generated, dt=1.0):
+    """Compare spike statistics of generated counts with real ones.
+
+    Parameters
+    ----------
+    real : array_like, shape (T, D) or (n_trials, T, D)
+        Recorded non-negative integer counts.
+    generated : array_like, shape (T', D) or (n_trials', T', D)
+        Generated counts with the same number of neurons ``D``; trials and
+        lengths may differ.
+    dt : float, default 1.0
+        Bin width (as in :func:`spike_statistics`); relative errors and CV
+        errors do not depend on it.
+
+    Returns
+    -------
+    SpikeComparison
+        Per-neuron relative rate and ISI-mean errors, absolute ISI-CV errors,
+        their means over defined neurons, the RMSE of the off-diagonal
+        correlations, and both :class:`SpikeStatistics`. Identical inputs
+        give zero errors (NaN only where a statistic is undefined).
+
+    Raises
+    ------
+    ValueError
+        On invalid counts (see :func:`spike_statistics`) or if the numbers of
+        neurons differ.
+    """
+    real_arr = _as_counts(real, "real")
+    gen_arr = _as_counts(generated, "generated")
+    if real_arr.shape[-1] != gen_arr.shape[-1]:
+        raise ValueError(
+            f"real and generated must have the same number of neurons (last "
+            f"axis), found {real_arr.shape[-1]} and {gen_arr.shape[-1]}"
+        )
+    s_real = spike_statistics(real_arr, dt)
+    s_gen = spike_statistics(gen_arr, dt)
+    rate_err = _rel_error(s_gen.rate, s_real.rate)
+    isi_err = _rel_error(s_gen.isi_mean, s_real.isi_mean)
+    cv_err = np.full(s_real.isi_cv.shape, np.nan)
+    ok = np.isfinite(s_real.isi_cv) & np.isfinite(s_gen.isi_cv)
+    cv_err[ok] = np.abs(s_gen.isi_cv[ok] - s_real.isi_cv[ok])
+    iu = np.triu_indices(s_real.corr.shape[0], k=1)
+    diff = s_gen.corr[iu] - s_real.corr[iu]
+    diff = diff[np.isfinite(diff)]
+    corr_rmse = float(np.sqrt(np.mean(diff * diff))) if diff.size else float("nan")
+    return SpikeComparison(
+        rate_err, isi_err, cv_err,
+        _nanmean(rate_err), _nanmean(isi_err), _nanmean(cv_err),
+        corr_rmse, s_real, s_gen,
+    )
