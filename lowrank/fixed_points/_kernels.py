@@ -1,0 +1,718 @@
+"""Compiled kernels that enumerate the regions of a hyperplane arrangement.
+
+The Python layer (``lowrank.fixed_points``) turns a model into ``H``
+hyperplanes ``w_kᵀ z = b_k`` (unit normals ``w_k``), each carrying a rank-one
+piece of the region's linear system: when ``z`` is on the positive side of
+hyperplane ``k`` the matrix ``A`` gains ``Q_k`` (R×R) and the right-hand side
+gains ``r_k`` (R).  In a region the fixed point solves
+``(diag(1 − a) − A) z = r0 + Σ_k s_k r_k`` with ``A = Σ_k s_k Q_k``.
+
+Every region is visited exactly once (for an arrangement in general
+position) by charging it to one flat of the arrangement, "lowest point" style:
+
+* level R: a vertex ``v`` (R hyperplanes ``S``) is the lowest point, in a
+  generic direction ``q_1``, of exactly one region: the cone at ``v`` whose
+  sides are ``σ = sign(W_S^{-T} q_1)``;
+* the regions unbounded below in ``q_1`` are the regions of the arrangement
+  restricted to the hyperplane ``q_1ᵀz = −L_1`` (``L_1 → ∞``), an
+  arrangement of dimension R−1 handled the same way with direction ``q_2``
+  (and ``L_2 ≫ L_1``); and so on down to a single region at infinity
+  (level 0).
+
+Level k charges one region per k-subset with independent normals, so the
+total is Σ_{k≤R} C(H, k), Zaslavsky's bound, attained in general position.
+Levels R−1 (the lines) and R (their vertices) are done together by walking
+each line: one side flips per crossing, so ``A`` changes by ``±Q_k``
+(O(R²)) instead of being rebuilt.  A vertex is charged only from the line
+that omits its largest hyperplane index, so it is charged once.  The lower
+levels (k ≤ R−2, at most Σ_{k≤R−2} C(H,k) items) are evaluated directly.
+
+The offsets used for the combinatorics (``bt``) are the true offsets plus a
+tiny fixed perturbation, which puts the arrangement in general position
+(concurrent or identical hyperplanes are pulled apart); consistency checks
+use the true offsets ``b`` with a tolerance, so a pattern produced only by
+the perturbation (a sliver) can only confirm a true fixed point on a
+boundary.
+
+Work is split into ``n_chunks`` strided chunks (item ``i`` belongs to chunk
+``i % n_chunks``) fixed by the caller, never by the thread count; each chunk
+writes its own slots, so the output does not depend on ``NUMBA_NUM_THREADS``.
+No randomness is drawn here: the directions ``q``, the perturbation and the
+check order come from the caller.
+"""
+import numpy as np
+from numba import njit, prange
+
+from ..config import CACHE, FASTMATH
+
+# Kinds of candidate written to the output buffers.
+KIND_POINT = 0
+KIND_SINGULAR = 1
+
+# Relative threshold under which a pivot counts as zero.
+_PIVOT_TOL = 1e-11
+# A normal this close to orthogonal to a line is treated as parallel to it.
+_PARALLEL_TOL = 1e-12
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def solve_inplace(B, y):
+    """Solve ``B x = y`` by Gaussian elimination with partial pivoting.
+
+    Parameters
+    ----------
+    B : (R, R) float64, overwritten.
+    y : (R,) float64, overwritten with the solution.
+
+    Returns
+    -------
+    bool
+        False when a pivot is below ``_PIVOT_TOL`` times the largest entry of
+        ``B`` (the system is treated as singular; ``y`` is then garbage).
+    """
+    n = B.shape[0]
+    scale = 0.0
+    for i in range(n):
+        for j in range(n):
+            v = abs(B[i, j])
+            if v > scale:
+                scale = v
+    if scale == 0.0:
+        return False
+    thr = _PIVOT_TOL * scale
+    for col in range(n):
+        p = col
+        best = abs(B[col, col])
+        for i in range(col + 1, n):
+            v = abs(B[i, col])
+            if v > best:
+                best = v
+                p = i
+        if best <= thr:
+            return False
+        if p != col:
+            for j in range(n):
+                t = B[col, j]
+                B[col, j] = B[p, j]
+                B[p, j] = t
+            t = y[col]
+            y[col] = y[p]
+            y[p] = t
+        piv = B[col, col]
+        for i in range(col + 1, n):
+            f = B[i, col] / piv
+            if f != 0.0:
+                for j in range(col + 1, n):
+                    B[i, j] -= f * B[col, j]
+                y[i] -= f * y[col]
+    for i in range(n - 1, -1, -1):
+        s = y[i]
+        for j in range(i + 1, n):
+            s -= B[i, j] * y[j]
+        y[i] = s / B[i, i]
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def invert_inplace(B, out):
+    """Invert ``B`` (R×R, overwritten) into ``out``; False if singular."""
+    n = B.shape[0]
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = 1.0 if i == j else 0.0
+    scale = 0.0
+    for i in range(n):
+        for j in range(n):
+            v = abs(B[i, j])
+            if v > scale:
+                scale = v
+    if scale == 0.0:
+        return False
+    thr = 1e-10 * scale
+    for col in range(n):
+        p = col
+        best = abs(B[col, col])
+        for i in range(col + 1, n):
+            v = abs(B[i, col])
+            if v > best:
+                best = v
+                p = i
+        if best <= thr:
+            return False
+        if p != col:
+            for j in range(n):
+                t = B[col, j]
+                B[col, j] = B[p, j]
+                B[p, j] = t
+                t = out[col, j]
+                out[col, j] = out[p, j]
+                out[p, j] = t
+        piv = B[col, col]
+        for j in range(n):
+            B[col, j] /= piv
+            out[col, j] /= piv
+        for i in range(n):
+            if i != col:
+                f = B[i, col]
+                if f != 0.0:
+                    for j in range(n):
+                        B[i, j] -= f * B[col, j]
+                        out[i, j] -= f * out[col, j]
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _less(ka, ia, kb, ib):
+    # Ties in the crossing parameter are broken by hyperplane index so the
+    # walk order is a total order (and therefore reproducible).
+    return ka < kb or (ka == kb and ia < ib)
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _sift_down(keys, idx, lo, start, end):
+    root = start
+    while True:
+        child = 2 * (root - lo) + 1 + lo
+        if child > end:
+            return
+        if child + 1 <= end and _less(keys[child], idx[child], keys[child + 1], idx[child + 1]):
+            child += 1
+        if _less(keys[root], idx[root], keys[child], idx[child]):
+            t = keys[root]
+            keys[root] = keys[child]
+            keys[child] = t
+            ti = idx[root]
+            idx[root] = idx[child]
+            idx[child] = ti
+            root = child
+        else:
+            return
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _heapsort(keys, idx, lo, hi):
+    n = hi - lo + 1
+    for start in range(lo + (n - 2) // 2, lo - 1, -1):
+        _sift_down(keys, idx, lo, start, hi)
+    for end in range(hi, lo, -1):
+        t = keys[end]
+        keys[end] = keys[lo]
+        keys[lo] = t
+        ti = idx[end]
+        idx[end] = idx[lo]
+        idx[lo] = ti
+        _sift_down(keys, idx, lo, lo, end - 1)
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def sort_pairs(keys, idx, n, stack):
+    """Sort ``keys[:n]`` ascending (ties by ``idx``), moving ``idx`` along.
+
+    Introsort without allocation: quicksort with median-of-three, insertion
+    sort on short runs, heapsort when a range recurses too deep.
+    ``stack`` is an int64 work array of length ≥ 192.
+    """
+    if n < 2:
+        return
+    top = 0
+    stack[0] = 0
+    stack[1] = n - 1
+    stack[2] = 0
+    top = 3
+    max_depth = 2 * int(np.log2(n) + 1)
+    while top > 0:
+        top -= 3
+        lo = stack[top]
+        hi = stack[top + 1]
+        depth = stack[top + 2]
+        while hi - lo > 16:
+            if depth > max_depth:
+                _heapsort(keys, idx, lo, hi)
+                lo = hi
+                break
+            mid = (lo + hi) // 2
+            # median of three moved to hi
+            if _less(keys[mid], idx[mid], keys[lo], idx[lo]):
+                keys[mid], keys[lo] = keys[lo], keys[mid]
+                idx[mid], idx[lo] = idx[lo], idx[mid]
+            if _less(keys[hi], idx[hi], keys[lo], idx[lo]):
+                keys[hi], keys[lo] = keys[lo], keys[hi]
+                idx[hi], idx[lo] = idx[lo], idx[hi]
+            if _less(keys[mid], idx[mid], keys[hi], idx[hi]):
+                keys[mid], keys[hi] = keys[hi], keys[mid]
+                idx[mid], idx[hi] = idx[hi], idx[mid]
+            pk = keys[hi]
+            pi = idx[hi]
+            i = lo
+            for j in range(lo, hi):
+                if _less(keys[j], idx[j], pk, pi):
+                    keys[i], keys[j] = keys[j], keys[i]
+                    idx[i], idx[j] = idx[j], idx[i]
+                    i += 1
+            keys[i], keys[hi] = keys[hi], keys[i]
+            idx[i], idx[hi] = idx[hi], idx[i]
+            depth += 1
+            # push the larger side, loop on the smaller (bounded stack)
+            if i - lo > hi - i:
+                stack[top] = lo
+                stack[top + 1] = i - 1
+                stack[top + 2] = depth
+                top += 3
+                lo = i + 1
+            else:
+                stack[top] = i + 1
+                stack[top + 1] = hi
+                stack[top + 2] = depth
+                top += 3
+                hi = i - 1
+        # insertion sort for the short remainder
+        for j in range(lo + 1, hi + 1):
+            kk = keys[j]
+            ii = idx[j]
+            m = j - 1
+            while m >= lo and _less(kk, ii, keys[m], idx[m]):
+                keys[m + 1] = keys[m]
+                idx[m + 1] = idx[m]
+                m -= 1
+            keys[m + 1] = kk
+            idx[m + 1] = ii
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def unrank_subset(rank, k, binom, out):
+    """Write the ``rank``-th k-subset (colex order) of {0..H-1} into ``out[:k]``.
+
+    ``binom[n, j] = C(n, j)``; colex rank = Σ_i C(s_i, i+1) with s_0 < s_1 < ….
+    """
+    rem = rank
+    hi = binom.shape[0] - 2  # largest element allowed (H - 1)
+    for i in range(k - 1, -1, -1):
+        # largest s in [i, hi] with C(s, i+1) <= rem
+        lo_s = i
+        hi_s = hi
+        while lo_s < hi_s:
+            mid = (lo_s + hi_s + 1) // 2
+            if binom[mid, i + 1] <= rem:
+                lo_s = mid
+            else:
+                hi_s = mid - 1
+        out[i] = lo_s
+        rem -= binom[lo_s, i + 1]
+        hi = lo_s - 1
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _solve3(A, rhs, oma, z):
+    # Unrolled cofactor solve of (diag(oma) − A) z = rhs: the hot path for
+    # R = 3 (tens of millions of calls).  Accepted solutions are re-solved
+    # with LAPACK by the caller, so only the accept/reject decision relies
+    # on this.
+    b00 = oma[0] - A[0, 0]
+    b01 = -A[0, 1]
+    b02 = -A[0, 2]
+    b10 = -A[1, 0]
+    b11 = oma[1] - A[1, 1]
+    b12 = -A[1, 2]
+    b20 = -A[2, 0]
+    b21 = -A[2, 1]
+    b22 = oma[2] - A[2, 2]
+    c00 = b11 * b22 - b12 * b21
+    c01 = b12 * b20 - b10 * b22
+    c02 = b10 * b21 - b11 * b20
+    det = b00 * c00 + b01 * c01 + b02 * c02
+    scale = max(abs(b00), abs(b01), abs(b02), abs(b10), abs(b11), abs(b12), abs(b20), abs(b21), abs(b22))
+    if not abs(det) > _PIVOT_TOL * scale * scale * scale:
+        return False
+    inv = 1.0 / det
+    y0 = rhs[0]
+    y1 = rhs[1]
+    y2 = rhs[2]
+    z[0] = (c00 * y0 + (b02 * b21 - b01 * b22) * y1 + (b01 * b12 - b02 * b11) * y2) * inv
+    z[1] = (c01 * y0 + (b00 * b22 - b02 * b20) * y1 + (b02 * b10 - b00 * b12) * y2) * inv
+    z[2] = (c02 * y0 + (b01 * b20 - b00 * b21) * y1 + (b00 * b11 - b01 * b10) * y2) * inv
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _solve2(A, rhs, oma, z):
+    b00 = oma[0] - A[0, 0]
+    b01 = -A[0, 1]
+    b10 = -A[1, 0]
+    b11 = oma[1] - A[1, 1]
+    det = b00 * b11 - b01 * b10
+    scale = max(abs(b00), abs(b01), abs(b10), abs(b11))
+    if not abs(det) > _PIVOT_TOL * scale * scale:
+        return False
+    inv = 1.0 / det
+    y0 = rhs[0]
+    y1 = rhs[1]
+    z[0] = (b11 * y0 - b01 * y1) * inv
+    z[1] = (b00 * y1 - b10 * y0) * inv
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
+                      B, z, zbuf, sidebuf, kindbuf, itembuf, counts, first, n_first):
+    """Solve the region system; record the solution if it lies in the region.
+
+    ``side[j]`` (0/1) is the region's side of every hyperplane.  Returns 1 if
+    a system was solved (singular systems count too).
+    """
+    R = A.shape[0]
+    if R == 3:
+        ok = _solve3(A, rhs, oma, z)
+    elif R == 2:
+        ok = _solve2(A, rhs, oma, z)
+    else:
+        for i in range(R):
+            for j in range(R):
+                B[i, j] = -A[i, j]
+            B[i, i] += oma[i]
+            z[i] = rhs[i]
+        ok = solve_inplace(B, z)
+    cap = zbuf.shape[1]
+    if not ok:
+        # Singular: a continuum or nothing; the Python layer decides with an
+        # SVD.  Keep the region so that it is not dropped silently.
+        n = counts[c]
+        if n < cap:
+            for i in range(R):
+                zbuf[c, n, i] = 0.0
+            for j in range(side.shape[0]):
+                sidebuf[c, n, j] = side[j]
+            kindbuf[c, n] = KIND_SINGULAR
+            itembuf[c, n] = item
+        counts[c] = n + 1
+        return
+    zmax = 0.0
+    for i in range(R):
+        v = abs(z[i])
+        if v > zmax:
+            zmax = v
+    thr = tol * (scale_b + zmax)
+    H = W.shape[0]
+    # The hyperplanes through the charged vertex bound the region's cone and
+    # reject most candidates, so try them before the rest.
+    for jj in range(n_first):
+        j = first[jj]
+        v = -b[j]
+        for i in range(R):
+            v += W[j, i] * z[i]
+        if side[j] == 1:
+            if v < -thr:
+                return
+        else:
+            if v > thr:
+                return
+    for jj in range(H):
+        j = perm[jj]
+        v = -b[j]
+        for i in range(R):
+            v += W[j, i] * z[i]
+        if side[j] == 1:
+            if v < -thr:
+                return
+        else:
+            if v > thr:
+                return
+    n = counts[c]
+    # Points on many region boundaries (e.g. the origin of a clipped-relu
+    # network with c = 0, where all the x + h = 0 hyperplanes meet) are
+    # found from every adjacent region: keep one copy per chunk.
+    dtol = 100.0 * tol * (1.0 + zmax)
+    for m in range(min(n, cap)):
+        if kindbuf[c, m] == KIND_POINT:
+            d = 0.0
+            for i in range(R):
+                v = abs(zbuf[c, m, i] - z[i])
+                if v > d:
+                    d = v
+            if d <= dtol:
+                return
+    if n < cap:
+        for i in range(R):
+            zbuf[c, n, i] = z[i]
+        for j in range(H):
+            sidebuf[c, n, j] = side[j]
+        kindbuf[c, n] = KIND_POINT
+        itembuf[c, n] = item
+    counts[c] = n + 1
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
+    """Levels R−1 and R: walk every line cut out by R−1 hyperplanes.
+
+    Parameters
+    ----------
+    W : (H, R) unit normals.
+    b, bt : (H,) true and perturbed offsets.
+    Q : (H, R, R), r : (H, R) rank-one pieces; r0 : (R,) constant part.
+    oma : (R,) ``1 − a``.
+    qdirs : (R, R) generic orthonormal directions (rows q_1..q_R).
+    perm : (H,) order in which region membership is checked.
+    tol : relative tolerance of the membership check.
+    binom : (H+2, R+1) int64 binomial table.
+    n_chunks, cap : number of chunks and candidate slots per chunk.
+
+    Returns
+    -------
+    zbuf (n_chunks, cap, R), sidebuf (n_chunks, cap, H) int8,
+    kindbuf (n_chunks, cap) int8, itembuf (n_chunks, cap) int64,
+    counts (n_chunks,) candidates found (may exceed cap: rerun larger),
+    stats (n_chunks, 2) int64: regions checked, vertices visited.
+    """
+    H, R = W.shape
+    k = R - 1
+    n_items = binom[H, k] if H >= k else 0
+    zbuf = np.zeros((n_chunks, cap, R))
+    sidebuf = np.zeros((n_chunks, cap, H), dtype=np.int8)
+    kindbuf = np.zeros((n_chunks, cap), dtype=np.int8)
+    itembuf = np.zeros((n_chunks, cap), dtype=np.int64)
+    counts = np.zeros(n_chunks, dtype=np.int64)
+    stats = np.zeros((n_chunks, 2), dtype=np.int64)
+    scale_b = 1.0
+    for j in range(H):
+        if abs(b[j]) > scale_b:
+            scale_b = abs(b[j])
+    for c in prange(n_chunks):
+        # per-chunk work arrays, reused by every item of the chunk
+        S = np.zeros(R, dtype=np.int64)
+        inS = np.zeros(H, dtype=np.bool_)
+        side = np.zeros(H, dtype=np.int8)
+        keys = np.empty(H)
+        idx = np.empty(H, dtype=np.int64)
+        beta = np.empty(H)
+        stack = np.empty(192, dtype=np.int64)
+        Wp = np.empty((R, R))
+        Winv = np.empty((R, R))
+        p0 = np.empty(R)
+        u = np.empty(R)
+        sig = np.zeros(max(k, 1), dtype=np.int8)
+        Aw = np.empty((R, R))
+        rw = np.empty(R)
+        Av = np.empty((R, R))
+        rv = np.empty(R)
+        B = np.empty((R, R))
+        z = np.empty(R)
+        n_reg = 0
+        n_vert = 0
+        for item in range(c, n_items, n_chunks):
+            unrank_subset(item, k, binom, S)
+            # Line: W_S x = bt_S, parameterised as p0 + t u with q_1ᵀu = 1,
+            # so t → −∞ is the end lowest in q_1.
+            for i in range(k):
+                for j in range(R):
+                    Wp[i, j] = W[S[i], j]
+            for j in range(R):
+                Wp[k, j] = qdirs[0, j]
+            if not invert_inplace(Wp, Winv):
+                continue  # parallel normals: no line
+            for j in range(R):
+                u[j] = Winv[j, k]
+                s = 0.0
+                for i in range(k):
+                    s += Winv[j, i] * bt[S[i]]
+                p0[j] = s
+            maxS = -1
+            for i in range(k):
+                inS[S[i]] = True
+                if S[i] > maxS:
+                    maxS = S[i]
+            unorm = 0.0
+            for j in range(R):
+                unorm += u[j] * u[j]
+            unorm = np.sqrt(unorm)
+            n_cross = 0
+            for j in range(H):
+                if inS[j]:
+                    continue
+                al = -bt[j]
+                be = 0.0
+                for i in range(R):
+                    al += W[j, i] * p0[i]
+                    be += W[j, i] * u[i]
+                beta[j] = be
+                if abs(be) > _PARALLEL_TOL * unorm:
+                    keys[n_cross] = -al / be
+                    idx[n_cross] = j
+                    n_cross += 1
+                    side[j] = 1 if be < 0.0 else 0
+                else:
+                    side[j] = 1 if al > 0.0 else 0
+            sort_pairs(keys, idx, n_cross, stack)
+            for i in range(R):
+                rw[i] = r0[i]
+                for j in range(R):
+                    Aw[i, j] = 0.0
+            for j in range(H):
+                if side[j] == 1 and not inS[j]:
+                    for i in range(R):
+                        rw[i] += r[j, i]
+                        for l in range(R):
+                            Aw[i, l] += Q[j, i, l]
+            # Level R−1: the region at the t → −∞ end, lowest in q_2 there.
+            for i in range(k):
+                s = 0.0
+                for j in range(R):
+                    s += qdirs[1, j] * Winv[j, i]
+                sig[i] = 1 if s > 0.0 else 0
+            for i in range(R):
+                rv[i] = rw[i]
+                for l in range(R):
+                    Av[i, l] = Aw[i, l]
+            for i in range(k):
+                side[S[i]] = sig[i]
+                if sig[i] == 1:
+                    for m in range(R):
+                        rv[m] += r[S[i], m]
+                        for l in range(R):
+                            Av[m, l] += Q[S[i], m, l]
+            _check_and_record(c, item, Av, rv, oma, W, b, side, perm, tol, scale_b,
+                              B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, k)
+            n_reg += 1
+            # Level R: walk the crossings; charge each vertex from the line
+            # that omits its largest hyperplane.
+            for e in range(n_cross):
+                j = idx[e]
+                if side[j] == 1:
+                    side[j] = 0
+                    for i in range(R):
+                        rw[i] -= r[j, i]
+                        for l in range(R):
+                            Aw[i, l] -= Q[j, i, l]
+                else:
+                    side[j] = 1
+                    for i in range(R):
+                        rw[i] += r[j, i]
+                        for l in range(R):
+                            Aw[i, l] += Q[j, i, l]
+                if j < maxS:
+                    continue
+                be = beta[j]
+                for i in range(R):
+                    rv[i] = rw[i]
+                    for l in range(R):
+                        Av[i, l] = Aw[i, l]
+                for i in range(k):
+                    # σ_i = sign(−(w_jᵀ G_i) / β_j), G = Winv[:, :k]
+                    g = 0.0
+                    for m in range(R):
+                        g += W[j, m] * Winv[m, i]
+                    si = 1 if -g / be > 0.0 else 0
+                    side[S[i]] = si
+                    if si == 1:
+                        for m in range(R):
+                            rv[m] += r[S[i], m]
+                            for l in range(R):
+                                Av[m, l] += Q[S[i], m, l]
+                S[k] = j
+                _check_and_record(c, item, Av, rv, oma, W, b, side, perm, tol, scale_b,
+                                  B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, k + 1)
+                n_reg += 1
+                n_vert += 1
+            for i in range(k):
+                inS[S[i]] = False
+        stats[c, 0] = n_reg
+        stats[c, 1] = n_vert
+    return zbuf, sidebuf, kindbuf, itembuf, counts, stats
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+def direct_levels(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
+    """Levels 0..R−2: one region per k-subset, evaluated from scratch.
+
+    Same arguments and outputs as :func:`walk_lines` (``stats[:, 1]`` is 0).
+    Item ordering: all 0-subsets, then 1-subsets, …, (R−2)-subsets (colex).
+    """
+    H, R = W.shape
+    kmax = min(R - 2, H)
+    offs = np.zeros(max(kmax + 2, 1), dtype=np.int64)
+    for kk in range(kmax + 1):
+        offs[kk + 1] = offs[kk] + binom[H, kk]
+    n_items = offs[kmax + 1] if kmax >= 0 else 0
+    zbuf = np.zeros((n_chunks, cap, R))
+    sidebuf = np.zeros((n_chunks, cap, H), dtype=np.int8)
+    kindbuf = np.zeros((n_chunks, cap), dtype=np.int8)
+    itembuf = np.zeros((n_chunks, cap), dtype=np.int64)
+    counts = np.zeros(n_chunks, dtype=np.int64)
+    stats = np.zeros((n_chunks, 2), dtype=np.int64)
+    scale_b = 1.0
+    for j in range(H):
+        if abs(b[j]) > scale_b:
+            scale_b = abs(b[j])
+    for c in prange(n_chunks):
+        S = np.zeros(max(R, 1), dtype=np.int64)
+        inS = np.zeros(H, dtype=np.bool_)
+        side = np.zeros(H, dtype=np.int8)
+        Wp = np.empty((R, R))
+        Winv = np.empty((R, R))
+        mu = np.empty(R)
+        A = np.empty((R, R))
+        rhs = np.empty(R)
+        B = np.empty((R, R))
+        z = np.empty(R)
+        n_reg = 0
+        for item in range(c, n_items, n_chunks):
+            kk = 0
+            while offs[kk + 1] <= item:
+                kk += 1
+            unrank_subset(item - offs[kk], kk, binom, S)
+            for i in range(kk):
+                for j in range(R):
+                    Wp[i, j] = W[S[i], j]
+            for i in range(R - kk):
+                for j in range(R):
+                    Wp[kk + i, j] = qdirs[i, j]
+            if not invert_inplace(Wp, Winv):
+                continue
+            for i in range(kk):
+                inS[S[i]] = True
+            # Sides at the point at infinity v = W'^{-1} [bt_S; −L_1; …; −L_{R−k}]
+            # with L_{R−k} ≫ … ≫ L_1 ≫ 1: the flat q_1 = −L_1 must lie below
+            # every vertex, and within it q_2 = −L_2 below every vertex of
+            # that flat (which sit at q_2 ~ L_1), and so on, so the last
+            # direction dominates.
+            for j in range(H):
+                if inS[j]:
+                    continue
+                for i in range(R):
+                    s = 0.0
+                    for m in range(R):
+                        s += Winv[m, i] * W[j, m]
+                    mu[i] = s
+                decided = False
+                for i in range(R - 1, kk - 1, -1):
+                    if abs(mu[i]) > _PARALLEL_TOL:
+                        side[j] = 1 if mu[i] < 0.0 else 0
+                        decided = True
+                        break
+                if not decided:
+                    v = -bt[j]
+                    for i in range(kk):
+                        v += mu[i] * bt[S[i]]
+                    side[j] = 1 if v > 0.0 else 0
+            # Sides of S: the cone lowest in q_{R−k+1} within the flat.
+            for i in range(kk):
+                s = 0.0
+                for m in range(R):
+                    s += qdirs[R - kk, m] * Winv[m, i]
+                side[S[i]] = 1 if s > 0.0 else 0
+            for i in range(R):
+                rhs[i] = r0[i]
+                for l in range(R):
+                    A[i, l] = 0.0
+            for j in range(H):
+                if side[j] == 1:
+                    for i in range(R):
+                        rhs[i] += r[j, i]
+                        for l in range(R):
+                            A[i, l] += Q[j, i, l]
+            _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
+                              B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, kk)
+            n_reg += 1
+            for i in range(kk):
+                inS[S[i]] = False
+        stats[c, 0] = n_reg
+    return zbuf, sidebuf, kindbuf, itembuf, counts, stats
