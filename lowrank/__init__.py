@@ -2,7 +2,10 @@
 
 Public surface::
 
-    lowrank.LowRankRNN            the model (sample, fit, posterior, score, save/load, fixed_points)
+    lowrank.LowRankRNN            the model (sample, fit, posterior, score, predict, save/load, fixed_points)
+    lowrank.fit                   the functional fit underneath LowRankRNN.fit
+    lowrank.fit_many              many independent fits in parallel (joblib)
+    lowrank.evaluate              D_stsp and D_H of generated vs recorded data
     lowrank.teachers              built-in teacher networks and their data sets
     lowrank.smc.elbo              the variational SMC objective and its gradient
     lowrank.fixed_points          every fixed point of piecewise-linear networks
@@ -10,4 +13,7 @@ Public surface::
 """
 from ._version import __version__
 from .model import LowRankRNN, ModelOptions, Params, Sample
-from . import metrics, teachers
+from . import fixed_points, metrics, smc, teachers
+from .evaluation import evaluate
+from .parallel import fit_many
+from .training import fit

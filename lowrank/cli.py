@@ -39,6 +39,7 @@ def load_data(path):
 
 
 def cmd_simulate(args):
+    """Write a teacher's data set."""
     from . import teachers
     t = teachers.get(args.teacher, seed=args.seed)
     d = t.dataset(n_trials=args.trials, n_steps=args.steps, seed=args.seed)
@@ -85,6 +86,72 @@ def cmd_fixed_points(args):
         print(format_table(res))
 
 
+DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="relu", readout="units",
+            iters=2000, lr=1e-2, lr_end=1e-3, window=None)
+
+
+def cmd_fit(args):
+    from .model.rnn import LowRankRNN
+    if args.data is None:
+        return _fit_demo(args)
+    y, u = load_data(args.data)
+    y = np.asarray(y, dtype=np.float64) if args.likelihood == "gaussian" else y
+    D = y.shape[-1]
+    units = args.units if args.units is not None else (D if args.readout == "units" else 128)
+    model = LowRankRNN(n_units=units, rank=args.rank or 3, n_obs=D, n_inputs=0 if u is None else u.shape[-1],
+                       activation=args.activation or "clipped_relu", readout=args.readout or "latent",
+                       likelihood=args.likelihood, link=args.link, seed=args.seed)
+    window = None if args.window == 0 else args.window
+    model.fit(y, inputs=u, n_particles=args.particles, window=window, batch_size=args.batch_size,
+              n_iter=args.iters or 2000, lr=1e-3 if args.lr is None else args.lr, lr_end=args.lr_end,
+              heldout=args.heldout or None, seed=args.seed,
+              checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
+              verbose=0 if args.quiet else 1)
+    model.save(args.out)
+    print(f"fitted {model!r} on {args.data} ({model.n_iter_} iterations, stopped: {model.stop_reason_}); "
+          f"best ELBO/step {model.best_elbo_:.4f}; wrote {args.out}")
+
+
+def _fit_demo(args):
+    """Fit a student to the built-in oscillator teacher's data and report what it recovered."""
+    from . import teachers
+    from .model.rnn import LowRankRNN
+    from .recovery import compare_to_teacher
+    d = DEMO
+    teacher = teachers.get(d["teacher"], seed=0)
+    data = teacher.dataset(seed=0)
+    y_train, y_test = data.y[:d["n_train"]], data.y[d["n_train"]:]
+    print(f"no data file given: fitting the built-in '{d['teacher']}' teacher's data set "
+          f"({y_train.shape[0]} training + {y_test.shape[0]} held-out trials of {data.y.shape[1]} steps, "
+          f"{data.y.shape[2]} units)")
+    model = LowRankRNN(n_units=args.units or d["units"], rank=args.rank or d["rank"], n_obs=data.y.shape[2],
+                       activation=args.activation or d["activation"], readout=args.readout or d["readout"],
+                       seed=args.seed)
+    iters = args.iters or d["iters"]
+    model.fit(y_train, n_particles=args.particles, window=d["window"], batch_size=args.batch_size,
+              n_iter=iters, lr=d["lr"] if args.lr is None else args.lr,
+              lr_end=d["lr_end"] if args.lr_end is None else args.lr_end, y_val=y_test,
+              eval_every=max(1, iters // 10), seed=args.seed, checkpoint=args.checkpoint,
+              checkpoint_every=args.checkpoint_every, resume=args.resume, verbose=0 if args.quiet else 1)
+    model.save(args.out)
+    rec = compare_to_teacher(model, teacher, y_test, n_particles=args.particles, seed=args.seed)
+    print(rec.summary())
+    print(f"wrote {args.out}")
+
+
+def cmd_evaluate(args):
+    from .evaluation import evaluate
+    from .model.rnn import LowRankRNN
+    model = LowRankRNN.load(args.model)
+    y, _ = load_data(args.data)
+    res = evaluate(model, y, smooth_hann=args.smooth_hann, burn_in=args.burn_in, seed=args.seed)
+    if args.json:
+        print(json.dumps({"dstsp": res.dstsp, "dh": res.dh}))
+    else:
+        print(f"D_stsp {res.dstsp:.3f}   D_H {res.dh:.4f}   ({y.shape[0]} steps, "
+              f"Hann {args.smooth_hann or 'none'}, burn-in {args.burn_in})")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="lowrank", description="Stochastic low-rank RNNs fitted to neural data.")
     p.add_argument("--version", action="version", version=f"lowrank {__version__}")
@@ -119,13 +186,39 @@ def build_parser():
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_fixed_points)
 
-    for register in _EXTRA_COMMANDS:
-        register(sub)
+    s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)")
+    s.add_argument("data", nargs="?", default=None,
+                   help=".npy (T, D) or (trials, T, D), or .npz with y (and optional u)")
+    s.add_argument("--rank", type=int, default=None, help="rank R (default 3; demo 2)")
+    s.add_argument("--units", type=int, default=None, help="units N (default 128, or D for readout=units)")
+    s.add_argument("--activation", default=None, help="relu, clipped_relu, tanh, identity (default clipped_relu)")
+    s.add_argument("--readout", default=None, help="latent or units (default latent; demo units)")
+    s.add_argument("--likelihood", default="gaussian")
+    s.add_argument("--link", default="softplus")
+    s.add_argument("--particles", type=int, default=10)
+    s.add_argument("--window", type=int, default=50, help="training window length (0: whole trials)")
+    s.add_argument("--batch-size", type=int, default=10)
+    s.add_argument("--iters", type=int, default=None, help="number of updates (default 2000)")
+    s.add_argument("--lr", type=float, default=None, help="initial learning rate (default 1e-3; demo 1e-2)")
+    s.add_argument("--lr-end", type=float, default=None, help="final learning rate (exponential decay)")
+    s.add_argument("--heldout", type=float, default=0.1, help="fraction of the data held out for monitoring")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--checkpoint", default=None)
+    s.add_argument("--checkpoint-every", type=int, default=None)
+    s.add_argument("--resume", default=None)
+    s.add_argument("--quiet", action="store_true", help="no progress line")
+    s.add_argument("--out", default="model.npz")
+    s.set_defaults(func=cmd_fit)
+
+    s = sub.add_parser("evaluate", help="D_stsp and D_H of a model's generated data against a recording")
+    s.add_argument("model")
+    s.add_argument("data", help=".npy (T, D) recording")
+    s.add_argument("--smooth-hann", type=int, default=None, help="Hann window applied to the generated data")
+    s.add_argument("--burn-in", type=float, default=0.25, help="fraction of the length run and discarded")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_evaluate)
     return p
-
-
-# Commands living in their own modules register here (keeps this file small).
-_EXTRA_COMMANDS = []
 
 
 def main(argv=None):

@@ -106,7 +106,7 @@ class LowRankRNN:
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n_trials=1, n_steps=100, inputs=None, noise_scale=1.0, z0=None, seed=None,
-               return_rates=False, y=None, obs_noise=True):
+               return_rates=False, y=None, obs_noise=True, y_inputs=None):
         """Simulate the model.
 
         Parameters
@@ -120,14 +120,21 @@ class LowRankRNN:
             noise-free dynamics from the initial mean (or ``z0``).
         z0 : ndarray, shape (R,) or (n_trials, R), or "posterior", optional
             Initial latent state. Default: drawn from ``𝒩(μ_init, Σ_0)``
-            (scaled by ``noise_scale``). ``"posterior"`` starts from the
-            filtering mean at the end of ``y`` (needs ``y``; see ``posterior``).
+            (scaled by ``noise_scale``). ``"posterior"`` continues ``y``: the
+            particle filter runs over ``y`` (100 particles) and each trial
+            starts from a particle of the final filtering cloud drawn by its
+            weight, i.e. a draw of ``z_{T-1} | y`` (the filtering mean when
+            ``noise_scale=0``); ``z[:, 0]`` is that state, so the sample
+            continues from the last observed step. ``y`` has 1 or ``n_trials``
+            trials.
         seed : int, Generator or None
             Randomness of this call; None uses the model's ``seed``.
         return_rates : bool
             Also return the unit rates ``(n_trials, T, N)``.
         obs_noise : bool
             Draw observations (True) or return the observation mean as ``y``.
+        y, y_inputs : ndarray, optional
+            Observations (and their inputs) for ``z0="posterior"``.
 
         Returns
         -------
@@ -147,7 +154,7 @@ class LowRankRNN:
         if isinstance(z0, str):
             if z0 != "posterior":
                 raise ValueError(f"z0 must be an array, None or 'posterior'; got {z0!r}")
-            start = self._posterior_initial_state(y, n_trials, rng)
+            start = self._posterior_initial_state(y, n_trials, rng, y_inputs, noise_scale)
         elif z0 is None:
             start = dynamics.initial_mean(p, v[:, 0]) + noise_scale * eps0 @ p.L_0.T
         else:
@@ -169,8 +176,44 @@ class LowRankRNN:
             rates = dynamics.activation_np(o.activation, x, p.h)
         return Sample(z=z, y=yy, rates=rates, u=(u if o.n_inputs else None), mean=mean)
 
-    def _posterior_initial_state(self, y, n_trials, rng):
-        raise NotImplementedError("z0='posterior' needs the SMC engine (lowrank.smc)")
+    def _posterior_initial_state(self, y, n_trials, rng, y_inputs=None, noise_scale=1.0):
+        """Start states (n_trials, R) continuing ``y``; see ``sample(z0="posterior")``."""
+        from ..inference.posterior import filtering_initial_state
+        return filtering_initial_state(self, y, n_trials, rng, inputs=y_inputs, noise_scale=noise_scale)
+
+    # -- fitting and inference ----------------------------------------------------------
+    def fit(self, y, inputs=None, **kwargs):
+        """Fit the parameters to ``y`` by maximising the variational-SMC ELBO.
+
+        Thin wrapper of :func:`lowrank.training.fit` (all keyword arguments,
+        e.g. ``n_particles``, ``window``, ``batch_size``, ``n_iter``, ``lr``,
+        ``heldout``, ``checkpoint``, ``resume``, ``callback``, ``seed``, are
+        documented there). ``seed=None`` uses the model's ``seed``.
+
+        Sets ``params`` and the fitted attributes ``history_`` (a
+        ``History``), ``n_iter_``, ``best_elbo_``, ``best_iteration_`` and
+        ``stop_reason_``. Returns ``self``.
+        """
+        from ..training import fit as _fit
+        res = _fit(self, y, inputs, **kwargs)
+        self.history_, self.n_iter_ = res.history, res.n_iter
+        self.best_elbo_, self.best_iteration_, self.stop_reason_ = res.best_elbo, res.best_iteration, res.stop_reason
+        return self
+
+    def posterior(self, y, inputs=None, **kwargs):
+        """Filtering and smoothed latents of ``y``: :func:`lowrank.inference.posterior.posterior`."""
+        from ..inference.posterior import posterior
+        return posterior(self, y, inputs, **kwargs)
+
+    def score(self, y, inputs=None, **kwargs):
+        """Held-out ELBO per step, mean over trials: :func:`lowrank.inference.posterior.score`."""
+        from ..inference.posterior import score
+        return score(self, y, inputs, **kwargs)
+
+    def predict(self, y, n_ahead, inputs=None, **kwargs):
+        """Forecast ``n_ahead`` steps after ``y``: :func:`lowrank.inference.posterior.predict`."""
+        from ..inference.posterior import predict
+        return predict(self, y, n_ahead, inputs, **kwargs)
 
     # -- analysis -----------------------------------------------------------------------
     def fixed_points(self, inputs=None, **kwargs):
@@ -200,10 +243,13 @@ class LowRankRNN:
     def save(self, path, extra=None):
         """Write the model to ``path`` (.npz arrays + JSON metadata; no pickle).
 
-        ``extra`` is an optional dict of name -> ndarray (e.g. a fit history)
-        stored alongside, under ``extra/<name>``.
+        ``extra`` is an optional dict of name -> ndarray stored alongside,
+        under ``extra/<name>``. A fitted model's ``history_`` is saved there
+        by default (``History.from_extra`` reads it back).
         """
         from ..io import save_model
+        if extra is None and getattr(self, "history_", None) is not None:
+            extra = self.history_.to_extra()
         save_model(self, path, extra=extra)
 
     @classmethod

@@ -1,0 +1,138 @@
+"""Benchmark: steady-state time of one ELBO + gradient evaluation (lowrank.smc.elbo).
+
+Run from the repository root::
+
+    python bench/smc.py            # all configs, 50 timed calls each
+    python bench/smc.py --quick    # < 1 minute
+    python bench/smc.py --config eeg --calls 100
+
+Compile time is reported separately: ``compile_s`` is the first call minus
+the steady-state median (every configuration shares one compiled signature,
+so only the first configuration run pays it, or just the on-disk cache load
+when the cache is warm); ``--cold`` also times a from-scratch compile in a
+subprocess with an empty cache. Writes ``bench/results/smc.json``. The flop count is an estimate of
+the dominant work (transitions forward, recomputed and differentiated
+backward; read-outs), not a measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+import numba  # noqa: E402
+
+from lowrank import smc  # noqa: E402
+from lowrank.model import ModelOptions, init_params  # noqa: E402
+
+CONFIGS = {
+    "eeg": dict(N=512, R=3, D=64, K=10, batch=10, T=50, activation="clipped_relu",
+                readout="latent", likelihood="gaussian", proposal="optimal"),
+    "eeg_k64": dict(N=512, R=3, D=64, K=64, batch=10, T=50, activation="clipped_relu",
+                    readout="latent", likelihood="gaussian", proposal="optimal"),
+    "eeg_bootstrap": dict(N=512, R=3, D=64, K=10, batch=10, T=50, activation="clipped_relu",
+                          readout="latent", likelihood="gaussian", proposal="bootstrap"),
+    "spikes": dict(N=40, R=2, D=40, K=64, batch=16, T=200, activation="relu",
+                   readout="units", units_readout_from="rates", likelihood="poisson",
+                   link="softplus", proposal="bootstrap"),
+}
+
+
+def flops(c):
+    """Rough flop count of one ELBO + gradient call."""
+    N, R, D, K = c["N"], c["R"], c["D"], c["K"]
+    steps = c["batch"] * c["T"] * K
+    # forward mean 2NR+2NR, backward recompute 2NR, adjoints 4 products of 2NR, ~6N elementwise
+    trans = (4 + 2 + 8) * N * R + 6 * N
+    if c["proposal"] == "optimal":
+        obs = 12 * R * R
+    else:
+        obs = 3 * 4 * D * R + 20 * D  # read-out forward, recomputed, adjoint; likelihood
+    return steps * (trans + obs)
+
+
+def run_config(name, c, calls, seed=0):
+    opts = ModelOptions(n_units=c["N"], rank=c["R"], n_obs=c["D"], activation=c["activation"],
+                        readout=c["readout"], units_readout_from=c.get("units_readout_from", "currents"),
+                        likelihood=c["likelihood"], link=c.get("link", "softplus"))
+    params = init_params(opts, seed)
+    rng = np.random.default_rng(seed)
+    shape = (c["batch"], c["T"], c["D"])
+    y = rng.poisson(1.0, shape).astype(float) if c["likelihood"] == "poisson" else rng.standard_normal(shape)
+    kw = dict(options=opts, n_particles=c["K"], proposal=c["proposal"], grad=True)
+    t0 = time.perf_counter()
+    smc.elbo(params, y, seed=0, **kw)
+    first = time.perf_counter() - t0
+    for i in range(3):
+        smc.elbo(params, y, seed=i, **kw)
+    ts = []
+    for i in range(calls):
+        t0 = time.perf_counter()
+        smc.elbo(params, y, seed=i, **kw)
+        ts.append(time.perf_counter() - t0)
+    ts = np.array(ts) * 1e3
+    med = float(np.median(ts))
+    fl = flops(c)
+    return {"name": name, "N": c["N"], "R": c["R"], "D": c["D"], "K": c["K"], "batch": c["batch"],
+            "T": c["T"], "proposal": c["proposal"], "likelihood": c["likelihood"] + (
+                "_" + c["link"] if c["likelihood"] == "poisson" else ""),
+            "activation": c["activation"], "ms_median": med, "ms_min": float(ts.min()),
+            "ms_max": float(ts.max()), "compile_s": max(first - med / 1e3, 0.0),
+            "threads": numba.get_num_threads(), "threading_layer": numba.threading_layer(),
+            "flops": fl, "gflops": fl / (med / 1e3) / 1e9, "calls": calls}
+
+
+def cold_compile():
+    """Seconds for ``smc.prepare()`` in a fresh process with an empty Numba cache."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
+        root = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+        code = "import time; t=time.perf_counter(); from lowrank import smc; smc.prepare(); print(time.perf_counter()-t)"
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="fewer calls (< 1 minute once compiled)")
+    ap.add_argument("--config", action="append", choices=sorted(CONFIGS), help="run only these configs")
+    ap.add_argument("--calls", type=int, default=None, help="timed calls per config (>= 20)")
+    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "smc.json"))
+    ap.add_argument("--cold", action="store_true", help="also time a cold compile (empty cache, ~1 min)")
+    args = ap.parse_args(argv)
+    calls = max(args.calls or (20 if args.quick else 50), 20)
+    names = args.config or list(CONFIGS)
+    t0 = time.perf_counter()
+    cold = cold_compile() if args.cold else None
+    records = []
+    hdr = f"{'config':<14} {'ms median':>9} {'min':>7} {'max':>7} {'compile s':>9} {'GFLOP':>7} {'GFLOP/s':>8}"
+    for name in names:
+        rec = run_config(name, CONFIGS[name], calls)
+        if cold is not None:
+            rec["cold_compile_s"] = cold
+        records.append(rec)
+        if len(records) == 1:
+            print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, threading layer "
+                  f"{numba.threading_layer()}, {platform.processor() or platform.machine()}, "
+                  f"{os.cpu_count()} CPUs" + (f", cold compile {cold:.1f} s" if cold is not None else ""))
+            print(hdr)
+        print(f"{name:<14} {rec['ms_median']:9.2f} {rec['ms_min']:7.2f} {rec['ms_max']:7.2f} "
+              f"{rec['compile_s']:9.2f} {rec['flops'] / 1e9:7.3f} {rec['gflops']:8.2f}")
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(records, fh, indent=2)
+    print(f"wrote {args.out} ({time.perf_counter() - t0:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

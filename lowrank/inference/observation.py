@@ -1,0 +1,218 @@
+"""Read-out means, observation log-likelihoods and their adjoints.
+
+Codes: read-out 0 latent / 1 units (``from_rates`` 0 currents / 1 rates);
+likelihood 0 Gaussian / 1 Poisson; link 0 softplus / 1 exp.
+
+Per step the caller precomputes the read-out offset ``off`` (D,):
+latent ``b + W_v v_t``; units ``W_u[:D] v_t`` (the input current of the
+observed units). Then
+
+- latent: ``eta = W z + off``
+- units:  ``eta = gain * u + b`` with ``u = m[:D] z + off`` (currents) or
+  ``u = phi(m[:D] z + off - hD)`` (rates), ``hD = h[:D]``.
+
+Kernels take ``W`` and ``m[:D]`` transposed, (R, D), so loops run over D.
+
+Poisson rates are ``lambda = g(eta) * bin_width``. Terms with ``y_d = 0``
+are skipped so that ``0 * log(0)`` never appears.
+"""
+import math
+
+import numba
+
+from ..config import CACHE, FASTMATH
+from .activations import dphi_dh, dphi_dx, phi
+from .transition import lincomb
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def readout_mean(readout, from_rates, act, z, WT, mDT, hD, gain, b, off, eta):
+    """Read-out mean ``eta`` (D,) of one particle ``z`` (R,).
+
+    ``WT = Wᵀ`` (R, D) for the latent read-out, ``mDT = m[:D]ᵀ`` (R, D) for
+    units: transposed so the loops run over D with unit stride.
+    """
+    if readout == 0:
+        lincomb(off, WT, z, eta)
+        return
+    lincomb(off, mDT, z, eta)
+    D = eta.shape[0]
+    if from_rates:
+        for d in range(D):
+            eta[d] = gain[d] * phi(act, eta[d] - hD[d], hD[d]) + b[d]
+    else:
+        for d in range(D):
+            eta[d] = gain[d] * eta[d] + b[d]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _exp(x):
+    # inf past the overflow point (as compiled code does) rather than
+    # OverflowError when running with NUMBA_DISABLE_JIT=1.
+    return math.exp(x) if x < 709.78 else math.inf
+
+
+# fastmath=False must be explicit: Numba otherwise inherits the fast-math flags
+# of the (fast-math) caller, and reassociation folds (1 + q) - 1 to q.
+@numba.njit(fastmath=False, cache=CACHE)
+def log1p_unit(q):
+    """``log(1 + q)`` for ``q`` in [0, 1], accurate to a few ulp.
+
+    Goldberg's trick ``log(u) * q / (u - 1)``, ``u = 1 + q``: one ``log`` and a
+    division, about 3x cheaper than libm's ``log1p`` here, which dominated the
+    Poisson-softplus likelihood.
+    """
+    u = 1.0 + q
+    if u == 1.0:
+        return q
+    return math.log(u) * (q / (u - 1.0))
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def softplus(x):
+    """``log(1 + exp(x))`` without overflow."""
+    return max(x, 0.0) + log1p_unit(math.exp(-abs(x)))
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def loglik(lik, link, y, eta, inv_sigma, gauss_const, bin_width, lgy):
+    """``log p(y | eta)`` summed over D.
+
+    ``gauss_const = -sum(log sigma) - D/2 log(2 pi)``; ``lgy = sum lgamma(y+1)``.
+    """
+    D = y.shape[0]
+    s = 0.0
+    if lik == 0:
+        for d in range(D):
+            r = (y[d] - eta[d]) * inv_sigma[d]
+            s -= 0.5 * r * r
+        return s + gauss_const
+    log_bw = math.log(bin_width)
+    for d in range(D):
+        e = eta[d]
+        if link == 0:
+            sp = softplus(e)
+            s -= sp * bin_width
+            if y[d] != 0.0:
+                # softplus(e) ~ exp(e) where it would underflow: keep log finite.
+                s += y[d] * ((e if e < -30.0 else math.log(sp)) + log_bw)
+        else:
+            s -= _exp(e) * bin_width
+            if y[d] != 0.0:
+                s += y[d] * (e + log_bw)
+    return s - lgy
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def loglik_adjoint(lik, link, y, eta, inv_sigma, bin_width, w, deta, dsigma):
+    """``deta = w * dlogp/deta``; Gaussian: ``dsigma += w * dlogp/dsigma``."""
+    D = y.shape[0]
+    if lik == 0:
+        for d in range(D):
+            isg = inv_sigma[d]
+            r = (y[d] - eta[d]) * isg
+            deta[d] = w * r * isg
+            dsigma[d] += w * (r * r - 1.0) * isg
+        return
+    for d in range(D):
+        e = eta[d]
+        if link == 0:
+            # One exp serves both sigmoid(e) and softplus(e).
+            q = math.exp(-abs(e))
+            sg = 1.0 / (1.0 + q) if e >= 0.0 else q / (1.0 + q)
+            g = -bin_width * sg
+            if y[d] != 0.0:
+                # d log softplus / de = sigmoid / softplus -> 1 as e -> -inf
+                g += y[d] * (1.0 if e < -30.0 else sg / (max(e, 0.0) + log1p_unit(q)))
+        else:
+            g = y[d] - bin_width * _exp(e)
+        deta[d] = w * g
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def readout_adjoint(readout, from_rates, act, z, WT, mDT, hD, gain, off, deta, xw,
+                    dz, dWT, dmT, dh, dgain, db, doff):
+    """Reverse mode of :func:`readout_mean` given ``deta`` (D,).
+
+    Accumulates ``dz`` (R,), ``dWT`` (R, D) (latent), the first D columns of
+    ``dmT`` (R, N), ``dh`` (N,), ``dgain``, ``db`` (D,) (units) and ``doff``
+    (D,) (the adjoint of the offset; for latent it also stands for ``db``).
+    ``xw`` (D,) is a workspace.
+    """
+    D = deta.shape[0]
+    R = z.shape[0]
+    if readout == 0:
+        for d in range(D):
+            doff[d] += deta[d]
+        for r in range(R):
+            zr = z[r]
+            s = 0.0
+            for d in range(D):
+                dWT[r, d] += deta[d] * zr
+                s += WT[r, d] * deta[d]
+            dz[r] += s
+        return
+    lincomb(off, mDT, z, xw)
+    for d in range(D):
+        gd = deta[d]
+        x = xw[d]
+        db[d] += gd
+        if from_rates:
+            xh = x - hD[d]
+            du = gd * gain[d]
+            dx = du * dphi_dx(act, xh, hD[d])
+            dh[d] += du * dphi_dh(act, xh, hD[d]) - dx
+            dgain[d] += gd * phi(act, xh, hD[d])
+        else:
+            dx = gd * gain[d]
+            dgain[d] += gd * x
+        doff[d] += dx
+        xw[d] = dx
+    for r in range(R):
+        zr = z[r]
+        s = 0.0
+        for d in range(D):
+            dmT[r, d] += xw[d] * zr
+            s += mDT[r, d] * xw[d]
+        dz[r] += s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def lgamma_sum(y):
+    s = 0.0
+    for d in range(y.shape[0]):
+        s += math.lgamma(y[d] + 1.0)
+    return s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def readout_offset(readout, b, Wv, Wu, v, off):
+    """Per-step offset ``off`` (D,): latent ``b + W_v v``; units ``W_u[:D] v``."""
+    D = off.shape[0]
+    U = v.shape[0]
+    if readout == 0:
+        for d in range(D):
+            s = b[d]
+            for u in range(Wv.shape[1]):
+                s += Wv[d, u] * v[u]
+            off[d] = s
+    else:
+        for d in range(D):
+            s = 0.0
+            for u in range(U):
+                s += Wu[d, u] * v[u]
+            off[d] = s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def linear_residual(readout, y, off, gain, b, e):
+    """``e = y - c`` for a linear-Gaussian read-out (``c = off`` latent, ``gain*off + b`` units)."""
+    D = y.shape[0]
+    if readout == 0:
+        for d in range(D):
+            e[d] = y[d] - off[d]
+    else:
+        for d in range(D):
+            e[d] = y[d] - (gain[d] * off[d] + b[d])

@@ -1,0 +1,368 @@
+"""Transition mean ``f(z, v) = a * z + nᵀ phi(m z + W_u v - h)`` and its adjoint.
+
+Kernels take the transposed loadings ``mT, nT`` (R, N), C-contiguous, so that
+every inner loop runs over units with unit stride. Each inner loop writes a
+single array: loops that update several arrays at once defeat LLVM's
+vectoriser (it cannot prove the arrays do not alias). The activation is
+dispatched once per loop, not per unit, for the same reason.
+
+The input drive ``xb = W_u v - h`` (N,) is computed once per step and shared
+by all particles. Particles are processed two per pass over the units
+(:func:`transition_means`), so each load of ``mT, nT`` serves both. The
+backward pass recomputes the pre-activations from the stored particles
+(:func:`preactivations`) instead of storing N floats per particle and step.
+Its reverse mode is split in two: a per-particle part (adjoints of the
+pre-activation and of ``z``, :func:`transition_adjoints`) and a block part
+(:func:`transition_adjoint_block`) that forms ``dnT += DFᵀ P`` and
+``dmT += ZPᵀ GX``, touching each row of ``dmT, dnT`` once per four particles.
+"""
+import math
+
+import numba
+
+from ..config import CACHE, FASTMATH
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def input_drive(Wu, v, h, xb):
+    """``xb = W_u v - h``; ``Wu`` (N, U), ``v`` (U,), ``h`` (N,), out ``xb`` (N,)."""
+    N, U = Wu.shape
+    for i in range(N):
+        s = -h[i]
+        for u in range(U):
+            s += Wu[i, u] * v[u]
+        xb[i] = s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def feed_inputs(u, abar, filt, v):
+    """Fed inputs ``v`` (T, U) from raw inputs ``u`` (T, U).
+
+    ``filt``: ``v_0 = 0``, ``v_{t+1} = abar v_t + (1 - abar) u_t``; else ``v = u``.
+    """
+    T, U = u.shape
+    if not filt:
+        v[:, :] = u
+        return
+    for j in range(U):
+        v[0, j] = 0.0
+    for t in range(T - 1):
+        for j in range(U):
+            v[t + 1, j] = abar * v[t, j] + (1.0 - abar) * u[t, j]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def rates(act, x, h, p):
+    """``p = phi(x)`` elementwise (clipped ReLU: ``relu(x + h) - relu(x)``)."""
+    N = x.shape[0]
+    if act == 1:
+        for i in range(N):
+            p[i] = max(x[i], 0.0)
+    elif act == 2:
+        for i in range(N):
+            p[i] = max(x[i] + h[i], 0.0) - max(x[i], 0.0)
+    elif act == 3:
+        for i in range(N):
+            p[i] = math.tanh(x[i])
+    else:
+        for i in range(N):
+            p[i] = x[i]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def rates_adjoint(act, x, h, g, dhp):
+    """Turn ``g`` (adjoint of the rates) into the adjoint of ``x`` in place.
+
+    For clipped ReLU also accumulates ``dhp += g * [x + h > 0]`` (the
+    explicit ``h`` inside phi); the ``-h`` in ``x`` is handled by the caller
+    through the input-current adjoint.
+    """
+    N = x.shape[0]
+    if act == 1:
+        for i in range(N):
+            g[i] = g[i] if x[i] > 0.0 else 0.0
+    elif act == 2:
+        for i in range(N):
+            xi = x[i]
+            gi = g[i]
+            up = gi if xi + h[i] > 0.0 else 0.0
+            dhp[i] += up
+            g[i] = up - (gi if xi > 0.0 else 0.0)
+    elif act == 3:
+        for i in range(N):
+            t = math.tanh(x[i])
+            g[i] = g[i] * (1.0 - t * t)
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def lincomb(base, M, c, out):
+    """``out = base + Mᵀ c`` for ``M`` (R, N); one pass over units when R <= 3."""
+    R, N = M.shape
+    if R == 3:
+        c0, c1, c2 = c[0], c[1], c[2]
+        for i in range(N):
+            out[i] = base[i] + M[0, i] * c0 + M[1, i] * c1 + M[2, i] * c2
+    elif R == 2:
+        c0, c1 = c[0], c[1]
+        for i in range(N):
+            out[i] = base[i] + M[0, i] * c0 + M[1, i] * c1
+    else:
+        for i in range(N):
+            out[i] = base[i]
+        for r in range(R):
+            cr = c[r]
+            for i in range(N):
+                out[i] += M[r, i] * cr
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def rowdots(M, v, out):
+    """``out = M v`` for ``M`` (R, N); one pass over units when R <= 3."""
+    R, N = M.shape
+    if R == 3:
+        s0 = s1 = s2 = 0.0
+        for i in range(N):
+            vi = v[i]
+            s0 += M[0, i] * vi
+            s1 += M[1, i] * vi
+            s2 += M[2, i] * vi
+        out[0], out[1], out[2] = s0, s1, s2
+    elif R == 2:
+        s0 = s1 = 0.0
+        for i in range(N):
+            vi = v[i]
+            s0 += M[0, i] * vi
+            s1 += M[1, i] * vi
+        out[0], out[1] = s0, s1
+    else:
+        for r in range(R):
+            s = 0.0
+            for i in range(N):
+                s += M[r, i] * v[i]
+            out[r] = s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def preactivation(act, z, mT, h, xb, x, p):
+    """``x = mT.T @ z + xb`` and rates ``p = phi(x)`` (N,)."""
+    lincomb(xb, mT, z, x)
+    rates(act, x, h, p)
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def transition_mean(act, z, a, mT, nT, h, xb, x, p, f):
+    """``f = a*z + nT @ phi(mT.T @ z + xb)`` for one particle.
+
+    ``z, a, f`` (R,); ``mT, nT`` (R, N); ``h, xb`` (N,). On return ``x``
+    (N,) holds the pre-activation and ``p`` (N,) the rates.
+    """
+    preactivation(act, z, mT, h, xb, x, p)
+    rowdots(nT, p, f)
+    for r in range(z.shape[0]):
+        f[r] += a[r] * z[r]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _lincomb0(M, c, out):
+    R, N = M.shape
+    if R == 3:
+        c0, c1, c2 = c[0], c[1], c[2]
+        for i in range(N):
+            out[i] = M[0, i] * c0 + M[1, i] * c1 + M[2, i] * c2
+    elif R == 2:
+        c0, c1 = c[0], c[1]
+        for i in range(N):
+            out[i] = M[0, i] * c0 + M[1, i] * c1
+    else:
+        c0 = c[0]
+        for i in range(N):
+            out[i] = M[0, i] * c0
+        for r in range(1, R):
+            cr = c[r]
+            for i in range(N):
+                out[i] += M[r, i] * cr
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def outer_accumulate(dM, C, V, K, total, with_total):
+    """``dM += C[:K].T @ V[:K]`` for ``dM`` (R, N), ``C`` (K, R), ``V`` (K, N).
+
+    Four particles per pass, so each row of ``dM`` is loaded and stored once
+    per four particles instead of once per particle. With ``with_total``
+    also ``total += V[:K].sum(axis=0)`` (N,), fused into the pass for row 0
+    so ``V`` is read once for both.
+    """
+    R, N = dM.shape
+    for r in range(R):
+        tot = with_total and r == 0
+        k = 0
+        while k + 4 <= K:
+            c0, c1, c2, c3 = C[k, r], C[k + 1, r], C[k + 2, r], C[k + 3, r]
+            if tot:
+                for i in range(N):
+                    v0, v1, v2, v3 = V[k, i], V[k + 1, i], V[k + 2, i], V[k + 3, i]
+                    dM[r, i] += v0 * c0 + v1 * c1 + v2 * c2 + v3 * c3
+                    total[i] += v0 + v1 + v2 + v3
+            else:
+                for i in range(N):
+                    dM[r, i] += V[k, i] * c0 + V[k + 1, i] * c1 + V[k + 2, i] * c2 + V[k + 3, i] * c3
+            k += 4
+        while k < K:
+            c0 = C[k, r]
+            if tot:
+                for i in range(N):
+                    v0 = V[k, i]
+                    dM[r, i] += v0 * c0
+                    total[i] += v0
+            else:
+                for i in range(N):
+                    dM[r, i] += V[k, i] * c0
+            k += 1
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def transition_adjoint_block(DF, ZP, P, GX, K, dmT, dnT, dxb):
+    """Parameter adjoints of K transitions: ``dnT += DFᵀ P``, ``dmT += ZPᵀ GX``,
+    ``dxb += sum_k GX[k]`` (adjoint of the input current ``W_u v``)."""
+    outer_accumulate(dnT, DF, P, K, dxb, False)
+    outer_accumulate(dmT, ZP, GX, K, dxb, True)
+
+
+# ---- all particles of a step, two per pass (each load of mT, nT serves both)
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _preactivation_pair(Z, k, mT, xb, X):
+    R, N = mT.shape
+    if R == 3:
+        a0, a1, a2 = Z[k, 0], Z[k, 1], Z[k, 2]
+        b0, b1, b2 = Z[k + 1, 0], Z[k + 1, 1], Z[k + 1, 2]
+        for i in range(N):
+            m0, m1, m2, base = mT[0, i], mT[1, i], mT[2, i], xb[i]
+            X[k, i] = base + m0 * a0 + m1 * a1 + m2 * a2
+            X[k + 1, i] = base + m0 * b0 + m1 * b1 + m2 * b2
+    elif R == 2:
+        a0, a1 = Z[k, 0], Z[k, 1]
+        b0, b1 = Z[k + 1, 0], Z[k + 1, 1]
+        for i in range(N):
+            m0, m1, base = mT[0, i], mT[1, i], xb[i]
+            X[k, i] = base + m0 * a0 + m1 * a1
+            X[k + 1, i] = base + m0 * b0 + m1 * b1
+    else:
+        lincomb(xb, mT, Z[k], X[k])
+        lincomb(xb, mT, Z[k + 1], X[k + 1])
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _lincomb0_pair(M, C, k, out):
+    R, N = M.shape
+    if R == 3:
+        a0, a1, a2 = C[k, 0], C[k, 1], C[k, 2]
+        b0, b1, b2 = C[k + 1, 0], C[k + 1, 1], C[k + 1, 2]
+        for i in range(N):
+            m0, m1, m2 = M[0, i], M[1, i], M[2, i]
+            out[k, i] = m0 * a0 + m1 * a1 + m2 * a2
+            out[k + 1, i] = m0 * b0 + m1 * b1 + m2 * b2
+    elif R == 2:
+        a0, a1 = C[k, 0], C[k, 1]
+        b0, b1 = C[k + 1, 0], C[k + 1, 1]
+        for i in range(N):
+            m0, m1 = M[0, i], M[1, i]
+            out[k, i] = m0 * a0 + m1 * a1
+            out[k + 1, i] = m0 * b0 + m1 * b1
+    else:
+        _lincomb0(M, C[k], out[k])
+        _lincomb0(M, C[k + 1], out[k + 1])
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _rowdots_pair(M, V, k, out):
+    R, N = M.shape
+    if R == 3:
+        s0 = s1 = s2 = t0 = t1 = t2 = 0.0
+        for i in range(N):
+            m0, m1, m2 = M[0, i], M[1, i], M[2, i]
+            u, w = V[k, i], V[k + 1, i]
+            s0 += m0 * u
+            s1 += m1 * u
+            s2 += m2 * u
+            t0 += m0 * w
+            t1 += m1 * w
+            t2 += m2 * w
+        out[k, 0], out[k, 1], out[k, 2] = s0, s1, s2
+        out[k + 1, 0], out[k + 1, 1], out[k + 1, 2] = t0, t1, t2
+    elif R == 2:
+        s0 = s1 = t0 = t1 = 0.0
+        for i in range(N):
+            m0, m1 = M[0, i], M[1, i]
+            u, w = V[k, i], V[k + 1, i]
+            s0 += m0 * u
+            s1 += m1 * u
+            t0 += m0 * w
+            t1 += m1 * w
+        out[k, 0], out[k, 1] = s0, s1
+        out[k + 1, 0], out[k + 1, 1] = t0, t1
+    else:
+        rowdots(M, V[k], out[k])
+        rowdots(M, V[k + 1], out[k + 1])
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def preactivations(act, Z, K, mT, h, xb, X, P):
+    """Pre-activations ``X[k]`` and rates ``P[k]`` (K, N) of parents ``Z[k]`` (K, R), k < K."""
+    k = 0
+    while k + 1 < K:
+        _preactivation_pair(Z, k, mT, xb, X)
+        k += 2
+    if k < K:
+        lincomb(xb, mT, Z[k], X[k])
+    for k in range(K):
+        rates(act, X[k], h, P[k])
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def transition_means(act, Z, K, a, mT, nT, h, xb, X, P, F):
+    """``F[k] = a*Z[k] + nT @ phi(mT.T @ Z[k] + xb)`` for k < K.
+
+    ``Z, F`` (K, R); ``X, P`` (K, N) receive the pre-activations and rates.
+    """
+    preactivations(act, Z, K, mT, h, xb, X, P)
+    k = 0
+    while k + 1 < K:
+        _rowdots_pair(nT, P, k, F)
+        k += 2
+    if k < K:
+        rowdots(nT, P[k], F[k])
+    R = Z.shape[1]
+    for k in range(K):
+        for r in range(R):
+            F[k, r] += a[r] * Z[k, r]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def transition_adjoints(act, Z, K, a, mT, nT, h, X, DF, GX, DZ, dhp, da):
+    """Per-particle reverse of :func:`transition_means` for k < K.
+
+    Given ``DF`` (K, R) and the pre-activations ``X``, writes ``GX`` (K, N)
+    (adjoints of the pre-activations) and ``DZ`` (K, R); accumulates ``da``
+    and (clipped ReLU) ``dhp``. Parameter adjoints of ``mT, nT`` and the input
+    current follow from :func:`transition_adjoint_block`.
+    """
+    k = 0
+    while k + 1 < K:
+        _lincomb0_pair(nT, DF, k, GX)
+        k += 2
+    if k < K:
+        _lincomb0(nT, DF[k], GX[k])
+    for k in range(K):
+        rates_adjoint(act, X[k], h, GX[k], dhp)
+    k = 0
+    while k + 1 < K:
+        _rowdots_pair(mT, GX, k, DZ)
+        k += 2
+    if k < K:
+        rowdots(mT, GX[k], DZ[k])
+    R = Z.shape[1]
+    for k in range(K):
+        for r in range(R):
+            DZ[k, r] += a[r] * DF[k, r]
+            da[r] += DF[k, r] * Z[k, r]

@@ -1,0 +1,102 @@
+"""Checkpoint files: a loadable model file plus everything a fit needs to
+continue bit-identically.
+
+A checkpoint is an ordinary model ``.npz`` written by :mod:`lowrank.io`
+(so ``LowRankRNN.load`` opens it), whose ``extra`` arrays hold
+
+- ``ckpt/theta``: the unconstrained flat parameter vector the optimiser
+  works on (stored exactly: ``to_flat(from_flat(θ))`` is not bit-exact);
+- ``ckpt/opt/*``: the optimiser's moments, step count and hyper-parameters;
+- ``ckpt/best_theta``, ``ckpt/batcher/*``: best parameters so far and the
+  minibatch sampler's state (the held-out split is redrawn from the same
+  ``seed`` on resume; a hash of the training data guards against a change);
+- ``history/*``: the per-iteration history so far;
+- ``ckpt/meta``: a JSON string with the iteration count, the random
+  generator's ``bit_generator.state``, the bookkeeping scalars and the fit's
+  settings.
+
+No pickle anywhere: JSON and plain numeric arrays only. Files are written to
+a temporary name and renamed, so an interruption never leaves a truncated
+checkpoint behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from ..io import load_model, save_model
+from ..model.params import from_flat
+
+__all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state"]
+
+META_KEY = "ckpt/meta"
+
+
+class _Holder:
+    """The minimum :func:`lowrank.io.save_model` needs."""
+
+    def __init__(self, params, options, seed):
+        self.params, self.options, self.seed = params, options, seed
+
+
+def save_checkpoint(path, options, theta, arrays, meta, seed=None):
+    """Write a checkpoint atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    options : ModelOptions
+    theta : ndarray, shape (n_params,)
+        Unconstrained parameters; the model blocks are ``from_flat(theta)``.
+    arrays : dict of str -> ndarray
+        Extra arrays (names as in the module docstring).
+    meta : dict
+        JSON-serialisable metadata.
+    seed : int or None
+        The model's seed, stored as for a saved model.
+    """
+    path = os.fspath(path)
+    extra = {"ckpt/theta": np.asarray(theta, dtype=np.float64)}
+    extra.update(arrays)
+    extra[META_KEY] = np.array(json.dumps(meta))
+    tmp = f"{path}.tmp-{os.getpid()}"
+    save_model(_Holder(from_flat(theta, options), options, seed), tmp, extra=extra)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """Read a checkpoint.
+
+    Returns
+    -------
+    model : LowRankRNN
+        The model as it was when the checkpoint was written.
+    arrays : dict of str -> ndarray
+        The extra arrays (``ckpt/meta`` removed).
+    meta : dict
+        The decoded JSON metadata.
+
+    Raises
+    ------
+    ValueError
+        If the file is a model file but not a checkpoint.
+    """
+    model, extra = load_model(path, with_extra=True)
+    if META_KEY not in extra or "ckpt/theta" not in extra:
+        raise ValueError(f"{os.fspath(path)} is a model file but not a training checkpoint "
+                         f"(no {META_KEY!r} entry); resume needs a file written with checkpoint=")
+    meta = json.loads(str(extra.pop(META_KEY)[()]))
+    return model, extra, meta
+
+
+def rng_from_state(state):
+    """A ``numpy.random.Generator`` whose bit generator has exactly ``state``."""
+    name = state.get("bit_generator")
+    cls = getattr(np.random, str(name), None)
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, np.random.BitGenerator):
+        raise ValueError(f"checkpoint names an unknown bit generator {name!r}")
+    bg = cls()
+    bg.state = state
+    return np.random.Generator(bg)

@@ -1,0 +1,60 @@
+"""Teacher–student recovery: fits with fixed seeds, checked against known answers.
+
+These are the slowest tests of the suite (a fit each, tens of seconds): they
+are the statistical claims of issue "training" and run with fixed seeds.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter1d
+
+import lowrank
+from lowrank import teachers
+from lowrank.cli import DEMO
+from lowrank.recovery import compare_to_teacher
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_gaussian_oscillator_recovery():
+    """Frequency within 5 %, latent noise within 25 %, held-out ELBO within 0.05 nats/dim of the teacher's."""
+    teacher = teachers.get("oscillator", seed=0)
+    y = teacher.dataset(seed=0).y
+    y_train, y_test = y[:DEMO["n_train"]], y[DEMO["n_train"]:]
+    student = lowrank.LowRankRNN(20, 2, 20, activation="relu", readout="units", seed=1)
+    student.fit(y_train, window=None, n_iter=DEMO["iters"], lr=DEMO["lr"], lr_end=DEMO["lr_end"],
+                n_particles=10, verbose=0, seed=0)
+    rec = compare_to_teacher(student, teacher, y_test, n_particles=10, seed=0)
+    assert rec.frequency_error <= 0.05, rec.summary()
+    assert rec.noise_error <= 0.25, rec.summary()
+    assert rec.elbo_gap_per_dim <= 0.05, rec.summary()
+
+
+def trial_spectra(x, smoothing=1.0):
+    """Per unit: trial-averaged power spectrum (trial means removed), Gaussian-smoothed, normalised. (F, D)"""
+    x = x - x.mean(axis=1, keepdims=True)
+    p = (np.abs(np.fft.rfft(x, axis=1)) ** 2).mean(axis=0)
+    p = gaussian_filter1d(p, smoothing, axis=0)
+    return p / p.sum(axis=0)
+
+
+def spectral_distance(a, b):
+    pa, pb = trial_spectra(a), trial_spectra(b)
+    return float(np.mean(np.sqrt(0.5 * np.sum((np.sqrt(pa) - np.sqrt(pb)) ** 2, axis=0))))
+
+
+@pytest.mark.skipif(not (SHARED / "oscillator" / "continuous_data.npy").exists(),
+                    reason=f"shared oscillator data not found at {SHARED / 'oscillator'}")
+def test_shared_oscillator_spectra():
+    """The paper's teacher data: generated trials' spectra within Hellinger 0.06 of the data's."""
+    y = np.load(SHARED / "oscillator" / "continuous_data.npy").transpose(0, 2, 1).astype(np.float64)
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(y))
+    # the measure's own calibration, as stated in the issue: halves 0.021, white noise 0.60
+    assert spectral_distance(y[idx[:100]], y[idx[100:]]) == pytest.approx(0.021, abs=0.003)
+    assert spectral_distance(y, rng.standard_normal(y.shape)) == pytest.approx(0.60, abs=0.02)
+    student = lowrank.LowRankRNN(20, 2, 20, activation="relu", readout="units", seed=1)
+    student.fit(y, window=None, n_iter=2000, lr=1e-2, lr_end=1e-3, verbose=0, seed=0)
+    gen = student.sample(len(y), y.shape[1], seed=5).y
+    assert spectral_distance(y, gen) <= 0.06
