@@ -58,3 +58,17 @@ def test_shared_oscillator_spectra():
     student.fit(y, window=None, n_iter=2000, lr=1e-2, lr_end=1e-3, verbose=0, seed=0)
     gen = student.sample(len(y), y.shape[1], seed=5).y
     assert spectral_distance(y, gen) <= 0.06
+
+
+def test_poisson_oscillator_mean_rates_with_bootstrap():
+    """Counts from rates, bootstrap proposal: generated per-unit mean rates within 15 % of held-out data's."""
+    teacher = teachers.get("oscillator_poisson", seed=0)
+    y = teacher.dataset(seed=0).y
+    y_train, y_test = y[:160], y[160:]
+    student = lowrank.LowRankRNN(40, 2, 40, activation="relu", readout="units", units_readout_from="rates",
+                                 likelihood="poisson", seed=1)
+    student.fit(y_train, window=None, n_iter=2000, lr=2e-2, lr_end=2e-3, n_particles=16,
+                proposal="bootstrap", verbose=0, seed=0)
+    gen = student.sample(200, y.shape[1], seed=4).y
+    rate_true, rate_gen = y_test.mean(axis=(0, 1)), gen.mean(axis=(0, 1))
+    np.testing.assert_array_less(np.abs(rate_gen - rate_true) / rate_true, 0.15)
