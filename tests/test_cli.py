@@ -38,3 +38,22 @@ def test_sample_and_info(tmp_path, capsys):
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert main(["simulate", "--steps", "0", "--out", str(tmp_path / "x.npz")]) == 2
     assert "n_steps must be >= 1" in capsys.readouterr().err
+
+
+def test_fixed_points_and_evaluate_commands(tmp_path, capsys):
+    from lowrank import teachers
+    p = tmp_path / "bistable.npz"
+    teachers.get("bistable").model.save(p)
+    assert main(["fixed-points", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert out.count(" stable ") == 2 and out.count(" saddle ") == 1
+    assert main(["fixed-points", str(p), "--json"]) == 0
+    import json
+    assert len(json.loads(capsys.readouterr().out)["z"]) == 3
+    t = teachers.get("oscillator")
+    mp, dp = tmp_path / "osc.npz", tmp_path / "rec.npy"
+    t.model.save(mp)
+    np.save(dp, t.model.sample(1, 600, seed=0).y[0])
+    assert main(["evaluate", str(mp), str(dp), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["dh"] < 0.2 and np.isfinite(res["dstsp"])

@@ -286,3 +286,12 @@ def test_brute_force_refuses_large_n():
         brute_force_fixed_points(np.ones((21, 1)), np.ones((21, 1)), np.zeros(21), 0.5)
     with pytest.raises(ValueError, match=r"3\^15 .* max_patterns"):
         brute_force_fixed_points(np.ones((15, 1)), np.ones((15, 1)), np.ones(15), 0.5, "clipped_relu")
+
+
+def test_bistable_teacher_fixed_points_and_labels():
+    from lowrank import teachers
+    t = teachers.get("bistable", seed=0)
+    res = t.model.fixed_points()
+    order = np.argsort(res.z[:, 0])
+    np.testing.assert_allclose(res.z[order], t.facts["fixed_points"], atol=1e-9)
+    assert [res.stability[i] for i in order] == t.facts["stability"]
