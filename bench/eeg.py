@@ -63,8 +63,7 @@ def main():
                   lr=1e-3, lr_end=1e-6)
     import numba
     print(f"EEG {T}x{D}; N={n_units} R=3 clipped_relu latent gaussian optimal K=10 window 50 batch 10; "
-          f"{args.iters} iterations x {args.seeds} seeds, {args.n_jobs} jobs; numba {numba.__version__}, "
-          f"threading layer after first kernel", flush=True)
+          f"{args.iters} iterations x {args.seeds} seeds, {args.n_jobs} jobs; numba {numba.__version__}", flush=True)
 
     t0 = time.perf_counter()
     res = lowrank.fit_many(spec, y, seeds=args.seeds, n_jobs=args.n_jobs, **fit_kw)
