@@ -279,6 +279,65 @@ def sort_pairs(keys, idx, n, stack):
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
+def radix_sort_pairs(keys, idx, n, ua, ub, ib, hist):
+    """Sort ``keys[:n]`` ascending, ties by ``idx``, moving ``idx`` along.
+
+    Same order as :func:`sort_pairs` when ``idx[:n]`` is ascending on entry
+    and no key is NaN: a stable LSD radix sort (8-bit digits) of the keys'
+    bits mapped to unsigned integers in float order (−0.0 counted as +0.0).
+    ``ua``, ``ub`` (uint64) and ``ib`` (int64) are work arrays of length
+    ≥ n, ``hist`` an int64 (8, 256) work array.  ``keys`` is left undefined.
+    """
+    if n < 2:
+        return
+    kb = keys.view(np.uint64)
+    sign = np.uint64(1) << np.uint64(63)
+    for d in range(8):
+        for v in range(256):
+            hist[d, v] = 0
+    for e in range(n):
+        u = kb[e]
+        if (u << np.uint64(1)) == np.uint64(0):
+            u = np.uint64(0)
+        if u & sign:
+            u = ~u
+        else:
+            u = u | sign
+        ua[e] = u
+        for d in range(8):
+            hist[d, np.intp((u >> np.uint64(8 * d)) & np.uint64(255))] += 1
+    src_u = ua
+    src_i = idx
+    dst_u = ub
+    dst_i = ib
+    for d in range(8):
+        sh = np.uint64(8 * d)
+        if hist[d, np.intp((src_u[0] >> sh) & np.uint64(255))] == n:
+            continue  # digit constant: pass is the identity
+        tot = 0
+        for v in range(256):
+            cnt = hist[d, v]
+            hist[d, v] = tot
+            tot += cnt
+        for e in range(n):
+            u = src_u[e]
+            dg = np.intp((u >> sh) & np.uint64(255))
+            o = hist[d, dg]
+            hist[d, dg] = o + 1
+            dst_u[o] = u
+            dst_i[o] = src_i[e]
+        tu = src_u
+        src_u = dst_u
+        dst_u = tu
+        ti = src_i
+        src_i = dst_i
+        dst_i = ti
+    if src_i is not idx:
+        for e in range(n):
+            idx[e] = src_i[e]
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
 def unrank_subset(rank, k, binom, out):
     """Write the ``rank``-th k-subset (colex order) of {0..H-1} into ``out[:k]``.
 
@@ -440,6 +499,108 @@ def _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
     counts[c] = n + 1
 
 
+# Block length of the vectorised membership scan in ``_check_and_record_p``.
+_SCAN_BLOCK = 16
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _check_and_record_p(c, item, A, rhs, oma, W, b, side, WT, bp, sgn, tol, scale_b,
+                        B, z, zbuf, sidebuf, kindbuf, itembuf, counts, first, n_first):
+    """Same decision as :func:`_check_and_record`, with the full membership
+    scan done in ``perm`` order over contiguous arrays: ``WT[i, p] =
+    W[perm[p], i]``, ``bp[p] = b[perm[p]]`` and ``sgn[p] = ±1`` (+1 where
+    ``side[perm[p]] == 1``), so a block of hyperplanes is tested without
+    branches (a point is rejected iff ``sgn·(wᵀz − b) < −thr`` somewhere).
+    """
+    R = A.shape[0]
+    if R == 3:
+        ok = _solve3(A, rhs, oma, z)
+    elif R == 2:
+        ok = _solve2(A, rhs, oma, z)
+    else:
+        for i in range(R):
+            for j in range(R):
+                B[i, j] = -A[i, j]
+            B[i, i] += oma[i]
+            z[i] = rhs[i]
+        ok = solve_inplace(B, z)
+    cap = zbuf.shape[1]
+    if not ok:
+        n = counts[c]
+        if n < cap:
+            for i in range(R):
+                zbuf[c, n, i] = 0.0
+            for j in range(side.shape[0]):
+                sidebuf[c, n, j] = side[j]
+            kindbuf[c, n] = KIND_SINGULAR
+            itembuf[c, n] = item
+        counts[c] = n + 1
+        return
+    zmax = 0.0
+    for i in range(R):
+        v = abs(z[i])
+        if v > zmax:
+            zmax = v
+    thr = tol * (scale_b + zmax)
+    H = W.shape[0]
+    for jj in range(n_first):
+        j = first[jj]
+        v = -b[j]
+        for i in range(R):
+            v += W[j, i] * z[i]
+        if side[j] == 1:
+            if v < -thr:
+                return
+        else:
+            if v > thr:
+                return
+    nthr = -thr
+    if R == 3:
+        z0 = z[0]
+        z1 = z[1]
+        z2 = z[2]
+        W0 = WT[0]
+        W1 = WT[1]
+        W2 = WT[2]
+        p = 0
+        while p < H:
+            e = min(p + _SCAN_BLOCK, H)
+            mn = np.inf
+            for q in range(p, e):
+                v = -bp[q] + W0[q] * z0 + W1[q] * z1 + W2[q] * z2
+                sv = sgn[q] * v
+                mn = min(mn, sv)
+            if mn < nthr:
+                return
+            p = e
+    else:
+        for q in range(H):
+            v = -bp[q]
+            for i in range(R):
+                v += WT[i, q] * z[i]
+            if sgn[q] * v < nthr:
+                return
+    n = counts[c]
+    dtol = 100.0 * tol * (1.0 + zmax)
+    for m in range(min(n, cap)):
+        if kindbuf[c, m] == KIND_POINT:
+            d = 0.0
+            for i in range(R):
+                v = abs(zbuf[c, m, i] - z[i])
+                if v > d:
+                    d = v
+            if d <= dtol:
+                return
+    if n < cap:
+        for i in range(R):
+            zbuf[c, n, i] = z[i]
+        for j in range(H):
+            sidebuf[c, n, j] = side[j]
+        kindbuf[c, n] = KIND_POINT
+        itembuf[c, n] = item
+    counts[c] = n + 1
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
 def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
     """Levels R−1 and R: walk every line cut out by R−1 hyperplanes.
@@ -476,8 +637,18 @@ def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
     for j in range(H):
         if abs(b[j]) > scale_b:
             scale_b = abs(b[j])
+    # membership data in check order (see _check_and_record_p)
+    WT = np.empty((R, H))
+    bp = np.empty(H)
+    pos = np.empty(H, dtype=np.int64)
+    for p in range(H):
+        pos[perm[p]] = p
+        bp[p] = b[perm[p]]
+        for i in range(R):
+            WT[i, p] = W[perm[p], i]
     for c in prange(n_chunks):
         # per-chunk work arrays, reused by every item of the chunk
+        sgn = np.empty(H)
         S = np.zeros(R, dtype=np.int64)
         inS = np.zeros(H, dtype=np.bool_)
         side = np.zeros(H, dtype=np.int8)
@@ -488,6 +659,10 @@ def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
         Wp = np.empty((R, R))
         Winv = np.empty((R, R))
         p0 = np.empty(R)
+        rs_ua = np.empty(H, dtype=np.uint64)
+        rs_ub = np.empty(H, dtype=np.uint64)
+        rs_ib = np.empty(H, dtype=np.int64)
+        rs_hist = np.empty((8, 256), dtype=np.int64)
         u = np.empty(R)
         sig = np.zeros(max(k, 1), dtype=np.int8)
         Aw = np.empty((R, R))
@@ -541,7 +716,8 @@ def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
                     side[j] = 1 if be < 0.0 else 0
                 else:
                     side[j] = 1 if al > 0.0 else 0
-            sort_pairs(keys, idx, n_cross, stack)
+                sgn[pos[j]] = 1.0 if side[j] == 1 else -1.0
+            radix_sort_pairs(keys, idx, n_cross, rs_ua, rs_ub, rs_ib, rs_hist)
             for i in range(R):
                 rw[i] = r0[i]
                 for j in range(R):
@@ -564,12 +740,13 @@ def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
                     Av[i, l] = Aw[i, l]
             for i in range(k):
                 side[S[i]] = sig[i]
+                sgn[pos[S[i]]] = 1.0 if sig[i] == 1 else -1.0
                 if sig[i] == 1:
                     for m in range(R):
                         rv[m] += r[S[i], m]
                         for l in range(R):
                             Av[m, l] += Q[S[i], m, l]
-            _check_and_record(c, item, Av, rv, oma, W, b, side, perm, tol, scale_b,
+            _check_and_record_p(c, item, Av, rv, oma, W, b, side, WT, bp, sgn, tol, scale_b,
                               B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, k)
             n_reg += 1
             # Level R: walk the crossings; charge each vertex from the line
@@ -578,12 +755,14 @@ def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
                 j = idx[e]
                 if side[j] == 1:
                     side[j] = 0
+                    sgn[pos[j]] = -1.0
                     for i in range(R):
                         rw[i] -= r[j, i]
                         for l in range(R):
                             Aw[i, l] -= Q[j, i, l]
                 else:
                     side[j] = 1
+                    sgn[pos[j]] = 1.0
                     for i in range(R):
                         rw[i] += r[j, i]
                         for l in range(R):
@@ -602,13 +781,14 @@ def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
                         g += W[j, m] * Winv[m, i]
                     si = 1 if -g / be > 0.0 else 0
                     side[S[i]] = si
+                    sgn[pos[S[i]]] = 1.0 if si == 1 else -1.0
                     if si == 1:
                         for m in range(R):
                             rv[m] += r[S[i], m]
                             for l in range(R):
                                 Av[m, l] += Q[S[i], m, l]
                 S[k] = j
-                _check_and_record(c, item, Av, rv, oma, W, b, side, perm, tol, scale_b,
+                _check_and_record_p(c, item, Av, rv, oma, W, b, side, WT, bp, sgn, tol, scale_b,
                                   B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, k + 1)
                 n_reg += 1
                 n_vert += 1
