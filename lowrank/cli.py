@@ -104,7 +104,7 @@ def cmd_fit(args):
     window = None if args.window == 0 else args.window
     model.fit(y, inputs=u, n_particles=args.particles, window=window, batch_size=args.batch_size,
               n_iter=args.iters or 2000, lr=1e-3 if args.lr is None else args.lr, lr_end=args.lr_end,
-              heldout=args.heldout or None, seed=args.seed,
+              heldout=args.heldout or None, augment_noise=args.augment_noise, seed=args.seed,
               checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
               verbose=0 if args.quiet else 1)
     model.save(args.out)
@@ -202,6 +202,8 @@ def build_parser():
     s.add_argument("--lr", type=float, default=None, help="initial learning rate (default 1e-3; demo 1e-2)")
     s.add_argument("--lr-end", type=float, default=None, help="final learning rate (exponential decay)")
     s.add_argument("--heldout", type=float, default=0.1, help="fraction of the data held out for monitoring")
+    s.add_argument("--augment-noise", type=float, default=None,
+                   help="std of white noise added to each training batch (for low-pass filtered recordings)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None)
     s.add_argument("--checkpoint-every", type=int, default=None)

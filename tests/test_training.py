@@ -436,3 +436,76 @@ def test_resume_warns_on_changed_settings_and_rejects_other_models(tmp_path):
     lowrank.LowRankRNN(10, 2, 3).save(tmp_path / "plain.npz")
     with pytest.raises(ValueError, match="not a training checkpoint"):
         fit(_model(), y, resume=tmp_path / "plain.npz", **FIT_KW)
+
+
+# ---------------------------------------------------------------------------------------------
+# Noise augmentation
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, exc, match", [
+    (-0.1, ValueError, "finite and >= 0"), (np.nan, ValueError, "finite and >= 0"),
+    (np.ones(2), ValueError, r"shape \(3,\)"), (True, TypeError, "bool"), ("a", TypeError, "augment_noise")])
+def test_augment_noise_rejects_bad_values(no_compute, value, exc, match):
+    with pytest.raises(exc, match=match):
+        fit(_model(), np.zeros((6, 30, 3)), window=10, n_iter=2, verbose=0, augment_noise=value)
+
+
+def test_augment_noise_rejects_poisson_models(no_compute):
+    m = lowrank.LowRankRNN(10, 2, 3, likelihood="poisson", seed=0)
+    with pytest.raises(ValueError, match="augment_noise needs a Gaussian likelihood"):
+        fit(m, np.zeros((6, 30, 3)), window=10, n_iter=2, verbose=0, augment_noise=0.5)
+
+
+def test_augment_noise_adds_fresh_draws_after_each_batch(monkeypatch):
+    from lowrank import smc
+    seen = []
+    real = smc.elbo
+
+    def spy(params, y, *a, **k):
+        seen.append(np.array(y))
+        return real(params, y, *a, **k)
+
+    monkeypatch.setattr(smc, "elbo", spy)
+    y = _data(n=6, T=30)
+    s = np.array([0.5, 1.0, 2.0])
+    fit(_model(), y, window=10, batch_size=3, n_iter=3, seed=11, verbose=0, n_particles=4, augment_noise=s)
+    # Replay the documented draw order: the batch's starts, the noise, then the SMC draws.
+    rng = np.random.default_rng(11)
+    rng.integers(2**63)                      # fit draws its held-out evaluation seed first
+    batcher = Batcher(prepare_data(y, None, _model().options), 3, 10)
+    for i in range(3):
+        clean = batcher.next_batch(rng).y
+        noise = rng.standard_normal(clean.shape)
+        assert np.array_equal(seen[i], clean + s * noise)
+        rng.standard_normal((clean.shape[0], clean.shape[1], 4, 2)), rng.random(clean.shape[:2] + (4,))
+
+
+def test_augment_noise_resume_is_bit_identical(tmp_path):
+    y, kw = _data(), dict(FIT_KW, augment_noise=0.3)
+    ref = fit(_model(), y, **kw)
+    path = tmp_path / "ck.npz"
+    fit(_model(), y, checkpoint=path, callback=lambda i, m, info: i == 3, **kw)
+    resumed = fit(_model(), y, resume=path, **kw)
+    assert np.array_equal(_theta(resumed.model), _theta(ref.model))
+    plain = fit(_model(), y, **FIT_KW)
+    assert not np.array_equal(_theta(plain.model), _theta(ref.model))
+
+
+def test_augment_noise_is_absorbed_by_the_observation_noise():
+    # Independent noise of std s on top of observation noise of std 0.3 should be learned as
+    # sigma ~ sqrt(0.3^2 + s^2) = 0.5 for s = 0.4; without augmentation, sigma ~ 0.3.
+    opts = dict(n_units=8, rank=2, n_obs=4, activation="identity")
+    teacher = lowrank.LowRankRNN(**opts, seed=3)
+    p = teacher.params
+    # n = 0: a stable linear teacher, z_{t+1} = 0.9 z_t + noise.
+    teacher.params = p._replace(n=np.zeros_like(p.n), h=np.zeros_like(p.h), sigma=np.full(4, 0.3),
+                                L_z=0.3 * np.eye(2))
+    y = teacher.sample(n_trials=40, n_steps=50, seed=4).y
+    fitted = {}
+    for s in (None, 0.4):
+        student = lowrank.LowRankRNN(**opts, seed=5)
+        student.fit(y, window=25, batch_size=8, n_iter=600, lr=2e-2, lr_end=2e-3, seed=0, verbose=0,
+                    augment_noise=s)
+        fitted[s] = float(np.sqrt(np.mean(student.params.sigma ** 2)))
+    assert abs(fitted[None] - 0.3) < 0.04, fitted
+    assert abs(fitted[0.4] - 0.5) < 0.04, fitted
