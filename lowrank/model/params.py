@@ -102,9 +102,11 @@ def n_params(opts: ModelOptions):
 
 
 def init_params(opts: ModelOptions, rng) -> Params:
-    """Seeded initialisation at the reference's scale.
+    """Seeded initialisation.
 
-    ``m, n ~ U(-1/√N, 1/√N)``; thresholds ``h ~ U(-1/√N, 1/√N)`` (ReLU, tanh,
+    ``m, n ~ U(-1/√N, 1/√N)`` (the reference draws ``m`` from
+    ``U(-1/√R, 1/√R)``, which starts clipped-ReLU units saturated; on the
+    EEG benchmark that did not help); thresholds ``h ~ U(-1/√N, 1/√N)`` (ReLU, tanh,
     identity) or ``U(0, 2/√N)`` for clipped ReLU (its linear range ``[0, h]``
     must overlap the typical current ``|M z| ~ 1/√N``); leak 0.9; transition
     noise std 0.1; initial state ``N(0, I)``; read-out ``W ~ U(-1/√R, 1/√R)``,
