@@ -57,3 +57,19 @@ def test_fixed_points_and_evaluate_commands(tmp_path, capsys):
     assert main(["evaluate", str(mp), str(dp), "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["dh"] < 0.2 and np.isfinite(res["dstsp"])
+
+
+def test_fit_on_a_file_with_augment_noise(tmp_path, capsys):
+    y = lowrank.LowRankRNN(10, 2, 3, activation="tanh", seed=1).sample(n_trials=1, n_steps=300, seed=2).y[0]
+    data = tmp_path / "rec.npy"
+    np.save(data, y)
+    out = tmp_path / "m.npz"
+    args = ["fit", str(data), "--units", "10", "--rank", "2", "--activation", "tanh", "--iters", "5",
+            "--window", "20", "--quiet", "--heldout", "0", "--out", str(out)]
+    assert main(args + ["--augment-noise", "0.5"]) == 0
+    noisy = lowrank.LowRankRNN.load(out).params
+    assert main(args) == 0
+    plain = lowrank.LowRankRNN.load(out).params
+    assert not np.array_equal(noisy.W, plain.W)     # the noise reached the fit
+    assert main(args + ["--augment-noise", "-1"]) == 2
+    assert "augment_noise must be finite and >= 0" in capsys.readouterr().err
