@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -444,7 +445,8 @@ def test_resume_warns_on_changed_settings_and_rejects_other_models(tmp_path):
 
 @pytest.mark.parametrize("value, exc, match", [
     (-0.1, ValueError, "finite and >= 0"), (np.nan, ValueError, "finite and >= 0"),
-    (np.ones(2), ValueError, r"shape \(3,\)"), (True, TypeError, "bool"), ("a", TypeError, "augment_noise")])
+    (np.ones(2), ValueError, r"shape \(3,\)"), (True, TypeError, "bool"), ("a", TypeError, "augment_noise"),
+    ("0.5", TypeError, "got str")])
 def test_augment_noise_rejects_bad_values(no_compute, value, exc, match):
     with pytest.raises(exc, match=match):
         fit(_model(), np.zeros((6, 30, 3)), window=10, n_iter=2, verbose=0, augment_noise=value)
@@ -489,6 +491,22 @@ def test_augment_noise_resume_is_bit_identical(tmp_path):
     assert np.array_equal(_theta(resumed.model), _theta(ref.model))
     plain = fit(_model(), y, **FIT_KW)
     assert not np.array_equal(_theta(plain.model), _theta(ref.model))
+    # 0 is no augmentation at all (no draws), and a scalar equals the same value per channel.
+    zero = fit(_model(), y, **dict(FIT_KW, augment_noise=0.0))
+    assert np.array_equal(_theta(zero.model), _theta(plain.model))
+    per_channel = fit(_model(), y, **dict(kw, augment_noise=np.full(3, 0.3)))
+    assert np.array_equal(_theta(per_channel.model), _theta(ref.model))
+
+
+def test_augment_noise_changes_warn_on_resume(tmp_path):
+    y = _data()
+    path = tmp_path / "ck.npz"
+    fit(_model(), y, checkpoint=path, callback=lambda i, m, info: i == 3, **dict(FIT_KW, augment_noise=0.3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # same setting in another form: no warning
+        fit(_model(), y, resume=path, **dict(FIT_KW, augment_noise=[0.3, 0.3, 0.3]))
+    with pytest.warns(UserWarning, match="augment_noise"):
+        fit(_model(), y, resume=path, **dict(FIT_KW, augment_noise=0.5))
 
 
 def test_augment_noise_is_absorbed_by_the_observation_noise():

@@ -243,8 +243,9 @@ def _check_augment_noise(value, opts):
     if opts.likelihood != "gaussian":
         raise ValueError(f"augment_noise needs a Gaussian likelihood (noise would make counts non-integer); "
                          f"this model's likelihood is {opts.likelihood!r}")
-    if isinstance(value, bool):
-        raise TypeError("augment_noise must be a number >= 0 or an array of shape (n_obs,); got a bool")
+    if isinstance(value, (bool, str, bytes)) or not (isinstance(value, numbers.Real) or hasattr(value, "__len__")):
+        raise TypeError(f"augment_noise must be a number >= 0 or an array of shape (n_obs,); "
+                        f"got {type(value).__name__}")
     try:
         a = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
@@ -254,7 +255,10 @@ def _check_augment_noise(value, opts):
         raise ValueError(f"augment_noise must be a number or have shape ({opts.n_obs},) (n_obs); got shape {a.shape}")
     if not np.all(np.isfinite(a)) or np.any(a < 0):
         raise ValueError(f"augment_noise must be finite and >= 0; got {value!r}")
-    return a
+    if not np.any(a):
+        return None
+    # One canonical form, so that a scalar and the same value per channel compare equal on resume.
+    return np.broadcast_to(a, (opts.n_obs,)).copy()
 
 
 def _fingerprint(data):
@@ -309,12 +313,13 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         then explains it with slow, near-deterministic latent dynamics that
         generate far too much low-frequency power. Noise restores a broadband
         residual for the observation model to absorb (the fitted ``sigma``
-        grows by about this much); compare generated data with the recording
+        becomes about ``sqrt(sigma**2 + augment_noise**2)``); compare generated data with the recording
         after smoothing it the same way. For data smoothed by a normalised
         Hann window of width w, ``sigma_fit / sqrt(sum(h^2) / sum(h)^2)``
         (0.327 for w = 15), with ``sigma_fit`` from a fit without noise, is a
         natural choice. The draws come from the fit's Generator (after the
-        batch's), so results stay reproducible and resumable.
+        batch's), so results stay reproducible and resumable. 0 (every
+        entry) is the same as None: no draws.
     n_iter, n_epochs : int, optional
         Number of updates, or of epochs (``n_iter = n_epochs × batches_per_epoch``).
         Neither: 1000 updates.
