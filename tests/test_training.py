@@ -1,6 +1,7 @@
 """Training machinery: optimisers, data handling, the fit loop, checkpoints and resume."""
 from __future__ import annotations
 
+import io
 import math
 import warnings
 
@@ -12,7 +13,7 @@ from lowrank.model.options import ModelOptions
 from lowrank.model.params import from_flat, to_flat
 from lowrank.training import fit
 from lowrank.training.data import Batcher, eval_sequences, prepare_data, split_heldout
-from lowrank.training.fit import History, _Unflatten
+from lowrank.training.fit import History, _Progress, _Unflatten
 from lowrank.training.optim import Adam, RAdam, make_optimizer
 
 pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
@@ -362,7 +363,27 @@ def test_continuous_recording_with_inputs_and_progress(capsys):
               n_particles=4, optimizer="radam", clip_grad_norm=1.0)
     assert res.n_iter == (360 // 20) // 3
     err = capsys.readouterr().err
-    assert "\r" in err and "held-out" in err and "it/s" in err
+    # Not a terminal: whole lines, no carriage returns (the first update is always written).
+    assert "\r" not in err and "held-out" in err and "it/s" in err and err.endswith("\n")
+
+
+class _FakeTTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_rewrites_in_place_only_on_a_terminal(tty):
+    stream = _FakeTTY() if tty else io.StringIO()
+    p = _Progress(10, 0, verbose=1, interval=0.0, stream=stream)
+    for i in range(1, 4):
+        p.update(i, -1.0, float("nan"), 1e-3)
+    p.close("done")
+    out = stream.getvalue()
+    if tty:
+        assert out.count("\r") == 3 and out.count("\n") == 2      # one line closed, then the message
+    else:
+        assert "\r" not in out and out.count("\n") == 4 and out.splitlines()[0].startswith("iter 1/10")
 
 
 def test_ctrl_c_inside_an_iteration_rolls_back_and_resumes_exactly(tmp_path, monkeypatch):

@@ -173,13 +173,23 @@ class _Unflatten:
 
 
 class _Progress:
-    """One status line on stderr, rewritten in place at most every ``interval`` seconds."""
+    """Progress on stderr.
 
-    def __init__(self, n_iter, start_iter, verbose, interval=0.25, stream=None):
+    On a terminal: one status line rewritten in place at most every
+    ``interval`` seconds (0.25). Elsewhere (a log file, a cluster job's
+    output): a new line at most every ``interval`` seconds (10), so that the
+    log stays readable instead of filling with carriage returns.
+    """
+
+    def __init__(self, n_iter, start_iter, verbose, interval=None, stream=None):
         self.n_iter, self.start_iter = n_iter, start_iter
         self.verbose = verbose
-        self.interval = interval
         self.stream = stream or sys.stderr
+        try:
+            self.tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            self.tty = False
+        self.interval = (0.25 if self.tty else 10.0) if interval is None else interval
         self.t0 = time.perf_counter()
         self.last = -math.inf
         self.width = 0
@@ -198,9 +208,12 @@ class _Progress:
         val_s = f"{val:.4f}" if np.isfinite(val) else "—"
         line = (f"iter {i_done}/{self.n_iter}  elbo/step {elbo:.4f}  held-out {val_s}  lr {lr:.2e}  "
                 f"{rate:.1f} it/s  ETA {_hms(eta)}")
-        pad = max(self.width - len(line), 0)
-        self.width = len(line)
-        self.stream.write("\r" + line + " " * pad)
+        if self.tty:
+            pad = max(self.width - len(line), 0)
+            self.stream.write("\r" + line + " " * pad)
+        else:
+            self.stream.write(line + "\n")
+        self.width = len(line) if self.tty else 0
         self.stream.flush()
 
     def close(self, message=None):
