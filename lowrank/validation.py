@@ -7,29 +7,31 @@ import numbers
 import numpy as np
 
 
-def as_float_array(name, x, ndims, last_dim=None, last_dim_name=None):
-    """``x`` as a C-contiguous float64 array whose ndim is one of ``ndims``.
+def as_float_array(name, x, ndims, last_dim=None, last_dim_name=None, shape_desc=None):
+    """``x`` as a C-contiguous float64 array whose ndim is one of ``ndims`` (None: any).
 
     Raises TypeError for non-numeric input, ValueError for a wrong ndim, a
-    wrong trailing dimension, or NaN/inf values.
+    wrong trailing dimension, or NaN/inf values. ``shape_desc`` (e.g.
+    ``"(n_units, R)"``) is quoted in the messages.
     """
+    of_shape = f" of shape {shape_desc}" if shape_desc else ""
     if x is None:
-        raise TypeError(f"{name} must be an array; got None")
+        raise TypeError(f"{name} must be an array{of_shape}; got None")
     try:
         arr = np.asarray(x)
     except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be an array of numbers; got {type(x).__name__} ({exc})") from None
+        raise TypeError(f"{name} must be an array of real numbers{of_shape}; got {type(x).__name__} ({exc})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be an array of numbers; got dtype {arr.dtype}")
+        raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
         raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}")
-    if arr.ndim not in ndims:
+    if ndims is not None and arr.ndim not in ndims:
         want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{name} must be {want}; got an array of shape {arr.shape}")
+        raise ValueError(f"{name} must be a {want} array{of_shape}; got an array of shape {arr.shape}")
     if last_dim is not None and arr.shape[-1] != last_dim:
         what = f" ({last_dim_name}={last_dim})" if last_dim_name else ""
         raise ValueError(f"{name} must have {last_dim} values in its last axis{what}; got shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.asarray(arr, dtype=np.float64, order="C")      # keeps 0-d scalars 0-d
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")

@@ -31,14 +31,14 @@ def test_units_readout_needs_enough_units():
 
 def test_observations():
     o = ModelOptions(n_units=5, rank=2, n_obs=3)
-    with pytest.raises(ValueError, match=r"y must be 2-D or 3-D; got an array of shape \(4,\)"):
+    with pytest.raises(ValueError, match=r"y must be a 2-D or 3-D array; got an array of shape \(4,\)"):
         check_observations(np.zeros(4), o)
     with pytest.raises(ValueError, match=r"y must have 3 values in its last axis \(n_obs=3\); got shape \(2, 10, 4\)"):
         check_observations(np.zeros((2, 10, 4)), o)
     bad = np.zeros((2, 10, 3)); bad[1, 4, 2] = np.nan
     with pytest.raises(ValueError, match=r"y contains NaN or inf \(first at index \(1, 4, 2\)\)"):
         check_observations(bad, o)
-    with pytest.raises(TypeError, match="y must be an array of numbers"):
+    with pytest.raises(TypeError, match="y must be an array of real numbers"):
         check_observations([["a", "b", "c"]], o)
     po = ModelOptions(n_units=5, rank=2, n_obs=3, likelihood="poisson")
     with pytest.raises(ValueError, match="non-negative counts"):

@@ -39,6 +39,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..validation import as_float_array
+
 __all__ = [
     "ACTIVATIONS",
     "FixedPoints",
@@ -251,23 +253,7 @@ def zaslavsky_bound(n_hyperplanes, rank):
 # validation
 # ----------------------------------------------------------------------------
 def _as_array(name, x, shape_desc, ndim):
-    if x is None:
-        raise TypeError(f"{name} must be an array of shape {shape_desc}; got None")
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be an array of numbers of shape {shape_desc}; got {type(x).__name__} ({exc})") from None
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be an array of real numbers; got dtype {arr.dtype}")
-    if np.iscomplexobj(arr):
-        raise TypeError(f"{name} must be real; got complex dtype {arr.dtype}")
-    if ndim is not None and arr.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array of shape {shape_desc}; got shape {arr.shape}")
-    arr = np.asarray(arr, dtype=np.float64, order="C")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at index {tuple(int(i) for i in bad)})")
-    return arr
+    return as_float_array(name, x, None if ndim is None else (ndim,), shape_desc=shape_desc)
 
 
 def _validate(M, N, h, a, activation, c, tol=1e-9):
