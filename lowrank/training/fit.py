@@ -285,7 +285,8 @@ def _fingerprint(data):
 def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         n_particles=10, proposal=None, resample="systematic", ess_threshold=None,
         batch_size=10, window=50, drop_last=False, augment_noise=None, n_iter=None, n_epochs=None,
-        batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, betas=(0.9, 0.999), adam_eps=1e-8, clip_grad_norm=None,
+        batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, betas=(0.9, 0.999), adam_eps=1e-8,
+        clip_grad_norm=None,
         eval_every=50, eval_particles=None, restore_best=False, callback=None, verbose=1, seed=None,
         checkpoint=None, checkpoint_every=None, resume=None) -> FitResult:
     """Fit a low-rank RNN to data by stochastic gradient ascent on the SMC ELBO.
@@ -326,8 +327,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         then explains it with slow, near-deterministic latent dynamics that
         generate far too much low-frequency power. Noise restores a broadband
         residual for the observation model to absorb (the fitted ``sigma``
-        becomes about ``sqrt(sigma**2 + augment_noise**2)``); compare generated data with the recording
-        after smoothing it the same way. For data smoothed by a normalised
+        becomes about ``sqrt(sigma**2 + augment_noise**2)``); compare
+        generated data with the recording after smoothing it the same way. For data smoothed by a normalised
         Hann window of width w, ``sigma_fit / sqrt(sum(h^2) / sum(h)^2)``
         (0.327 for w = 15), with ``sigma_fit`` from a fit without noise, is a
         natural choice. The draws come from the fit's Generator (after the
