@@ -294,92 +294,94 @@ def _solve2(A, rhs, oma, z):
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
-                      B, z, zbuf, sidebuf, kindbuf, itembuf, counts, first, n_first):
-    """Solve the region system; record the solution if it lies in the region.
-
-    ``side[j]`` (0/1) is the region's side of every hyperplane.  Returns 1 if
-    a system was solved (singular systems count too).
-    """
+def _solve_region(A, rhs, oma, B, z):
+    """Solve ``(diag(oma) − A) z = rhs`` into ``z``; False if singular."""
     R = A.shape[0]
     if R == 3:
-        ok = _solve3(A, rhs, oma, z)
-    elif R == 2:
-        ok = _solve2(A, rhs, oma, z)
-    else:
-        for i in range(R):
-            for j in range(R):
-                B[i, j] = -A[i, j]
-            B[i, i] += oma[i]
-            z[i] = rhs[i]
-        ok = solve_inplace(B, z)
-    cap = zbuf.shape[1]
-    if not ok:
-        # Singular: a continuum or nothing; the Python layer decides with an
-        # SVD.  Keep the region so that it is not dropped silently.
-        n = counts[c]
-        if n < cap:
-            for i in range(R):
-                zbuf[c, n, i] = 0.0
-            for j in range(side.shape[0]):
-                sidebuf[c, n, j] = side[j]
-            kindbuf[c, n] = KIND_SINGULAR
-            itembuf[c, n] = item
-        counts[c] = n + 1
-        return
-    zmax = 0.0
+        return _solve3(A, rhs, oma, z)
+    if R == 2:
+        return _solve2(A, rhs, oma, z)
     for i in range(R):
-        v = abs(z[i])
-        if v > zmax:
-            zmax = v
-    thr = tol * (scale_b + zmax)
-    H = W.shape[0]
-    # The hyperplanes through the charged vertex bound the region's cone and
-    # reject most candidates, so try them before the rest.
-    for jj in range(n_first):
-        j = first[jj]
-        v = -b[j]
-        for i in range(R):
-            v += W[j, i] * z[i]
-        if side[j] == 1:
-            if v < -thr:
-                return
-        else:
-            if v > thr:
-                return
-    for jj in range(H):
-        j = perm[jj]
-        v = -b[j]
-        for i in range(R):
-            v += W[j, i] * z[i]
-        if side[j] == 1:
-            if v < -thr:
-                return
-        else:
-            if v > thr:
-                return
+        for j in range(R):
+            B[i, j] = -A[i, j]
+        B[i, i] += oma[i]
+        z[i] = rhs[i]
+    return solve_inplace(B, z)
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _record(c, item, z, side, kind, zbuf, sidebuf, kindbuf, itembuf, counts):
+    """Append a candidate to chunk ``c`` (counting past ``cap`` so the caller can rerun larger)."""
     n = counts[c]
-    # Points on many region boundaries (e.g. the origin of a clipped-relu
-    # network with c = 0, where all the x + h = 0 hyperplanes meet) are
-    # found from every adjacent region: keep one copy per chunk.
-    dtol = 100.0 * tol * (1.0 + zmax)
-    for m in range(min(n, cap)):
+    if n < zbuf.shape[1]:
+        for i in range(z.shape[0]):
+            zbuf[c, n, i] = z[i] if kind == KIND_POINT else 0.0
+        for j in range(side.shape[0]):
+            sidebuf[c, n, j] = side[j]
+        kindbuf[c, n] = kind
+        itembuf[c, n] = item
+    counts[c] = n + 1
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _outside(z, W, b, side, idx, n_idx, thr):
+    """True if ``z`` lies on the wrong side of one of the hyperplanes ``idx[:n_idx]``."""
+    R = z.shape[0]
+    for jj in range(n_idx):
+        j = idx[jj]
+        v = -b[j]
+        for i in range(R):
+            v += W[j, i] * z[i]
+        if side[j] == 1:
+            if v < -thr:
+                return True
+        else:
+            if v > thr:
+                return True
+    return False
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _seen(c, z, dtol, zbuf, kindbuf, counts):
+    """True if chunk ``c`` already holds a point within ``dtol`` (max-norm) of ``z``."""
+    for m in range(min(counts[c], zbuf.shape[1])):
         if kindbuf[c, m] == KIND_POINT:
             d = 0.0
-            for i in range(R):
+            for i in range(z.shape[0]):
                 v = abs(zbuf[c, m, i] - z[i])
                 if v > d:
                     d = v
             if d <= dtol:
-                return
-    if n < cap:
-        for i in range(R):
-            zbuf[c, n, i] = z[i]
-        for j in range(H):
-            sidebuf[c, n, j] = side[j]
-        kindbuf[c, n] = KIND_POINT
-        itembuf[c, n] = item
-    counts[c] = n + 1
+                return True
+    return False
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
+                      B, z, zbuf, sidebuf, kindbuf, itembuf, counts, first, n_first):
+    """Solve the region system; record the solution if it lies in the region.
+
+    ``side[j]`` (0/1) is the region's side of every hyperplane.
+    """
+    if not _solve_region(A, rhs, oma, B, z):
+        # Singular: a continuum or nothing; the Python layer decides with an
+        # SVD.  Keep the region so that it is not dropped silently.
+        _record(c, item, z, side, KIND_SINGULAR, zbuf, sidebuf, kindbuf, itembuf, counts)
+        return
+    zmax = 0.0
+    for i in range(z.shape[0]):
+        zmax = max(zmax, abs(z[i]))
+    thr = tol * (scale_b + zmax)
+    # The hyperplanes through the charged vertex bound the region's cone and
+    # reject most candidates, so try them before the rest.
+    if _outside(z, W, b, side, first, n_first, thr) or _outside(z, W, b, side, perm, W.shape[0], thr):
+        return
+    # Points on many region boundaries (e.g. the origin of a clipped-relu
+    # network with c = 0, where all the x + h = 0 hyperplanes meet) are
+    # found from every adjacent region: keep one copy per chunk.
+    if _seen(c, z, 100.0 * tol * (1.0 + zmax), zbuf, kindbuf, counts):
+        return
+    _record(c, item, z, side, KIND_POINT, zbuf, sidebuf, kindbuf, itembuf, counts)
 
 
 # Block length of the vectorised membership scan in ``_check_and_record_p``.
@@ -395,48 +397,17 @@ def _check_and_record_p(c, item, A, rhs, oma, W, b, side, WT, bp, sgn, tol, scal
     ``side[perm[p]] == 1``), so a block of hyperplanes is tested without
     branches (a point is rejected iff ``sgn·(wᵀz − b) < −thr`` somewhere).
     """
-    R = A.shape[0]
-    if R == 3:
-        ok = _solve3(A, rhs, oma, z)
-    elif R == 2:
-        ok = _solve2(A, rhs, oma, z)
-    else:
-        for i in range(R):
-            for j in range(R):
-                B[i, j] = -A[i, j]
-            B[i, i] += oma[i]
-            z[i] = rhs[i]
-        ok = solve_inplace(B, z)
-    cap = zbuf.shape[1]
-    if not ok:
-        n = counts[c]
-        if n < cap:
-            for i in range(R):
-                zbuf[c, n, i] = 0.0
-            for j in range(side.shape[0]):
-                sidebuf[c, n, j] = side[j]
-            kindbuf[c, n] = KIND_SINGULAR
-            itembuf[c, n] = item
-        counts[c] = n + 1
+    if not _solve_region(A, rhs, oma, B, z):
+        _record(c, item, z, side, KIND_SINGULAR, zbuf, sidebuf, kindbuf, itembuf, counts)
         return
+    R = z.shape[0]
     zmax = 0.0
     for i in range(R):
-        v = abs(z[i])
-        if v > zmax:
-            zmax = v
+        zmax = max(zmax, abs(z[i]))
     thr = tol * (scale_b + zmax)
+    if _outside(z, W, b, side, first, n_first, thr):
+        return
     H = W.shape[0]
-    for jj in range(n_first):
-        j = first[jj]
-        v = -b[j]
-        for i in range(R):
-            v += W[j, i] * z[i]
-        if side[j] == 1:
-            if v < -thr:
-                return
-        else:
-            if v > thr:
-                return
     nthr = -thr
     if R == 3:
         z0 = z[0]
@@ -463,25 +434,9 @@ def _check_and_record_p(c, item, A, rhs, oma, W, b, side, WT, bp, sgn, tol, scal
                 v += WT[i, q] * z[i]
             if sgn[q] * v < nthr:
                 return
-    n = counts[c]
-    dtol = 100.0 * tol * (1.0 + zmax)
-    for m in range(min(n, cap)):
-        if kindbuf[c, m] == KIND_POINT:
-            d = 0.0
-            for i in range(R):
-                v = abs(zbuf[c, m, i] - z[i])
-                if v > d:
-                    d = v
-            if d <= dtol:
-                return
-    if n < cap:
-        for i in range(R):
-            zbuf[c, n, i] = z[i]
-        for j in range(H):
-            sidebuf[c, n, j] = side[j]
-        kindbuf[c, n] = KIND_POINT
-        itembuf[c, n] = item
-    counts[c] = n + 1
+    if _seen(c, z, 100.0 * tol * (1.0 + zmax), zbuf, kindbuf, counts):
+        return
+    _record(c, item, z, side, KIND_POINT, zbuf, sidebuf, kindbuf, itembuf, counts)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
