@@ -177,6 +177,33 @@ def test_dstsp_finite_when_densities_underflow():
     assert d == pytest.approx(64 * 1000.0**2 / 2, rel=1e-2)
 
 
+def test_dstsp_drop_underflow_reproduces_float32_linear_space_arithmetic():
+    """The reference's arithmetic, written out in float32: draws whose density is 0 are discarded."""
+    rng = np.random.default_rng(3)
+    D, n = 8, 400
+    x_true = np.vstack([rng.standard_normal((150, D)), rng.standard_normal((50, D)) + 6.0])
+    x_gen = rng.standard_normal((120, D))        # misses the far cluster
+    r = np.random.default_rng(5)
+    comp = r.integers(0, len(x_true), size=n)
+    s = (x_true[comp] + r.standard_normal((n, D))).astype(np.float32)
+
+    def dens(centres):
+        d2 = ((s[:, None, :] - centres.astype(np.float32)[None]) ** 2).sum(-1)
+        return np.exp(np.float32(-0.5) * d2).sum(1) / np.float32(len(centres))
+
+    with np.errstate(divide="ignore"):
+        p, q = dens(x_true), dens(x_gen)
+    keep = (p > 0) & (q > 0)
+    assert 0 < (~keep).sum() < n                 # the case exercises the dropping
+    expected = np.mean(np.log(p[keep].astype(float)) - np.log(q[keep].astype(float)))
+    got = metrics.dstsp(x_true, x_gen, n_samples=n, seed=5, drop_underflow=True)
+    assert got == pytest.approx(expected, rel=2e-4)
+    assert metrics.dstsp(x_true, x_gen, n_samples=n, seed=5) > got + 1.0
+    # nothing underflows between close series: the two agree exactly
+    a, b = rng.standard_normal((300, D)), rng.standard_normal((300, D))
+    assert metrics.dstsp(a, b, drop_underflow=True) == metrics.dstsp(a, b)
+
+
 def test_dstsp_far_from_origin_is_translation_invariant():
     x = _ar_series(1000, 4, seed=4)
     y = _ar_series(1000, 4, seed=5) + 0.5

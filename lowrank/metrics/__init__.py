@@ -6,13 +6,14 @@
 * :func:`power_spectrum_distance` (``D_H``): do the channels have alike
   power spectra? Mean Hellinger distance of smoothed normalised spectra.
 * :func:`hann_smooth`, :func:`zscore`: the pre-processing of the EEG
-  protocol (smooth generated data with a 15-point Hann window, z-score).
+  protocol (smooth generated data with a 15-point Hann window, z-score);
+  :func:`hann_noise_gain`: how much of white noise's power the window keeps.
 * :func:`spike_statistics`, :func:`compare_spike_statistics`: rates, ISI
   statistics and correlations of spike counts.
 
 All series are ``(T, D)`` arrays, time by dimensions.
 """
-from .smoothing import hann_smooth, zscore
+from .smoothing import hann_noise_gain, hann_smooth, zscore
 from .spectrum import hellinger, power_spectra, power_spectrum_distance
 from .spikes import (
     SpikeComparison,
@@ -30,6 +31,7 @@ __all__ = [
     "power_spectra",
     "hellinger",
     "hann_smooth",
+    "hann_noise_gain",
     "zscore",
     "spike_statistics",
     "compare_spike_statistics",

@@ -37,7 +37,11 @@ def _prepare_pair(x_true, x_gen, max_steps):
     return x_true, x_gen
 
 
-def _log_mixture_density(points, centres, sigma):
+# exp(x) rounds to 0 in float32 below this (half the smallest subnormal, 2**-150).
+_FLOAT32_FLUSH = -150 * np.log(2.0)
+
+
+def _log_mixture_density(points, centres, sigma, flush=None):
     """``log((1/n) sum_j exp(-|s - mu_j|^2 / (2 sigma^2)))`` for every s.
 
     The Gaussian normalising constant ``(2 pi sigma^2)^(-D/2)`` is left out:
@@ -48,6 +52,8 @@ def _log_mixture_density(points, centres, sigma):
     points : ndarray, shape (S, D)
     centres : ndarray, shape (n, D)
     sigma : float
+    flush : float, optional
+        Exponents below it count as exactly 0 (linear-space underflow).
 
     Returns
     -------
@@ -65,12 +71,18 @@ def _log_mixture_density(points, centres, sigma):
         # The expansion can go slightly negative by cancellation.
         np.maximum(d2, 0.0, out=d2)
         d2 *= scale
-        out[start:start + rows] = logsumexp(d2, axis=1)
+        if flush is not None:
+            d2[d2 < flush] = -np.inf
+        with np.errstate(divide="ignore"):
+            out[start:start + rows] = logsumexp(d2, axis=1)
     return out - np.log(n)
 
 
-def _gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed):
+def _gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed, flush=None):
     """Per-sample ``log p_true(s) - log p_gen(s)`` for ``s ~ p_true``.
+
+    With ``flush``, samples where either density (as the reference computes
+    it, in float32 linear space) is 0 get NaN.
 
     Inputs are already validated and truncated. The draws are, in this
     order, ``rng.integers(0, T_true, n_samples)`` (components) and
@@ -87,13 +99,17 @@ def _gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed):
     centred_true = x_true - origin
     centred_gen = x_gen - origin
     samples = centred_true[comp] + sigma * noise
-    log_p = _log_mixture_density(samples, centred_true, sigma)
-    log_q = _log_mixture_density(samples, centred_gen, sigma)
-    return log_p - log_q
+    log_p = _log_mixture_density(samples, centred_true, sigma, flush)
+    log_q = _log_mixture_density(samples, centred_gen, sigma, flush)
+    if flush is None:
+        return log_p - log_q
+    ratio = log_p - log_q
+    ratio[(log_p < flush) | (log_q < flush)] = np.nan
+    return ratio
 
 
 def dstsp_gmm(x_true, x_gen, *, sigma=1.0, max_steps=10_000, n_samples=1_000,
-              seed=0):
+              seed=0, drop_underflow=False):
     """Gaussian-mixture state-space divergence ``KL(p_true || p_gen)``.
 
     Parameters
@@ -113,6 +129,16 @@ def dstsp_gmm(x_true, x_gen, *, sigma=1.0, max_steps=10_000, n_samples=1_000,
     seed : int, numpy.random.Generator or None, default 0
         Seed for ``numpy.random.default_rng``; the default makes the
         estimate deterministic.
+    drop_underflow : bool, default False
+        Reproduce the arithmetic of the reference implementation (Pals et
+        al.'s ``evaluation/kl_Gauss.py``, after the Durstewitz lab): it
+        evaluates both mixture densities in float32 linear space,
+        ``(1/n) sum_j exp(-|s - mu_j|^2 / (2 sigma^2))``, and discards the
+        draws where either underflows to 0. Those are the draws far from
+        every generated point, the ones that weigh most in the KL, so the
+        estimate is lower. Use it only to compare with numbers computed
+        that way; the default keeps every draw (exact log space). Returns
+        NaN if every draw is discarded.
 
     Returns
     -------
@@ -142,7 +168,12 @@ def dstsp_gmm(x_true, x_gen, *, sigma=1.0, max_steps=10_000, n_samples=1_000,
     sigma = _check_positive(sigma, "sigma")
     n_samples = _check_int(n_samples, "n_samples", 1)
     x_true, x_gen = _prepare_pair(x_true, x_gen, max_steps)
-    return float(np.mean(_gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed)))
+    if not drop_underflow:
+        return float(np.mean(_gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed)))
+    # The density (1/n) sum exp(.) is 0 in float32 when its log is below the flush level.
+    ratio = _gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed, flush=_FLOAT32_FLUSH)
+    # As in float32: each exp term is flushed before the division by n, the density after it.
+    return float(np.mean(ratio[np.isfinite(ratio)])) if np.any(np.isfinite(ratio)) else float("nan")
 
 
 def _bin_codes(x, lo, width, n_bins):
@@ -250,7 +281,7 @@ _METHODS = ("gmm", "binned", "auto")
 
 
 def dstsp(x_true, x_gen, *, method="gmm", sigma=1.0, max_steps=10_000,
-          n_samples=1_000, seed=0, n_bins=30, alpha=1e-5):
+          n_samples=1_000, seed=0, n_bins=30, alpha=1e-5, drop_underflow=False):
     """State-space divergence ``D_stsp = KL(p_true || p_gen)``.
 
     Parameters
@@ -279,6 +310,9 @@ def dstsp(x_true, x_gen, *, method="gmm", sigma=1.0, max_steps=10_000,
         Bins per dimension (binned only).
     alpha : float, default 1e-5
         Laplace smoothing pseudo-count per cell (binned only).
+    drop_underflow : bool, default False
+        gmm only: reproduce the reference implementation's float32
+        arithmetic (see :func:`dstsp_gmm`).
 
     Returns
     -------
@@ -303,4 +337,4 @@ def dstsp(x_true, x_gen, *, method="gmm", sigma=1.0, max_steps=10_000,
         return dstsp_binned(x_true, x_gen, n_bins, alpha=alpha,
                             max_steps=max_steps)
     return dstsp_gmm(x_true, x_gen, sigma=sigma, max_steps=max_steps,
-                     n_samples=n_samples, seed=seed)
+                     n_samples=n_samples, seed=seed, drop_underflow=drop_underflow)
