@@ -3,6 +3,7 @@
 Public surface::
 
     lowrank.LowRankRNN            the model (sample, fit, posterior, score, predict, save/load, fixed_points)
+    lowrank.residual_noise_basis  correlated observation noise shaped like the data's residual
     lowrank.fit                   the functional fit underneath LowRankRNN.fit
     lowrank.fit_many              many independent fits in parallel (joblib)
     lowrank.evaluate              D_stsp and D_H of generated vs recorded data
@@ -13,6 +14,7 @@ Public surface::
 """
 from ._version import __version__
 from .model import LowRankRNN, ModelOptions, Params, Sample
+from .model.noise_basis import residual_noise_basis
 from . import fixed_points, metrics, smc, teachers
 from .evaluation import evaluate
 from .parallel import fit_many

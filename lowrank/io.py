@@ -5,6 +5,10 @@ Format history
 --------------
 1: blocks of ``Params`` under their names, ``__metadata__`` JSON with
    ``format_version``, ``library_version``, ``options``, ``seed``, ``extra``.
+2: adds the optional ``noise_basis`` (D, D) array (correlated observation
+   noise). Files without it load as diagonal-noise models, so version-1
+   files read unchanged; files that have it are written as version 2, so
+   a lowrank that cannot honour it refuses them instead of dropping it.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from ._version import __version__
 from .model.options import ModelOptions
 from .model.params import BLOCKS, Params
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_BASIS = "noise_basis"
 _META = "__metadata__"
 
 
@@ -27,7 +32,11 @@ def save_model(model, path, extra=None):
     extra = dict(extra or {})
     for k, v in extra.items():
         arrays[f"extra/{k}"] = np.asarray(v)
-    meta = {"format_version": FORMAT_VERSION, "library_version": __version__,
+    basis = getattr(model, "noise_basis", None)
+    if basis is not None:
+        arrays[_BASIS] = np.asarray(basis, dtype=np.float64)
+    # Version 1 whenever it describes the model fully, so older lowrank versions still read it.
+    meta = {"format_version": FORMAT_VERSION if basis is not None else 1, "library_version": __version__,
             "options": model.options.to_dict(), "seed": _jsonable_seed(model.seed),
             "extra": sorted(extra)}
     arrays[_META] = np.array(json.dumps(meta))
@@ -73,6 +82,7 @@ def load_model(path, cls=None, with_extra=False):
             raise ValueError(f"{path} is missing parameter arrays {missing}")
         options = ModelOptions.from_dict(meta["options"])
         params = Params(**{k: np.array(f[k], dtype=np.float64) for k in BLOCKS})
+        basis = np.array(f[_BASIS], dtype=np.float64) if _BASIS in f.files else None
         extra = {k[len("extra/"):]: np.array(f[k]) for k in f.files if k.startswith("extra/")}
-    model = cls.from_params(params, options, seed=meta.get("seed"))
+    model = cls.from_params(params, options, seed=meta.get("seed"), noise_basis=basis)
     return (model, extra) if with_extra else model

@@ -58,7 +58,10 @@ def _child_seeds(seeds, base_seed):
 def _model_kwargs(model_spec):
     from .model.rnn import LowRankRNN
     if isinstance(model_spec, LowRankRNN):
-        return model_spec.options.to_dict()
+        kw = model_spec.options.to_dict()
+        if model_spec.noise_basis is not None:
+            kw["noise_basis"] = model_spec.noise_basis
+        return kw
     if isinstance(model_spec, dict):
         kw = dict(model_spec)
         kw.pop("seed", None)
@@ -76,7 +79,7 @@ def _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
     model = LowRankRNN(seed=seed, **model_kwargs)
     model.fit(y, inputs=inputs, seed=seed, verbose=0, **fit_kwargs)
     seconds = time.perf_counter() - start
-    return index, model.options.to_dict(), model.params, model.history_, seconds
+    return index, model.options.to_dict(), model.params, model.history_, seconds, model.noise_basis
 
 
 def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None, n_jobs=-1,
@@ -87,7 +90,8 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
     ----------
     model_spec : dict or LowRankRNN
         Arguments of :class:`~lowrank.LowRankRNN` (its ``seed`` is replaced by
-        each fit's child seed), or a model whose options are copied.
+        each fit's child seed), or a model whose options (and
+        ``noise_basis``) are copied.
     y : ndarray
         Data, as for ``LowRankRNN.fit``: (n_trials, T, D) or (T, D).
     inputs : ndarray, optional
@@ -134,8 +138,8 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
     out.sort(key=lambda r: r[0])
     models, histories, table = [], [], []
     from .model.options import ModelOptions
-    for (idx, k, s), (_, opts, params, hist, seconds) in zip(jobs, out):
-        models.append(LowRankRNN.from_params(params, ModelOptions.from_dict(opts), seed=s))
+    for (idx, k, s), (_, opts, params, hist, seconds, basis) in zip(jobs, out):
+        models.append(LowRankRNN.from_params(params, ModelOptions.from_dict(opts), seed=s, noise_basis=basis))
         histories.append(hist)
         train = np.asarray(hist.train_elbo, dtype=float)
         held = np.append(np.asarray(hist.val_elbo, dtype=float), hist.final_val_elbo)

@@ -28,6 +28,7 @@ from .inference.smc_backward import assemble, grad_layout, smc_backward
 from .inference.smc_forward import smc_forward
 from .inference.transition import feed_inputs
 from .model.options import ModelOptions, kernel_codes
+from .model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from .model.params import BLOCKS, Params, check_params, grad_to_flat
 
 PROPOSAL_CODE = {"bootstrap": 0, "optimal": 1}
@@ -181,7 +182,7 @@ def _draws(draws, seed, S, T, K, R):
 
 def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
          resample="systematic", ess_threshold=None, seed=0, grad=True,
-         return_particles=False, lengths=None, draws=None):
+         return_particles=False, lengths=None, draws=None, noise_basis=None):
     """Variational-SMC ELBO of ``y`` under a low-rank RNN, and its gradient.
 
     Parameters
@@ -211,6 +212,13 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     draws : (eps, unif), optional
         ``eps`` (n_seq, T, K, R) standard normals and ``unif`` (n_seq, T, K)
         uniforms, replacing the seeded draws.
+    noise_basis : (D, D) array, optional
+        With a ``Params``: the fixed noise basis ``S`` of a correlated-noise
+        read-out (see :mod:`lowrank.model.noise_basis`). A model passes its
+        own ``noise_basis``. The data are mapped to ``S⁻¹ y`` and the
+        values include the Jacobian ``−log|det S|`` per step, so they are
+        log-likelihood bounds for ``y`` itself; gradients are with respect
+        to the parameters as stored (noise coordinates).
 
     Returns
     -------
@@ -223,7 +231,14 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     """
     params, opts = _resolve_model(model, options)
     params = check_params(params, opts)
+    if not isinstance(model, Params):
+        if noise_basis is not None:
+            raise ValueError("noise_basis= is for a Params; a model passes its own noise_basis")
+        noise_basis = getattr(model, "noise_basis", None)
+    basis = check_noise_basis(noise_basis, opts)
     y, u, lengths = _check_data(y, inputs, lengths, opts)
+    if basis is not None:
+        y = np.ascontiguousarray(to_noise_coords(basis, y))
     prop, rs, tau = _check_choices(opts, proposal, resample, ess_threshold, n_particles)
     S, T, D = y.shape
     K = int(n_particles)
@@ -282,6 +297,8 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
             f"all {K} particles have zero weight (log-weight -inf) in sequence {s0} at step {int(fail[s0])}"
             f" ({bad.size} sequence(s) failed); check the data scale, sigma, or use more particles")
     total = ell.sum(axis=1)
+    if basis is not None:
+        total = total - lengths * log_abs_det(basis)
     per_step = total / lengths
     value = float(np.mean(per_step))
 

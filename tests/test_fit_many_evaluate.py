@@ -41,6 +41,34 @@ def test_fit_many_settings_grid_and_errors():
         lowrank.fit_many([1, 2], y, seeds=1)
 
 
+def test_fit_many_keeps_the_noise_basis():
+    y = small_data()[:, :, :4]
+    S = lowrank.residual_noise_basis(y, 2)
+    spec = dict(n_units=12, rank=2, n_obs=4, activation="tanh", noise_basis=S)
+    kw = dict(seeds=[5], window=None, n_iter=4, n_particles=3, batch_size=5, n_jobs=1)
+    res = lowrank.fit_many(spec, y, **kw)
+    np.testing.assert_array_equal(res.models[0].noise_basis, S)
+    again = lowrank.fit_many(lowrank.LowRankRNN(12, 2, 4, activation="tanh", noise_basis=S), y, **kw)
+    np.testing.assert_array_equal(again.models[0].noise_basis, S)
+    np.testing.assert_array_equal(again.models[0].params.W, res.models[0].params.W)
+    plain = lowrank.fit_many({k: v for k, v in spec.items() if k != "noise_basis"}, y, **kw)
+    assert plain.models[0].noise_basis is None
+    assert not np.array_equal(plain.models[0].params.W, res.models[0].params.W)
+
+
+def test_evaluate_with_noise_basis_generates_in_data_space():
+    """The protocol through a correlated-noise model: generated data carry S's covariance."""
+    rng = np.random.default_rng(0)
+    D = 4
+    S = np.eye(D) + 0.5 * rng.standard_normal((D, D))
+    m = lowrank.LowRankRNN(10, 2, D, activation="tanh", seed=1, noise_basis=S)
+    y = m.sample(1, 2000, seed=2).y[0]
+    ev = lowrank.evaluate(m, y, zscore=False, seed=0)
+    np.testing.assert_allclose(np.cov(ev.generated.T), np.cov(y.T), atol=0.15 * np.abs(np.cov(y.T)).max())
+    plain = lowrank.LowRankRNN.from_params(m.params, m.options)
+    assert lowrank.evaluate(plain, y, seed=0).dstsp > lowrank.evaluate(m, y, seed=0).dstsp
+
+
 def test_evaluate_protocol_on_teacher():
     t = teachers.get("oscillator", seed=0)
     y = t.model.sample(1, 3000, seed=1).y[0]

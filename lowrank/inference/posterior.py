@@ -20,6 +20,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ..model import dynamics
+from ..model.noise_basis import from_noise_coords
 from ..validation import check_inputs, check_observations, check_positive_int
 
 __all__ = ["Posterior", "Prediction", "posterior", "score", "predict", "trace_ancestry", "weighted_quantiles",
@@ -125,7 +126,8 @@ def _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths=None
     o = model.options
     return smc.elbo(model.params, y, u[:, :y.shape[1]] if o.n_inputs else None, options=o,
                     n_particles=n_particles, proposal=_default_proposal(o, proposal), resample=resample,
-                    seed=seed, grad=False, return_particles=True, lengths=lengths)
+                    seed=seed, grad=False, return_particles=True, lengths=lengths,
+                    noise_basis=getattr(model, "noise_basis", None))
 
 
 def _normalised(logw):
@@ -170,7 +172,9 @@ def _obs_mean(model, z, v):
     """Observation mean per particle: η (Gaussian) or g(η) Δ (Poisson); z (..., R), v (..., U)."""
     o, p = model.options, model.params
     eta = dynamics.readout_mean(p, o, z, v)
-    return eta if o.likelihood == "gaussian" else dynamics.poisson_rate(eta, o.link, o.bin_width)
+    if o.likelihood == "gaussian":
+        return from_noise_coords(getattr(model, "noise_basis", None), eta)
+    return dynamics.poisson_rate(eta, o.link, o.bin_width)
 
 
 def weighted_quantiles(values, log_weights, q):
@@ -281,7 +285,7 @@ def score(model, y, inputs=None, *, n_particles=10, proposal=None, resample="sys
     seed = getattr(model, "seed", None) if seed is None else seed
     res = smc.elbo(model.params, y, u if o.n_inputs else None, options=o, n_particles=n_particles,
                    proposal=_default_proposal(o, proposal), resample=resample, seed=seed, grad=False,
-                   lengths=lengths)
+                   lengths=lengths, noise_basis=getattr(model, "noise_basis", None))
     return float(res.value)
 
 
@@ -344,7 +348,8 @@ def predict(model, y, n_ahead, inputs=None, *, n_particles=100, proposal=None, r
     y_samples = None
     if return_samples:
         if o.likelihood == "gaussian":
-            y_samples = mean_k + p.sigma * rng.standard_normal(mean_k.shape)
+            y_samples = mean_k + from_noise_coords(getattr(model, "noise_basis", None),
+                                                   p.sigma * rng.standard_normal(mean_k.shape))
         else:
             y_samples = rng.poisson(mean_k).astype(np.int64)
     return Prediction(mean=mean, z_mean=z_mean, weights=w, z_samples=zf if return_samples else None,

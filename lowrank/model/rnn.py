@@ -7,6 +7,7 @@ import numpy as np
 
 from ..validation import as_float_array, check_inputs, check_nonneg_float, check_positive_int
 from . import dynamics
+from .noise_basis import check_noise_basis, from_noise_coords
 from .options import ModelOptions
 from .params import Params, check_params, init_params, n_params
 
@@ -53,6 +54,12 @@ class LowRankRNN:
     seed : int or None, default 0
         Seed of the parameter initialisation (``init_params``) and the default
         seed of the model's random operations.
+    noise_basis : ndarray, shape (D, D), optional
+        Fixed invertible matrix ``S`` giving the Gaussian observation noise
+        the full covariance ``S diag(σ²) Sᵀ`` (latent read-out only):
+        ``y = S (W z + b + σ ⊙ ε)``, so ``W``, ``b`` and ``σ`` are in the
+        noise coordinates ``S⁻¹ y``. See :mod:`lowrank.model.noise_basis`
+        and :func:`lowrank.residual_noise_basis`. None: diagonal noise.
 
     Attributes
     ----------
@@ -60,6 +67,7 @@ class LowRankRNN:
         Current (constrained) parameters. A new model holds its seeded
         initialisation; ``fit`` starts from it.
     options : ModelOptions
+    noise_basis : ndarray (D, D) or None
 
     Notes
     -----
@@ -70,29 +78,50 @@ class LowRankRNN:
     def __init__(self, n_units, rank, n_obs, n_inputs=0, activation="relu", readout="latent",
                  units_readout_from="currents", readout_input=False, likelihood="gaussian",
                  link="softplus", bin_width=1.0, shared_leak=False, filter_inputs=False,
-                 noise="diag", init_noise="diag", seed=0):
+                 noise="diag", init_noise="diag", seed=0, noise_basis=None):
         self.options = ModelOptions(
             n_units=n_units, rank=rank, n_obs=n_obs, n_inputs=n_inputs, activation=activation,
             readout=readout, units_readout_from=units_readout_from, readout_input=readout_input,
             likelihood=likelihood, link=link, bin_width=bin_width, shared_leak=shared_leak,
             filter_inputs=filter_inputs, noise=noise, init_noise=init_noise)
         self.seed = seed
+        self.noise_basis = check_noise_basis(noise_basis, self.options)
         self.params = init_params(self.options, np.random.default_rng(seed))
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_params(cls, params: Params, options: ModelOptions, seed=0):
+    def from_params(cls, params: Params, options: ModelOptions, seed=0, noise_basis=None):
         """A model holding given parameters (validated and copied)."""
         if not isinstance(options, ModelOptions):
             raise TypeError(f"options must be a ModelOptions; got {type(options).__name__}")
         model = cls.__new__(cls)
         model.options = options
         model.seed = seed
+        basis = check_noise_basis(noise_basis, options)
+        model.noise_basis = None if basis is None else basis.copy()
         model.params = check_params(params, options).copy()
         return model
 
     def copy(self):
-        return type(self).from_params(self.params, self.options, self.seed)
+        return type(self).from_params(self.params, self.options, self.seed, self.noise_basis)
+
+    @property
+    def obs_cov(self):
+        """Observation-noise covariance in data space, shape (D, D) (Gaussian likelihood only)."""
+        if self.options.likelihood != "gaussian":
+            raise AttributeError("obs_cov is defined for a Gaussian likelihood only")
+        sig = self.params.sigma
+        if self.noise_basis is None:
+            return np.diag(sig * sig)
+        Ss = self.noise_basis * sig[None, :]
+        return Ss @ Ss.T
+
+    @property
+    def readout_weights(self):
+        """Latent read-out weights in data space, ``S W`` (``W`` without a noise basis), shape (D, R)."""
+        if self.options.readout != "latent":
+            raise AttributeError("readout_weights is defined for a latent read-out only")
+        return from_noise_coords(self.noise_basis, self.params.W.T).T
 
     @property
     def n_params(self):
@@ -101,8 +130,9 @@ class LowRankRNN:
 
     def __repr__(self):
         o = self.options
+        basis = "" if self.noise_basis is None else ", noise_basis=<(D, D) array>"
         return (f"LowRankRNN(n_units={o.n_units}, rank={o.rank}, n_obs={o.n_obs}, n_inputs={o.n_inputs}, "
-                f"activation={o.activation!r}, readout={o.readout!r}, likelihood={o.likelihood!r})")
+                f"activation={o.activation!r}, readout={o.readout!r}, likelihood={o.likelihood!r}{basis})")
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n_trials=1, n_steps=100, inputs=None, noise_scale=1.0, z0=None, seed=None,
@@ -170,6 +200,8 @@ class LowRankRNN:
         else:
             mean = dynamics.poisson_rate(eta, o.link, o.bin_width)
             yy = rng.poisson(mean).astype(np.int64) if obs_noise else mean.copy()
+        if self.noise_basis is not None:
+            mean, yy = from_noise_coords(self.noise_basis, mean), from_noise_coords(self.noise_basis, yy)
         rates = None
         if return_rates:
             x = dynamics.unit_currents(p, z, v) - p.h

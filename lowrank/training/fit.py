@@ -45,6 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..model.noise_basis import check_noise_basis, from_noise_coords
 from ..model.options import ModelOptions
 from ..model.params import Params, block_shapes, check_params, flat_slices, n_params, to_flat
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
@@ -274,9 +275,9 @@ def _check_augment_noise(value, opts):
     return np.broadcast_to(a, (opts.n_obs,)).copy()
 
 
-def _fingerprint(data):
+def _fingerprint(data, basis=None):
     h = hashlib.sha1()
-    for a in (data.y, data.u, data.lengths):
+    for a in (data.y, data.u, data.lengths) + (() if basis is None else (basis,)):
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
@@ -333,7 +334,10 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         (0.327 for w = 15), with ``sigma_fit`` from a fit without noise, is a
         natural choice. The draws come from the fit's Generator (after the
         batch's), so results stay reproducible and resumable. 0 (every
-        entry) is the same as None: no draws.
+        entry) is the same as None: no draws. For a model with a
+        ``noise_basis`` ``S`` the noise is ``S (augment_noise ⊙ ε)``: white
+        in the noise coordinates, shaped like the model's own observation
+        noise (see :func:`lowrank.residual_noise_basis`).
     n_iter, n_epochs : int, optional
         Number of updates, or of epochs (``n_iter = n_epochs × batches_per_epoch``).
         Neither: 1000 updates.
@@ -405,6 +409,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     if not isinstance(opts, ModelOptions):
         raise TypeError(f"model.options must be a ModelOptions; got {type(opts).__name__}")
     params0 = check_params(model.params, opts)
+    basis = check_noise_basis(getattr(model, "noise_basis", None), opts)
     n_particles = _check_pos_int("n_particles", n_particles)
     eval_particles = _check_pos_int("eval_particles", eval_particles, allow_none=True) or n_particles
     if proposal is None:
@@ -459,7 +464,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
                     optimizer=optimizer, lr=lr, lr_end=lr_end, betas=list(betas), adam_eps=adam_eps,
                     clip_grad_norm=clip_grad_norm, eval_every=eval_every, eval_particles=eval_particles,
                     heldout=heldout)
-    fingerprint = _fingerprint(data)
+    fingerprint = _fingerprint(data, basis)
 
     # ---- state ---------------------------------------------------------------------------------
     P = n_params(opts)
@@ -504,7 +509,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
 
     def evaluate(p):
         r = smc.elbo(p, yv, uv, options=opts, n_particles=eval_particles, proposal=proposal, resample=resample,
-                     ess_threshold=ess_threshold, seed=eval_seed, grad=False, lengths=lv)
+                     ess_threshold=ess_threshold, seed=eval_seed, grad=False, lengths=lv, noise_basis=basis)
         return r.value
 
     def write_checkpoint(done, stop_reason):
@@ -550,11 +555,11 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
             batch = batcher.next_batch(rng)
             y_batch = batch.y
             if augment_noise is not None:
-                y_batch = y_batch + augment_noise * rng.standard_normal(y_batch.shape)
+                y_batch = y_batch + from_noise_coords(basis, augment_noise * rng.standard_normal(y_batch.shape))
             try:
                 res = smc.elbo(params, y_batch, batch.u if U else None, options=opts, n_particles=n_particles,
                                proposal=proposal, resample=resample, ess_threshold=ess_threshold, seed=rng,
-                               grad=True, lengths=batch.lengths)
+                               grad=True, lengths=batch.lengths, noise_basis=basis)
             except FloatingPointError as exc:
                 exc.add_note(f"lowrank.fit: at iteration {i}; the model keeps the parameters from before it")
                 exc.history = _history(hist, done, float("nan"), "nonfinite")

@@ -30,8 +30,12 @@ def linear_system(params, opts):
     return A, offset
 
 
-def kalman_loglik(params, opts, y, inputs=None):
-    """Exact log p(y_{0:T−1}) for one sequence y (T, D) (inputs (T, U) if the model has them)."""
+def kalman_loglik(params, opts, y, inputs=None, noise_basis=None):
+    """Exact log p(y_{0:T−1}) for one sequence y (T, D) (inputs (T, U) if the model has them).
+
+    With ``noise_basis`` S the read-out is ``S (B z + c)`` and the noise covariance
+    ``S diag(σ²) Sᵀ``, all in data space (no change of coordinates).
+    """
     if not opts.linear_gaussian_readout:
         raise ValueError("the Kalman filter needs a linear-Gaussian read-out")
     p = _as_params(params)
@@ -41,6 +45,8 @@ def kalman_loglik(params, opts, y, inputs=None):
     v = [np.asarray(x, dtype=np.float64) for x in fed_inputs(p, opts, inputs, T)]
     Sz = p.L_z @ p.L_z.T
     Robs = np.diag(p.sigma ** 2)
+    Sb = np.eye(len(p.sigma)) if noise_basis is None else np.asarray(noise_basis, dtype=np.float64)
+    Robs = Sb @ Robs @ Sb.T
     mean = np.asarray(initial_mean(p, opts, v[0]), dtype=np.float64)
     cov = p.L_0 @ p.L_0.T
     ll = 0.0
@@ -49,7 +55,7 @@ def kalman_loglik(params, opts, y, inputs=None):
             mean = A @ mean + offset(v[t - 1])
             cov = A @ cov @ A.T + Sz
         B, c = linear_readout(p, opts, v[t])
-        B, c = np.asarray(B), np.asarray(c)
+        B, c = Sb @ np.asarray(B), Sb @ np.asarray(c)
         S = B @ cov @ B.T + Robs
         innov = y[t] - (B @ mean + c)
         Lc = np.linalg.cholesky(S)
