@@ -98,9 +98,17 @@ def cmd_fit(args):
     y = np.asarray(y, dtype=np.float64) if args.likelihood == "gaussian" else y
     D = y.shape[-1]
     units = args.units if args.units is not None else (D if args.readout == "units" else 128)
+    basis = None
+    if args.correlated_noise:
+        from .metrics import hann_noise_gain
+        from .model.noise_basis import residual_noise_basis
+        gain = hann_noise_gain(args.data_hann) if args.data_hann else 1.0
+        basis = residual_noise_basis(y, args.rank or 3, smoothing_gain=gain)
+    elif args.data_hann:
+        raise ValueError("--data-hann only applies with --correlated-noise")
     model = LowRankRNN(n_units=units, rank=args.rank or 3, n_obs=D, n_inputs=0 if u is None else u.shape[-1],
                        activation=args.activation or "clipped_relu", readout=args.readout or "latent",
-                       likelihood=args.likelihood, link=args.link, seed=args.seed)
+                       likelihood=args.likelihood, link=args.link, seed=args.seed, noise_basis=basis)
     window = None if args.window == 0 else args.window
     model.fit(y, inputs=u, n_particles=args.particles, window=window, batch_size=args.batch_size,
               n_iter=args.iters or 2000, lr=1e-3 if args.lr is None else args.lr, lr_end=args.lr_end,
@@ -204,6 +212,12 @@ def build_parser():
     s.add_argument("--heldout", type=float, default=0.1, help="fraction of the data held out for monitoring")
     s.add_argument("--augment-noise", type=float, default=None,
                    help="std of white noise added to each training batch (for low-pass filtered recordings)")
+    s.add_argument("--correlated-noise", action="store_true",
+                   help="full-covariance observation noise shaped like the data beyond its top R directions "
+                        "(lowrank.residual_noise_basis); latent Gaussian read-out only")
+    s.add_argument("--data-hann", type=int, default=None,
+                   help="with --correlated-noise: the recording was smoothed with this Hann window; "
+                        "scale its residual back up by the window's white-noise gain")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None)
     s.add_argument("--checkpoint-every", type=int, default=None)

@@ -73,3 +73,19 @@ def test_fit_on_a_file_with_augment_noise(tmp_path, capsys):
     assert not np.array_equal(noisy.W, plain.W)     # the noise reached the fit
     assert main(args + ["--augment-noise", "-1"]) == 2
     assert "augment_noise must be finite and >= 0" in capsys.readouterr().err
+
+
+def test_fit_with_correlated_noise(tmp_path, capsys):
+    y = lowrank.LowRankRNN(10, 2, 4, activation="tanh", seed=1).sample(n_trials=1, n_steps=300, seed=2).y[0]
+    data = tmp_path / "rec.npy"
+    np.save(data, y)
+    out = tmp_path / "m.npz"
+    args = ["fit", str(data), "--units", "10", "--rank", "2", "--activation", "tanh", "--iters", "5",
+            "--window", "20", "--quiet", "--heldout", "0", "--out", str(out), "--correlated-noise"]
+    assert main(args + ["--data-hann", "15"]) == 0
+    m = lowrank.LowRankRNN.load(out)
+    want = lowrank.residual_noise_basis(y, 2, smoothing_gain=lowrank.metrics.hann_noise_gain(15))
+    np.testing.assert_allclose(m.noise_basis, want)
+    assert main(args[:-1] + ["--data-hann", "15"]) == 2
+    assert "--data-hann only applies with --correlated-noise" in capsys.readouterr().err
+    assert main(args + ["--likelihood", "poisson"]) == 2
