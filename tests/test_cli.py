@@ -59,13 +59,19 @@ def test_fixed_points_and_evaluate_commands(tmp_path, capsys):
     assert res["dh"] < 0.2 and np.isfinite(res["dstsp"])
 
 
-def test_fit_on_a_file_with_augment_noise(tmp_path, capsys):
-    y = lowrank.LowRankRNN(10, 2, 3, activation="tanh", seed=1).sample(n_trials=1, n_steps=300, seed=2).y[0]
+def _small_fit_args(tmp_path, n_obs):
+    """A short tanh recording saved to tmp_path, and `lowrank fit` arguments for a 5-update fit of it."""
+    y = lowrank.LowRankRNN(10, 2, n_obs, activation="tanh", seed=1).sample(n_trials=1, n_steps=300, seed=2).y[0]
     data = tmp_path / "rec.npy"
     np.save(data, y)
     out = tmp_path / "m.npz"
     args = ["fit", str(data), "--units", "10", "--rank", "2", "--activation", "tanh", "--iters", "5",
             "--window", "20", "--quiet", "--heldout", "0", "--out", str(out)]
+    return y, out, args
+
+
+def test_fit_on_a_file_with_augment_noise(tmp_path, capsys):
+    y, out, args = _small_fit_args(tmp_path, 3)
     assert main(args + ["--augment-noise", "0.5"]) == 0
     noisy = lowrank.LowRankRNN.load(out).params
     assert main(args) == 0
@@ -76,12 +82,8 @@ def test_fit_on_a_file_with_augment_noise(tmp_path, capsys):
 
 
 def test_fit_with_correlated_noise(tmp_path, capsys):
-    y = lowrank.LowRankRNN(10, 2, 4, activation="tanh", seed=1).sample(n_trials=1, n_steps=300, seed=2).y[0]
-    data = tmp_path / "rec.npy"
-    np.save(data, y)
-    out = tmp_path / "m.npz"
-    args = ["fit", str(data), "--units", "10", "--rank", "2", "--activation", "tanh", "--iters", "5",
-            "--window", "20", "--quiet", "--heldout", "0", "--out", str(out), "--correlated-noise"]
+    y, out, args = _small_fit_args(tmp_path, 4)
+    args = args + ["--correlated-noise"]
     assert main(args + ["--data-hann", "15"]) == 0
     m = lowrank.LowRankRNN.load(out)
     want = lowrank.residual_noise_basis(y, 2, smoothing_gain=lowrank.metrics.hann_noise_gain(15))
