@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model.noise_basis import check_noise_basis, from_noise_coords
+from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.options import ModelOptions
 from ..model.params import Params, block_shapes, check_params, flat_slices, n_params, to_flat
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
@@ -440,6 +440,13 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
 
     data = prepare_data(y, inputs, opts)
     val_data = prepare_data(y_val, inputs_val, opts, "y_val", "inputs_val") if y_val is not None else None
+    # With a noise basis, train in its coordinates once rather than mapping every batch: the same
+    # objective (the augmentation S(s ε) becomes s ε there) with the Jacobian added to the values.
+    jacobian = log_abs_det(basis)
+    if basis is not None:
+        data = data._replace(y=to_noise_coords(basis, data.y))
+        if val_data is not None:
+            val_data = val_data._replace(y=to_noise_coords(basis, val_data.y))
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
     if heldout is not None:
         # The first draw of the Generator (trials only); a resumed fit redraws it from the same seed.
@@ -509,8 +516,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
 
     def evaluate(p):
         r = smc.elbo(p, yv, uv, options=opts, n_particles=eval_particles, proposal=proposal, resample=resample,
-                     ess_threshold=ess_threshold, seed=eval_seed, grad=False, lengths=lv, noise_basis=basis)
-        return r.value
+                     ess_threshold=ess_threshold, seed=eval_seed, grad=False, lengths=lv)
+        return r.value - jacobian
 
     def write_checkpoint(done, stop_reason):
         arrays = {"ckpt/opt/" + k: v for k, v in opt.state_dict().items()}
@@ -555,16 +562,16 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
             batch = batcher.next_batch(rng)
             y_batch = batch.y
             if augment_noise is not None:
-                y_batch = y_batch + from_noise_coords(basis, augment_noise * rng.standard_normal(y_batch.shape))
+                y_batch = y_batch + augment_noise * rng.standard_normal(y_batch.shape)
             try:
                 res = smc.elbo(params, y_batch, batch.u if U else None, options=opts, n_particles=n_particles,
                                proposal=proposal, resample=resample, ess_threshold=ess_threshold, seed=rng,
-                               grad=True, lengths=batch.lengths, noise_basis=basis)
+                               grad=True, lengths=batch.lengths)
             except FloatingPointError as exc:
                 exc.add_note(f"lowrank.fit: at iteration {i}; the model keeps the parameters from before it")
                 exc.history = _history(hist, done, float("nan"), "nonfinite")
                 raise
-            value, g = res.value, res.grad_flat
+            value, g = res.value - jacobian, res.grad_flat
             gnorm = math.sqrt(float(g @ g))
             if not (math.isfinite(value) and math.isfinite(gnorm)):
                 err = FloatingPointError(
