@@ -54,6 +54,7 @@ Yardsticks on the same protocol: the second half of the recording against the
 first, and a linear-Gaussian model (identity activation) fitted the same way.
 
 Usage: python bench/eeg.py [--seeds 5] [--iters 75000] [--n-jobs 2] [--noise-basis residual] [--quick]
+       [--save-models DIR]
 Writes bench/results/eeg.json.
 """
 import argparse
@@ -127,6 +128,8 @@ def main():
                     help="comma-separated update counts at which the fits are also evaluated")
     ap.add_argument("--quick", action="store_true", help="2 seeds x 300 iterations, N=128: a few minutes")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "eeg.json"))
+    ap.add_argument("--save-models", default=None, metavar="DIR",
+                    help="also write each fitted model to DIR/seed<seed>.npz (.npz files are git-ignored)")
     args = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"EEG data not found at {DATA}")
@@ -166,6 +169,9 @@ def main():
                 os.path.join(snapdir, f"seed{row['seed']}_it{it}.npz")), y, args.n_gen) for it in snaps}
             rec["by_iteration"][str(row["n_iter"])] = {k: rec[k] for k in KEYS + ("mean_over_gen",) if k in rec}
             records.append(rec)
+            if args.save_models:
+                Path(args.save_models).mkdir(parents=True, exist_ok=True)
+                model.save(Path(args.save_models) / f"seed{rec['seed']}.npz")
             print(f"seed {rec['seed']:>10d}: {rec['iterations']} it in {rec['train_seconds']:.0f} s; "
                   f"D_stsp {rec['dstsp']:.3f} (float32 arithmetic {rec['dstsp_float32']:.3f}) "
                   f"D_H {rec['dh']:.4f} | without Hann: D_stsp "
