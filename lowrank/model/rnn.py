@@ -85,7 +85,7 @@ class LowRankRNN:
             likelihood=likelihood, link=link, bin_width=bin_width, shared_leak=shared_leak,
             filter_inputs=filter_inputs, noise=noise, init_noise=init_noise)
         self.seed = seed
-        self.noise_basis = check_noise_basis(noise_basis, self.options)
+        self.noise_basis = check_noise_basis(noise_basis, self.options)  # a validated copy
         self.params = init_params(self.options, np.random.default_rng(seed))
 
     # -- construction -------------------------------------------------------------------
@@ -97,8 +97,7 @@ class LowRankRNN:
         model = cls.__new__(cls)
         model.options = options
         model.seed = seed
-        basis = check_noise_basis(noise_basis, options)
-        model.noise_basis = None if basis is None else basis.copy()
+        model.noise_basis = check_noise_basis(noise_basis, options)      # a validated copy
         model.params = check_params(params, options).copy()
         return model
 
