@@ -132,6 +132,46 @@ def test_fit_augmentation_is_shaped_by_the_basis(make_model):
     np.testing.assert_allclose(a.history_.train_elbo, b.history_.train_elbo - logdet, atol=1e-6)
 
 
+def test_resume_names_a_changed_noise_basis_apart_from_the_data(tmp_path, make_model):
+    import warnings
+
+    from lowrank.training.data import prepare_data
+    from lowrank.training.fit import _fingerprint
+
+    opts = ModelOptions(**LATENT)
+    params = make_model(opts, 4)
+    S = _basis(3, 4)
+    y = _model(LATENT, params, S).sample(2, 40, seed=1).y
+    kw = dict(n_particles=4, window=10, batch_size=2, n_iter=4, verbose=0, seed=3)
+    path = tmp_path / "ck.npz"
+    _model(LATENT, params, S).fit(y, checkpoint=path, callback=lambda i, m, info: i == 1, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _model(LATENT, params, S).fit(y, resume=path, **kw)
+    with pytest.warns(UserWarning, match=r"different noise basis than") as rec:
+        _model(LATENT, params, _basis(3, 5)).fit(y, resume=path, **kw)
+    assert "training data" not in str(rec[0].message)
+    with pytest.warns(UserWarning, match=r"different training data than"):
+        _model(LATENT, params, S).fit(y + 0.1, resume=path, **kw)
+    with pytest.warns(UserWarning, match=r"different training data, noise basis than"):
+        _model(LATENT, params, None).fit(y + 0.1, resume=path, **kw)
+    # Checkpoints that hashed the training sequences (noise coordinates) and the basis together.
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["extra/ckpt/meta"][()]))
+    del meta["basis_fingerprint"]
+    data = prepare_data(y, None, opts)
+    meta["fingerprint"] = _fingerprint(to_noise_coords(S, data.y), data.u, data.lengths, S)
+    arrays["extra/ckpt/meta"] = np.array(json.dumps(meta))
+    legacy = tmp_path / "legacy.npz"
+    np.savez(legacy, **arrays)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _model(LATENT, params, S).fit(y, resume=legacy, **kw)
+    with pytest.warns(UserWarning, match=r"different training data or noise basis than"):
+        _model(LATENT, params, _basis(3, 5)).fit(y, resume=legacy, **kw)
+
+
 def test_save_load_round_trip_and_versions(tmp_path, make_model):
     opts = ModelOptions(**LATENT)
     params = make_model(opts, 1)

@@ -275,12 +275,27 @@ def _check_augment_noise(value, opts):
     return np.broadcast_to(a, (opts.n_obs,)).copy()
 
 
-def _fingerprint(data, basis=None):
+def _fingerprint(*arrays):
     h = hashlib.sha1()
-    for a in (data.y, data.u, data.lengths) + (() if basis is None else (basis,)):
+    for a in arrays:
         h.update(str(a.shape).encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
+
+
+def _changed_inputs(meta, fingerprint, basis_fingerprint, legacy_fingerprint):
+    """What of the training data and the noise basis differs from a checkpoint's fit.
+
+    ``fingerprint`` hashes the data as given (data space), ``basis_fingerprint`` the basis (None
+    without one); older checkpoints hold only ``legacy_fingerprint``, a hash of the training
+    sequences in noise coordinates together with the basis.
+    """
+    if "basis_fingerprint" not in meta:
+        return [] if meta.get("fingerprint") == legacy_fingerprint else ["training data or noise basis"]
+    changed = [] if meta.get("fingerprint") == fingerprint else ["training data"]
+    if meta["basis_fingerprint"] != basis_fingerprint:
+        changed.append("noise basis")
+    return changed
 
 
 def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
@@ -440,6 +455,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
 
     data = prepare_data(y, inputs, opts)
     val_data = prepare_data(y_val, inputs_val, opts, "y_val", "inputs_val") if y_val is not None else None
+    fingerprint = _fingerprint(data.y, data.u, data.lengths)
+    basis_fingerprint = None if basis is None else _fingerprint(basis)
     # With a noise basis, train in its coordinates once rather than mapping every batch: the same
     # objective (the augmentation S(s ε) becomes s ε there) with the Jacobian added to the values.
     jacobian = log_abs_det(basis)
@@ -471,7 +488,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
                     optimizer=optimizer, lr=lr, lr_end=lr_end, betas=list(betas), adam_eps=adam_eps,
                     clip_grad_norm=clip_grad_norm, eval_every=eval_every, eval_particles=eval_particles,
                     heldout=heldout)
-    fingerprint = _fingerprint(data, basis)
+    legacy_fingerprint = _fingerprint(data.y, data.u, data.lengths, *(() if basis is None else (basis,)))
 
     # ---- state ---------------------------------------------------------------------------------
     P = n_params(opts)
@@ -500,8 +517,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         track["best"] = -math.inf if track["best"] is None else float(track["best"])
         track["best_theta"] = arrays.get("ckpt/best_theta")
         changed = [k for k in _TRAJECTORY_SETTINGS if meta["settings"].get(k) != settings[k]]
-        if meta.get("fingerprint") != fingerprint:
-            changed.append("training data")
+        changed += _changed_inputs(meta, fingerprint, basis_fingerprint, legacy_fingerprint)
         if changed:
             warnings.warn(f"resuming {resume!s} with different {', '.join(changed)} than the checkpointed fit; "
                           f"the result will not match an uninterrupted fit", stacklevel=2)
@@ -529,7 +545,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         meta = {"iteration": done, "rng_state": rng.bit_generator.state, "eval_seed": eval_seed,
                 "time": float(hist["time"][done - 1]) if done else time_offset,
                 "track": {k: track[k] for k in ("best", "best_iter", "ema", "ema_n")},
-                "settings": settings, "fingerprint": fingerprint, "stop_reason": stop_reason}
+                "settings": settings, "fingerprint": fingerprint, "basis_fingerprint": basis_fingerprint,
+                "stop_reason": stop_reason}
         meta["track"]["best"] = float(meta["track"]["best"]) if np.isfinite(meta["track"]["best"]) else None
         save_checkpoint(checkpoint, opts, theta, arrays, meta, seed=_json_seed(getattr(model, "seed", None)))
 
