@@ -11,11 +11,12 @@ Public surface::
     lowrank.smc.elbo              the variational SMC objective and its gradient
     lowrank.fixed_points          every fixed point of piecewise-linear networks
     lowrank.metrics               D_stsp, D_H, spike statistics
+    lowrank.plotting              figures of a fit, an evaluation, fixed points (needs matplotlib)
 """
 from ._version import __version__
 from .model import LowRankRNN, ModelOptions, Params, Sample
 from .model.noise_basis import residual_noise_basis
-from . import fixed_points, metrics, smc, teachers
+from . import fixed_points, metrics, plotting, smc, teachers
 from .evaluation import evaluate
 from .parallel import fit_many
 from .training import fit

@@ -38,6 +38,27 @@ def load_data(path):
     raise SystemExit(f"lowrank: data must be a .npy or .npz file; got {path!r}")
 
 
+def _save_figure(fig, path):
+    """Write a figure made by lowrank.plotting (headless: the Agg backend) and close it."""
+    import matplotlib.pyplot as plt
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    print(f"wrote {path}")
+
+
+def _plotting(args):
+    """lowrank.plotting on a headless backend, or None when no --plot was asked for."""
+    if not getattr(args, "plot", None):
+        return None
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'lowrank[plot]'") from None
+    matplotlib.use("Agg")
+    from . import plotting
+    return plotting
+
+
 def cmd_simulate(args):
     """Write a teacher's data set."""
     from . import teachers
@@ -79,7 +100,10 @@ def cmd_fixed_points(args):
     u = None
     if args.input:
         u = np.array([float(x) for x in args.input.split(",")])
+    plotting = _plotting(args)
     res = model.fixed_points(inputs=u)
+    if plotting:
+        _save_figure(plotting.plot_fixed_points(model, res).figure, args.plot)
     if args.json:
         print(json.dumps(res.to_dict(), indent=2))
     else:
@@ -92,8 +116,9 @@ DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="rel
 
 def cmd_fit(args):
     from .model.rnn import LowRankRNN
+    plotting = _plotting(args)
     if args.data is None:
-        return _fit_demo(args)
+        return _fit_demo(args, plotting)
     y, u = load_data(args.data)
     y = np.asarray(y, dtype=np.float64) if args.likelihood == "gaussian" else y
     D = y.shape[-1]
@@ -116,11 +141,13 @@ def cmd_fit(args):
               checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
               verbose=0 if args.quiet else 1)
     model.save(args.out)
+    if plotting:
+        _save_figure(plotting.plot_history(model).figure, args.plot)
     print(f"fitted {model!r} on {args.data} ({model.n_iter_} iterations, stopped: {model.stop_reason_}); "
           f"best ELBO/step {model.best_elbo_:.4f}; wrote {args.out}")
 
 
-def _fit_demo(args):
+def _fit_demo(args, plotting=None):
     """Fit a student to the built-in oscillator teacher's data and report what it recovered."""
     from . import teachers
     from .model.rnn import LowRankRNN
@@ -142,6 +169,8 @@ def _fit_demo(args):
               eval_every=max(1, iters // 10), seed=args.seed, checkpoint=args.checkpoint,
               checkpoint_every=args.checkpoint_every, resume=args.resume, verbose=0 if args.quiet else 1)
     model.save(args.out)
+    if plotting:
+        _save_figure(plotting.plot_history(model).figure, args.plot)
     rec = compare_to_teacher(model, teacher, y_test, n_particles=args.particles, seed=args.seed)
     print(rec.summary())
     print(f"wrote {args.out}")
@@ -152,7 +181,10 @@ def cmd_evaluate(args):
     from .model.rnn import LowRankRNN
     model = LowRankRNN.load(args.model)
     y, _ = load_data(args.data)
+    plotting = _plotting(args)
     res = evaluate(model, y, smooth_hann=args.smooth_hann, burn_in=args.burn_in, seed=args.seed)
+    if plotting:
+        _save_figure(plotting.plot_evaluation(res), args.plot)
     if args.json:
         print(json.dumps({"dstsp": res.dstsp, "dh": res.dh}))
     else:
@@ -192,6 +224,8 @@ def build_parser():
     s.add_argument("model")
     s.add_argument("--input", default=None, help="constant input u1,u2,... (default zeros)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw the fixed points in the first two latent coordinates to this image")
     s.set_defaults(func=cmd_fixed_points)
 
     s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)")
@@ -223,6 +257,8 @@ def build_parser():
     s.add_argument("--checkpoint-every", type=int, default=None)
     s.add_argument("--resume", default=None)
     s.add_argument("--quiet", action="store_true", help="no progress line")
+    s.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw the training curve to this image (needs matplotlib)")
     s.add_argument("--out", default="model.npz")
     s.set_defaults(func=cmd_fit)
 
@@ -233,6 +269,8 @@ def build_parser():
     s.add_argument("--burn-in", type=float, default=0.25, help="fraction of the length run and discarded")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", action="store_true")
+    s.add_argument("--plot", default=None, metavar="PNG",
+                   help="also draw recorded vs generated data (channels, spectra, leading PCs) to this image")
     s.set_defaults(func=cmd_evaluate)
     return p
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import lowrank
 from lowrank.cli import main
@@ -91,3 +92,40 @@ def test_fit_with_correlated_noise(tmp_path, capsys):
     assert main(args[:-1] + ["--data-hann", "15"]) == 2
     assert "--data-hann only applies with --correlated-noise" in capsys.readouterr().err
     assert main(args + ["--likelihood", "poisson"]) == 2
+
+
+def test_plot_options_write_images(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
+    from lowrank import teachers
+    p = tmp_path / "bistable.npz"
+    teachers.get("bistable").model.save(p)
+    png = tmp_path / "fp.png"
+    assert main(["fixed-points", str(p), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    t = teachers.get("oscillator")
+    mp, dp, ev = tmp_path / "osc.npz", tmp_path / "rec.npy", tmp_path / "ev.png"
+    t.model.save(mp)
+    np.save(dp, t.model.sample(1, 300, seed=0).y[0])
+    assert main(["evaluate", str(mp), str(dp), "--plot", str(ev)]) == 0
+    assert ev.read_bytes()[:4] == b"\x89PNG"
+    y, out, args = _small_fit_args(tmp_path, 3)
+    hist = tmp_path / "hist.png"
+    assert main(args + ["--plot", str(hist)]) == 0
+    assert hist.read_bytes()[:4] == b"\x89PNG"
+    assert f"wrote {hist}" in capsys.readouterr().out
+
+
+def test_plot_option_without_matplotlib_fails_before_fitting(tmp_path, capsys, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *a, **k)
+
+    y, out, args = _small_fit_args(tmp_path, 3)
+    monkeypatch.setattr(builtins, "__import__", fake)
+    assert main(args + ["--plot", str(tmp_path / "h.png")]) == 2
+    assert "pip install 'lowrank[plot]'" in capsys.readouterr().err
+    assert not out.exists()

@@ -1,0 +1,218 @@
+"""Figures for a fit, an evaluation and a model's fixed points (needs ``pip install lowrank[plot]``).
+
+Each function draws on axes it is given (or makes a new figure), returns what
+it drew on, and never calls ``show``: save it with ``fig.savefig`` or let
+your notebook display it. matplotlib is imported when a function is called,
+so ``import lowrank`` does not need it.
+"""
+import numpy as np
+
+from . import metrics
+
+__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points"]
+
+_STYLE = {"stable": dict(marker="o", facecolors="k", edgecolors="k"),
+          "saddle": dict(marker="o", facecolors="0.6", edgecolors="k"),
+          "unstable": dict(marker="o", facecolors="w", edgecolors="k")}
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("lowrank.plotting needs matplotlib: pip install 'lowrank[plot]'") from exc
+    return plt
+
+
+def _moving_average(x, width):
+    x = np.asarray(x, dtype=np.float64)
+    if width <= 1 or x.size < width:
+        return x
+    c = np.cumsum(np.insert(x, 0, 0.0))
+    head = c[1:width] / np.arange(1, width)
+    return np.concatenate([head, (c[width:] - c[:-width]) / width])
+
+
+def plot_history(history, ax=None, smooth=None):
+    """Training ELBO per step (moving average) and held-out ELBO against the iteration.
+
+    Parameters
+    ----------
+    history : History or FitResult or LowRankRNN
+        ``fit(...).history``, the fit result itself, or a fitted model (its
+        ``history_``).
+    ax : matplotlib Axes, optional
+    smooth : int, optional
+        Moving-average width for the training ELBO (default: 1 % of the
+        iterations, at least 1).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from .training.fit import FitResult, History
+    if isinstance(history, FitResult):
+        history = history.history
+    elif not isinstance(history, History) and isinstance(getattr(history, "history_", None), History):
+        history = history.history_
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a History, a FitResult or a fitted model; got {type(history).__name__}")
+    if smooth is not None and (isinstance(smooth, bool) or int(smooth) < 1):
+        raise ValueError(f"smooth must be an integer >= 1; got {smooth!r}")
+    train = np.asarray(history.train_elbo)
+    done = np.flatnonzero(np.isfinite(train))
+    n = int(done[-1]) + 1 if done.size else 0
+    width = max(1, n // 100) if smooth is None else int(smooth)
+    plt = _pyplot()
+    own_figure = ax is None
+    if own_figure:
+        ax = plt.figure(figsize=(6, 3.5)).add_subplot()
+    it = np.arange(n)
+    ax.plot(it, train[:n], color="0.8", lw=0.5, label="train (minibatch)")
+    ax.plot(it, _moving_average(train[:n], width), color="C0", label=f"train (mean of {width})")
+    val = np.asarray(history.val_elbo)[:n]
+    ok = np.isfinite(val)
+    if ok.any():
+        ax.plot(it[ok], val[ok], "o-", color="C1", ms=3, label="held out")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("ELBO per time step")
+    ax.set_title(f"training ({history.stop_reason})")
+    ax.legend(loc="lower right", fontsize="small")
+    if own_figure:
+        ax.figure.tight_layout()
+    return ax
+
+
+def plot_evaluation(evaluation, channels=None, n_steps=1000, fig=None):
+    """Recorded vs generated data: a few channels, power spectra and the leading PCs.
+
+    Parameters
+    ----------
+    evaluation : Evaluation
+        The result of :func:`lowrank.evaluate`.
+    channels : sequence of int, optional
+        Channels shown over time (default: the first three).
+    n_steps : int, default 1000
+        Time steps shown (from the start of each series).
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    matplotlib Figure
+        Three panels: the channels over time; the mean over channels of the
+        smoothed, normalised power spectra (as compared by ``D_H``); and both
+        series projected on the recording's two leading principal
+        directions (the state space that ``D_stsp`` compares, in two of its
+        dimensions).
+    """
+    from .evaluation import Evaluation
+    if not isinstance(evaluation, Evaluation):
+        raise TypeError(f"evaluation must be the result of lowrank.evaluate; got {type(evaluation).__name__}")
+    real, gen = np.asarray(evaluation.reference), np.asarray(evaluation.generated)
+    D = real.shape[1]
+    channels = list(range(min(3, D))) if channels is None else [int(c) for c in channels]
+    bad = [c for c in channels if not 0 <= c < D]
+    if bad or not channels:
+        raise ValueError(f"channels must be a non-empty list of indices in [0, {D}); got {channels}")
+    if isinstance(n_steps, bool) or int(n_steps) < 2:
+        raise ValueError(f"n_steps must be an integer >= 2; got {n_steps!r}")
+    plt = _pyplot()
+    if fig is None:
+        fig = plt.figure(figsize=(12, 3.6))
+    ax_t, ax_f, ax_s = fig.subplots(1, 3, gridspec_kw=dict(width_ratios=[2, 1.2, 1.2]))
+    T = min(int(n_steps), real.shape[0], gen.shape[0])
+    spread = 3.0 * max(np.std(real[:, channels]), np.std(gen[:, channels]), 1e-12)
+    for i, c in enumerate(channels):
+        ax_t.plot(real[:T, c] - i * spread, color="k", lw=0.8, label="recorded" if i == 0 else None)
+        ax_t.plot(gen[:T, c] - i * spread, color="C3", lw=0.8, label="generated" if i == 0 else None)
+    ax_t.set_yticks([-i * spread for i in range(len(channels))], [f"ch {c}" for c in channels])
+    ax_t.set_xlabel("time step")
+    ax_t.legend(loc="upper right", fontsize="small")
+    f = np.fft.rfftfreq(real.shape[0])
+    fg = np.fft.rfftfreq(gen.shape[0])
+    ax_f.loglog(f[1:], metrics.power_spectra(real).mean(axis=1)[1:], color="k", label="recorded")
+    ax_f.loglog(fg[1:], metrics.power_spectra(gen).mean(axis=1)[1:], color="C3", label="generated")
+    ax_f.set_xlabel("frequency (cycles per step)")
+    ax_f.set_ylabel("normalised power")
+    ax_f.set_title(f"D_H = {evaluation.dh:.3f}")
+    mu = real.mean(axis=0)
+    V = np.linalg.eigh(np.cov((real - mu).T).reshape(D, D))[1][:, ::-1][:, :2]
+    if V.shape[1] == 1:
+        V = np.hstack([V, np.zeros_like(V)])
+    pr, pg = (real - mu) @ V, (gen - mu) @ V
+    ax_s.plot(pr[:, 0], pr[:, 1], ",", color="k", alpha=0.5)
+    ax_s.plot(pg[:, 0], pg[:, 1], ",", color="C3", alpha=0.5)
+    ax_s.set_xlabel("PC 1 (recorded)")
+    ax_s.set_ylabel("PC 2 (recorded)")
+    ax_s.set_title(f"D_stsp = {evaluation.dstsp:.2f}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fixed_points(model, fixed_points=None, ax=None, dims=(0, 1), trajectory=None):
+    """A model's fixed points in its latent space, marked by stability.
+
+    Parameters
+    ----------
+    model : LowRankRNN
+    fixed_points : FixedPoints, optional
+        Default: ``model.fixed_points()``.
+    ax : matplotlib Axes, optional
+    dims : (int, int), default (0, 1)
+        Latent coordinates on the axes (rank 1: the second axis is 0).
+    trajectory : ndarray, shape (T, R), optional
+        A latent path drawn underneath (e.g. ``model.sample(...).z[0]``).
+
+    Returns
+    -------
+    matplotlib Axes
+        Stable points filled black, saddles grey, unstable ones open.
+    """
+    from .fixed_points import FixedPoints
+    if not hasattr(model, "fixed_points") or not hasattr(model, "options"):
+        raise TypeError(f"model must be a LowRankRNN; got {type(model).__name__}")
+    fp = model.fixed_points() if fixed_points is None else fixed_points
+    if not isinstance(fp, FixedPoints):
+        raise TypeError(f"fixed_points must be a FixedPoints result; got {type(fp).__name__}")
+    R = model.options.rank
+    try:
+        d0, d1 = (int(d) for d in dims)
+    except (TypeError, ValueError):
+        raise ValueError(f"dims must be two latent indices; got {dims!r}") from None
+    if not (0 <= d0 < R and (R == 1 or (0 <= d1 < R and d1 != d0))):
+        raise ValueError(f"dims must be two different indices in [0, {R}); got {dims!r}")
+    plt = _pyplot()
+    own_figure = ax is None
+    if own_figure:
+        ax = plt.figure(figsize=(4.5, 4.5)).add_subplot()
+
+    def xy(z):
+        z = np.asarray(z, dtype=np.float64).reshape(-1, R)
+        return z[:, d0], (z[:, d1] if R > 1 else np.zeros(len(z)))
+
+    if trajectory is not None:
+        traj = np.asarray(trajectory, dtype=np.float64)
+        if traj.ndim != 2 or traj.shape[1] != R:
+            raise ValueError(f"trajectory must have shape (T, {R}); got {traj.shape}")
+        ax.plot(*xy(traj), color="C0", lw=0.5, alpha=0.6, label="latent path")
+    for kind in ("stable", "saddle", "unstable"):
+        idx = [i for i, s in enumerate(fp.stability) if s == kind]
+        if idx:
+            ax.scatter(*xy(fp.z[idx]), s=40, zorder=3, label=f"{kind} ({len(idx)})", **_STYLE[kind])
+    for k, c in enumerate(fp.continuum):
+        label = "continuum" if k == 0 else None
+        if c.directions.shape[1] == 1 and c.extent is not None:
+            # A line of fixed points: draw the part inside its region (infinite ends cut at ±3).
+            lo, hi = (float(np.clip(e, -3.0, 3.0)) for e in c.extent)
+            seg = c.point[None, :] + np.array([[lo], [hi]]) @ c.directions.T
+            ax.plot(*xy(seg), color="C2", lw=2, zorder=3, label=label)
+        else:
+            ax.scatter(*xy(c.point), marker="x", color="C2", zorder=3, label=label)
+    ax.set_xlabel(f"z{d0 + 1}")
+    ax.set_ylabel(f"z{d1 + 1}" if R > 1 else "")
+    ax.set_title(f"{len(fp)} fixed point(s)" + (f", {len(fp.continuum)} continuum(a)" if fp.continuum else ""))
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
+    if own_figure:
+        ax.figure.tight_layout()
+    return ax
