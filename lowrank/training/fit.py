@@ -287,11 +287,11 @@ def _changed_inputs(meta, fingerprint, basis_fingerprint, legacy_fingerprint):
     """What of the training data and the noise basis differs from a checkpoint's fit.
 
     ``fingerprint`` hashes the data as given (data space), ``basis_fingerprint`` the basis (None
-    without one); older checkpoints hold only ``legacy_fingerprint``, a hash of the training
-    sequences in noise coordinates together with the basis.
+    without one); older checkpoints hold only the hash that ``legacy_fingerprint()`` computes,
+    of the training sequences in noise coordinates together with the basis.
     """
     if "basis_fingerprint" not in meta:
-        return [] if meta.get("fingerprint") == legacy_fingerprint else ["training data or noise basis"]
+        return [] if meta.get("fingerprint") == legacy_fingerprint() else ["training data or noise basis"]
     changed = [] if meta.get("fingerprint") == fingerprint else ["training data"]
     if meta["basis_fingerprint"] != basis_fingerprint:
         changed.append("noise basis")
@@ -488,8 +488,6 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
                     optimizer=optimizer, lr=lr, lr_end=lr_end, betas=list(betas), adam_eps=adam_eps,
                     clip_grad_norm=clip_grad_norm, eval_every=eval_every, eval_particles=eval_particles,
                     heldout=heldout)
-    legacy_fingerprint = _fingerprint(data.y, data.u, data.lengths, *(() if basis is None else (basis,)))
-
     # ---- state ---------------------------------------------------------------------------------
     P = n_params(opts)
     unflatten = _Unflatten(opts)
@@ -517,7 +515,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         track["best"] = -math.inf if track["best"] is None else float(track["best"])
         track["best_theta"] = arrays.get("ckpt/best_theta")
         changed = [k for k in _TRAJECTORY_SETTINGS if meta["settings"].get(k) != settings[k]]
-        changed += _changed_inputs(meta, fingerprint, basis_fingerprint, legacy_fingerprint)
+        changed += _changed_inputs(meta, fingerprint, basis_fingerprint,
+                                   lambda: _fingerprint(data.y, data.u, data.lengths, *(() if basis is None else (basis,))))
         if changed:
             warnings.warn(f"resuming {resume!s} with different {', '.join(changed)} than the checkpointed fit; "
                           f"the result will not match an uninterrupted fit", stacklevel=2)
