@@ -108,3 +108,17 @@ def smc():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def hide_matplotlib(monkeypatch):
+    """Make every import of matplotlib fail, as on an install without the ``plot`` extra."""
+    import builtins
+    real_import = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)

@@ -115,17 +115,8 @@ def test_plot_options_write_images(tmp_path, capsys):
     assert f"wrote {hist}" in capsys.readouterr().out
 
 
-def test_plot_option_without_matplotlib_fails_before_fitting(tmp_path, capsys, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def fake(name, *a, **k):
-        if name.startswith("matplotlib"):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *a, **k)
-
+def test_plot_option_without_matplotlib_fails_before_fitting(tmp_path, capsys, hide_matplotlib):
     y, out, args = _small_fit_args(tmp_path, 3)
-    monkeypatch.setattr(builtins, "__import__", fake)
     assert main(args + ["--plot", str(tmp_path / "h.png")]) == 2
     assert "pip install 'lowrank[plot]'" in capsys.readouterr().err
     assert not out.exists()

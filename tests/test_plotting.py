@@ -1,6 +1,4 @@
 """lowrank.plotting: what is drawn is the data it was given (matplotlib, Agg backend)."""
-import builtins
-
 import numpy as np
 import pytest
 
@@ -172,15 +170,7 @@ def test_plot_functions_name_their_wrong_inputs():
         plotting.plot_history(_fitted(heldout=None), smooth=0)
 
 
-def test_missing_matplotlib_is_a_clear_import_error(monkeypatch):
-    real_import = builtins.__import__
-
-    def fake(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake)
+def test_missing_matplotlib_is_a_clear_import_error(hide_matplotlib):
     with pytest.raises(ImportError, match=r"pip install 'lowrank\[plot\]'"):
         plotting.plot_evaluation(_evaluation())
 
