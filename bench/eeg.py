@@ -79,7 +79,13 @@ shared_leak=True)``; the per-dimension leaks stay at 0.90-0.91 anyway:
 2.33 / 0.111 against 2.29 / 0.111), and the reference's RAdam optimiser,
 which only slows the first updates (all four fits stay near -54: 2.62 /
 0.095). Windows of 100 steps (outside the paper's setup) gave 2.55 / 0.087,
-three of the four fits of the single-fixed-point kind.
+three of the four fits of the single-fixed-point kind. Undoing the Hann
+window below 0.1 cycles/step (where it still passes 5 % of the power) and
+adding the white augmentation on top makes the dynamics too fast again:
+2.43 / 0.150. The models' ELBO on windows of 500 steps and on the whole
+recording ranks the fits as the training ELBO does (the multistable ones
+ahead by 1.2 nats per step), so choosing among fits by likelihood would not
+help D_H either.
 
 Training on the raw recording. ``--train-data RAW.npy`` trains on another
 (T, 64) recording as it is (no augmentation unless ``--augment-noise`` is
