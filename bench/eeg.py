@@ -198,12 +198,11 @@ def main():
         sys.exit(f"EEG data not found at {DATA}")
     y = np.load(DATA).astype(np.float64)
     T, D = y.shape
-    y_train, gain_train = y, None
+    y_train = y
     if args.train_data is not None:
         y_train = np.load(args.train_data).astype(np.float64)
         if y_train.ndim != 2 or y_train.shape[1] != D or not np.all(np.isfinite(y_train)):
             sys.exit(f"--train-data must hold a finite (T, {D}) array like {DATA.name}; got shape {y_train.shape}")
-        gain_train = 1.0              # not smoothed: its residual is already broadband
     n_units = 512
     snaps = [int(s) for s in args.snapshots.split(",") if s.strip()]
     if args.quick:
@@ -212,7 +211,8 @@ def main():
     gain = metrics.hann_noise_gain(15)
     basis = None
     if args.noise_basis == "residual":
-        basis = lowrank.residual_noise_basis(y_train, 3, smoothing_gain=gain_train or gain)
+        # a recording that was not smoothed holds its broadband residual as it is
+        basis = lowrank.residual_noise_basis(y_train, 3, smoothing_gain=1.0 if args.train_data else gain)
     if args.augment_noise is None:
         if args.train_data is not None:
             args.augment_noise = 0.0
