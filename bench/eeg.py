@@ -109,7 +109,7 @@ Yardsticks on the same protocol: the second half of the recording against the
 first, and a linear-Gaussian model (identity activation) fitted the same way.
 
 Usage: python bench/eeg.py [--seeds 5] [--iters 75000] [--n-jobs 2] [--noise-basis residual]
-       [--latent-noise diag] [--train-data RAW.npy] [--quick]
+       [--latent-noise diag] [--train-data RAW.npy | --unsmooth-below 0.1] [--quick]
        [--save-models DIR]
 Writes bench/results/eeg.json.
 """
@@ -186,6 +186,9 @@ def main():
                          "augmentation by default, noise basis without the Hann gain), and still evaluate "
                          "against the smoothed file: the reference's protocol, given its raw z-scored "
                          "recording EEG_data_zscored.npy")
+    ap.add_argument("--unsmooth-below", type=float, default=None, metavar="FREQ",
+                    help="train on the smoothed file with the Hann window undone below FREQ cycles/step "
+                         "(metrics.hann_unsmooth; e.g. 0.1) plus the usual augmentation")
     ap.add_argument("--n-gen", type=int, default=3, help="generated series per model for the mean scores")
     ap.add_argument("--snapshots", default="10000,20000,40000",
                     help="comma-separated update counts at which the fits are also evaluated")
@@ -199,6 +202,10 @@ def main():
     y = np.load(DATA).astype(np.float64)
     T, D = y.shape
     y_train = y
+    if args.train_data is not None and args.unsmooth_below is not None:
+        sys.exit("--train-data and --unsmooth-below exclude each other")
+    if args.unsmooth_below is not None:
+        y_train = metrics.hann_unsmooth(y, 15, max_freq=args.unsmooth_below)
     if args.train_data is not None:
         y_train = np.load(args.train_data).astype(np.float64)
         if y_train.ndim != 2 or y_train.shape[1] != D or not np.all(np.isfinite(y_train)):
@@ -223,7 +230,8 @@ def main():
     fit_kw = dict(n_particles=10, proposal="optimal", window=50, batch_size=10, n_iter=args.iters,
                   lr=1e-3, lr_end=1e-6, augment_noise=args.augment_noise or None)
     import numba
-    print(f"EEG {T}x{D}, trained on {args.train_data or DATA.name}; N={n_units} R=3 clipped_relu latent gaussian optimal K=10 window 50 batch 10 "
+    trained_on = args.train_data or DATA.name + (f" unsmoothed below {args.unsmooth_below}" if args.unsmooth_below else "")
+    print(f"EEG {T}x{D}, trained on {trained_on}; N={n_units} R=3 clipped_relu latent gaussian optimal K=10 window 50 batch 10 "
           f"lr 1e-3->1e-6, noise {args.noise_basis}, latent noise {args.latent_noise}, augment_noise {args.augment_noise:.3f}; "
           f"{args.iters} iterations x {args.seeds} seeds, {args.n_jobs} jobs x 1 thread; numba {numba.__version__}",
           flush=True)
@@ -279,6 +287,7 @@ def main():
 
     ref = dict(dstsp_median=2.11, dstsp_mad=0.17, dh_median=0.109, dh_mad=0.017)
     out = dict(config=dict(T=T, D=D, train_data=Path(args.train_data).name if args.train_data else DATA.name,
+                           unsmooth_below=args.unsmooth_below,
                            N=n_units, R=3, activation="clipped_relu", K=10, window=50, batch=10,
                            iterations=args.iters, lr=1e-3, lr_end=1e-6, augment_noise=args.augment_noise,
                            noise_basis=args.noise_basis, latent_noise=args.latent_noise, hann_noise_gain=gain, n_gen=args.n_gen,

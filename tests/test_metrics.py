@@ -364,6 +364,61 @@ def test_hann_smooth_rejects_bad_window():
         metrics.hann_smooth(np.zeros((10, 1)), window=3.0)
 
 
+
+def _band_limited(T, max_freq, n_channels, seed):
+    """A periodic random series with no power at or above ``max_freq``."""
+    rng = np.random.default_rng(seed)
+    f = np.fft.rfftfreq(T)
+    X = (rng.standard_normal((len(f), n_channels)) + 1j * rng.standard_normal((len(f), n_channels)))
+    return np.fft.irfft(X * (f < max_freq)[:, None], n=T, axis=0)
+
+
+@pytest.mark.parametrize("window", [15, 4, 7])
+def test_hann_unsmooth_inverts_circular_smoothing_below_max_freq(window):
+    import scipy.ndimage as ndimage
+    x = _band_limited(1000, 0.08, 2, seed=2)
+    w = np.hanning(window)
+    w /= w.sum()
+    smoothed = ndimage.convolve1d(x, w, axis=0, mode="wrap")
+    assert np.abs(smoothed - x).max() > 0.05 * x.std()      # the smoothing did change x
+    np.testing.assert_allclose(metrics.hann_unsmooth(smoothed, window, max_freq=0.08), x,
+                               atol=1e-12 * x.std())
+    # Along another axis (trials first).
+    batch = np.stack([smoothed, 2 * smoothed])
+    out = metrics.hann_unsmooth(batch, window, max_freq=0.08, axis=1)
+    np.testing.assert_allclose(out[1], 2 * x, atol=1e-11 * x.std())
+
+
+def test_hann_unsmooth_of_hann_smooth_is_close_away_from_the_ends_and_band_limits():
+    x = _band_limited(2000, 0.08, 1, seed=3)
+    err = np.abs(metrics.hann_unsmooth(metrics.hann_smooth(x)) - x)
+    assert err[100:-100].max() < 0.03 * x.std()
+    # White noise: what comes back is the noise low-passed at max_freq.
+    noise = np.random.default_rng(4).standard_normal((4096, 1))
+    back = metrics.hann_unsmooth(metrics.hann_smooth(noise), max_freq=0.1)
+    f = np.fft.rfftfreq(4096)
+    power = np.abs(np.fft.rfft(back[:, 0])) ** 2
+    assert power[f >= 0.1].max() < 1e-20 * power.sum()
+    lowpassed = np.fft.irfft(np.fft.rfft(noise[:, 0]) * (f < 0.1), n=4096)
+    np.testing.assert_allclose(back[300:-300, 0], lowpassed[300:-300], atol=0.05)
+    np.testing.assert_allclose(metrics.hann_unsmooth(noise, window=1, max_freq=0.5)[:, 0],
+                               np.fft.irfft(np.fft.rfft(noise[:, 0]) * (f < 0.5), n=4096), atol=1e-12)
+
+
+def test_hann_unsmooth_rejects_bad_arguments():
+    x = np.zeros((64, 2))
+    with pytest.raises(ValueError, match=r"max_freq=0.15 reaches frequencies the 15-point Hann window removes"):
+        metrics.hann_unsmooth(x, max_freq=0.15)
+    with pytest.raises(ValueError, match="max_freq must be at most 0.5"):
+        metrics.hann_unsmooth(x, window=1, max_freq=0.6)
+    with pytest.raises(ValueError, match="max_freq must be finite and > 0"):
+        metrics.hann_unsmooth(x, max_freq=0.0)
+    with pytest.raises(ValueError, match="window must be 1 or >= 3"):
+        metrics.hann_unsmooth(x, window=2)
+    with pytest.raises(ValueError, match="NaN/inf"):
+        metrics.hann_unsmooth(np.full((64, 2), np.nan))
+
+
 # --------------------------------------------------------------------------
 # Spike statistics
 # --------------------------------------------------------------------------

@@ -7,13 +7,15 @@
   power spectra? Mean Hellinger distance of smoothed normalised spectra.
 * :func:`hann_smooth`, :func:`zscore`: the pre-processing of the EEG
   protocol (smooth generated data with a 15-point Hann window, z-score);
-  :func:`hann_noise_gain`: how much of white noise's power the window keeps.
+  :func:`hann_noise_gain`: how much of white noise's power the window keeps;
+  :func:`hann_unsmooth`: the smoothing undone where it can be (low
+  frequencies), for recordings that reached you smoothed.
 * :func:`spike_statistics`, :func:`compare_spike_statistics`: rates, ISI
   statistics and correlations of spike counts.
 
 All series are ``(T, D)`` arrays, time by dimensions.
 """
-from .smoothing import hann_noise_gain, hann_smooth, zscore
+from .smoothing import hann_noise_gain, hann_smooth, hann_unsmooth, zscore
 from .spectrum import hellinger, power_spectra, power_spectrum_distance
 from .spikes import (
     SpikeComparison,
@@ -31,6 +33,7 @@ __all__ = [
     "power_spectra",
     "hellinger",
     "hann_smooth",
+    "hann_unsmooth",
     "hann_noise_gain",
     "zscore",
     "spike_statistics",

@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["hann_smooth", "zscore"]
+__all__ = ["hann_smooth", "hann_unsmooth", "zscore"]
 
 
 def _as_array(x, name, ndims=(2,)):
@@ -169,6 +169,81 @@ def hann_smooth(x, window=15, axis=0):
         np.ones(arr.shape[axis]), weights, mode="constant", cval=0.0
     ).reshape(ones_shape)
     return num / mass
+
+
+def hann_unsmooth(x, window=15, max_freq=0.1, axis=0):
+    """Undo :func:`hann_smooth` where it can be undone: below ``max_freq``.
+
+    A Hann window passes low frequencies almost unchanged and removes high
+    ones; where it still passes a usable fraction, dividing the spectrum by
+    the window's frequency response recovers what the series was before
+    smoothing. For a recording that reached you smoothed (the EEG file of
+    Pals et al. 2024 was smoothed with 15 points), this gives back the
+    unsmoothed recording below ``max_freq``; what lay above is gone and is
+    left out (the result is band-limited).
+
+    Parameters
+    ----------
+    x : array_like, shape (T, D) (or (T,), or (n_trials, T, D) with ``axis=1``)
+        The smoothed series.
+    window : int, default 15
+        The window that smoothed it, as in :func:`hann_smooth`.
+    max_freq : float, default 0.1
+        Highest frequency recovered, in cycles per time step (at most 0.5).
+        The window's power response there must be at least 1e-3 of its
+        value at 0: for 15 points it is 0.05 at 0.1 cycles per step and
+        falls to 0 at 1/7. Higher frequencies are set to zero.
+    axis : int, default 0
+        The time axis.
+
+    Returns
+    -------
+    numpy.ndarray, same shape as ``x``, float64
+        The series with its spectrum below ``max_freq`` divided by the
+        window's frequency response and nothing above. The division treats
+        the series as periodic, so it inverts the smoothing exactly away from
+        the ends; within about ``window`` steps of either end (where
+        :func:`hann_smooth` renormalises its weights) it is approximate.
+
+    Raises
+    ------
+    ValueError
+        If ``window`` is not an integer >= 1 or equals 2, ``max_freq`` is not
+        in (0, 0.5] or reaches frequencies the window removes, or ``x`` is
+        empty or not finite.
+    """
+    window = _check_int(window, "window", 1)
+    if window == 2:
+        raise ValueError("window must be 1 or >= 3: the 2-point Hann window is all zeros")
+    max_freq = _check_positive(max_freq, "max_freq")
+    if max_freq > 0.5:
+        raise ValueError(f"max_freq must be at most 0.5 cycles per step (the Nyquist frequency); got {max_freq}")
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.size == 0:
+        raise ValueError(f"x must not be empty, found shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("x must contain only finite values, found NaN/inf")
+    n = arr.shape[axis]
+    weights = np.hanning(window) if window > 1 else np.ones(1)
+    weights /= weights.sum()
+    # The response of the smoothing as a circular convolution, read off an
+    # impulse: exact for odd and even windows alike.
+    impulse = np.zeros(n)
+    impulse[0] = 1.0
+    response = np.fft.rfft(ndimage.convolve1d(impulse, weights, mode="wrap"))
+    freqs = np.fft.rfftfreq(n)
+    keep = freqs < max_freq
+    weak = keep & (np.abs(response) ** 2 < 1e-3)
+    if np.any(weak):
+        raise ValueError(f"max_freq={max_freq} reaches frequencies the {window}-point Hann window removes (its "
+                         f"power response falls below 1e-3 at {freqs[weak][0]:.4g} cycles per step); choose a "
+                         f"lower max_freq")
+    gain = np.zeros_like(response)
+    gain[keep] = 1.0 / response[keep]
+    shape = [1] * arr.ndim
+    shape[axis] = -1
+    spectrum = np.fft.rfft(arr, axis=axis) * gain.reshape(shape)
+    return np.fft.irfft(spectrum, n=n, axis=axis)
 
 
 def hann_noise_gain(window=15):
