@@ -129,8 +129,15 @@ def cmd_fit(args):
         from .model.noise_basis import residual_noise_basis
         gain = hann_noise_gain(args.data_hann) if args.data_hann else 1.0
         basis = residual_noise_basis(y, args.rank or 3, smoothing_gain=gain)
-    elif args.data_hann:
-        raise ValueError("--data-hann only applies with --correlated-noise")
+    elif args.data_hann and not args.unsmooth_below:
+        raise ValueError("--data-hann only applies with --correlated-noise or --unsmooth-below")
+    if args.unsmooth_below:
+        if not args.data_hann:
+            raise ValueError("--unsmooth-below needs --data-hann: the Hann window that smoothed the recording")
+        if args.likelihood != "gaussian":
+            raise ValueError("--unsmooth-below applies to continuous recordings (Gaussian likelihood), not counts")
+        from .metrics import hann_unsmooth
+        y = hann_unsmooth(y, args.data_hann, max_freq=args.unsmooth_below, axis=y.ndim - 2)
     model = LowRankRNN(n_units=units, rank=args.rank or 3, n_obs=D, n_inputs=0 if u is None else u.shape[-1],
                        activation=args.activation or "clipped_relu", readout=args.readout or "latent",
                        likelihood=args.likelihood, link=args.link, seed=args.seed, noise_basis=basis)
@@ -250,8 +257,12 @@ def build_parser():
                    help="full-covariance observation noise shaped like the data beyond its top R directions "
                         "(lowrank.residual_noise_basis); latent Gaussian read-out only")
     s.add_argument("--data-hann", type=int, default=None,
-                   help="with --correlated-noise: the recording was smoothed with this Hann window; "
-                        "scale its residual back up by the window's white-noise gain")
+                   help="the recording was smoothed with this Hann window: with --correlated-noise, scale "
+                        "its residual back up by the window's white-noise gain; with --unsmooth-below, "
+                        "the window to undo")
+    s.add_argument("--unsmooth-below", type=float, default=None, metavar="FREQ",
+                   help="with --data-hann: undo the smoothing below FREQ cycles per step before fitting "
+                        "(lowrank.metrics.hann_unsmooth; 0.1 for a 15-point window)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--checkpoint", default=None)
     s.add_argument("--checkpoint-every", type=int, default=None)

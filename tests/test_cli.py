@@ -94,6 +94,22 @@ def test_fit_with_correlated_noise(tmp_path, capsys):
     assert main(args + ["--likelihood", "poisson"]) == 2
 
 
+
+def test_fit_with_unsmooth_below_fits_the_unsmoothed_recording(tmp_path, capsys):
+    y, out, args = _small_fit_args(tmp_path, 3)
+    assert main(args + ["--data-hann", "15", "--unsmooth-below", "0.1"]) == 0
+    got = lowrank.LowRankRNN.load(out).params
+    want = lowrank.LowRankRNN(n_units=10, rank=2, n_obs=3, activation="tanh", seed=0)
+    want.fit(lowrank.metrics.hann_unsmooth(y, 15, max_freq=0.1), n_iter=5, window=20, batch_size=10,
+             n_particles=10, lr=1e-3, heldout=None, seed=0, verbose=0)
+    for name in ("W", "m", "n", "sigma"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want.params, name))
+    assert main(args + ["--unsmooth-below", "0.1"]) == 2
+    assert "--unsmooth-below needs --data-hann" in capsys.readouterr().err
+    assert main(args + ["--data-hann", "15", "--unsmooth-below", "0.2"]) == 2
+    assert "max_freq=0.2 reaches frequencies the 15-point Hann window removes" in capsys.readouterr().err
+
+
 def test_plot_options_write_images(tmp_path, capsys):
     pytest.importorskip("matplotlib", reason="--plot needs matplotlib")
     from lowrank import teachers
