@@ -125,7 +125,7 @@ evaluation) and, less noisily, on the mean over ``--n-gen`` series.
 Yardsticks on the same protocol: the second half of the recording against the
 first, and a linear-Gaussian model (identity activation) fitted the same way.
 
-Usage: python bench/eeg.py [--seeds 5] [--iters 75000] [--n-jobs 2] [--noise-basis residual]
+Usage: python bench/eeg.py [--seeds 5] [--base-seed 0] [--iters 75000] [--n-jobs 2] [--noise-basis residual]
        [--latent-noise diag] [--unsmooth-below 0.1] [--train-data RAW.npy] [--quick]
        [--save-models DIR]
 Writes bench/results/eeg.json.
@@ -188,6 +188,8 @@ def evaluate_both(model, y, n_gen=1):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--base-seed", type=int, default=0,
+                    help="the fits' seeds are spawned from this one (lowrank.fit_many's base_seed)")
     ap.add_argument("--iters", type=int, default=75000)
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--noise-basis", choices=("residual", "diagonal"), default="residual",
@@ -256,7 +258,7 @@ def main():
 
     with tempfile.TemporaryDirectory() as snapdir:
         t0 = time.perf_counter()
-        res = lowrank.fit_many(spec, y_train, seeds=args.seeds, n_jobs=args.n_jobs, threads_per_job=1,
+        res = lowrank.fit_many(spec, y_train, seeds=args.seeds, base_seed=args.base_seed, n_jobs=args.n_jobs, threads_per_job=1,
                                callback=SaveSnapshots(snapdir, snaps), **fit_kw)
         wall = time.perf_counter() - t0
         records = []
@@ -309,7 +311,7 @@ def main():
                            N=n_units, R=3, activation="clipped_relu", K=10, window=50, batch=10,
                            iterations=args.iters, lr=1e-3, lr_end=1e-6, augment_noise=args.augment_noise,
                            noise_basis=args.noise_basis, latent_noise=args.latent_noise, hann_noise_gain=gain, n_gen=args.n_gen,
-                           seeds=args.seeds, n_jobs=args.n_jobs, threads_per_job=1,
+                           seeds=args.seeds, base_seed=args.base_seed, n_jobs=args.n_jobs, threads_per_job=1,
                            threading_layer=numba.threading_layer(), machine=platform.machine(),
                            cores=os.cpu_count(), quick=args.quick, numba=numba.__version__),
                headline="dstsp/dh: generated series 0 smoothed with the 15-point Hann window, then z-scored "
