@@ -69,8 +69,9 @@ fast content the smoothing removed (deconvolving the Hann window at 0.05-0.1
 cycles/step, where the recording is 1/f with a PC1-dominated covariance, and
 continuing it flat or as 1/f) makes the dynamics far too fast (D_H 0.27-0.42
 after 20,000 updates), training on the deconvolved recording with no noise
-gives D_H 0.20, and white noise (the setting here, isotropic or shaped by the
-basis) stays closest. Those were probes (4 seeds x 20,000 updates each), not
+gives D_H 0.20, and white noise (isotropic or shaped by the basis) stays
+closest; the default above combines the two (the recording unsmoothed below
+0.1 cycles/step, plus the white noise). Those were probes (4 seeds x 20,000 updates each), not
 options of this script. A full latent noise covariance (``--latent-noise
 full``, 5 seeds x 75,000 updates, ``results/eeg_full_latent_noise.json``)
 gives D_stsp 2.06 / D_H 0.131: no better. With the same seeds the final ELBOs
@@ -80,8 +81,7 @@ series of one model).
 
 Where the two metrics part ways when training on the smoothed file (probes
 of 4 seeds x 20,000 updates, not options of this script). The fits come in
-two kinds. Those with the better
-ELBO (about -52 per step) have a multistable latent landscape (7 fixed
+two kinds. Those with the better ELBO (about -52 per step) have a multistable latent landscape (7 fixed
 points, ``model.fixed_points()``) whose noise-driven switching between
 basins puts 19-31 % of the generated power below 0.001 cycles/step, against
 12 % in the recording: D_stsp 1.5-2.0, D_H 0.13. Those that stay near -54
@@ -99,8 +99,8 @@ looked worse in that probe (2.43 / 0.150), because after 20,000 updates of
 a 20,000-update schedule three of its four fits were still of the
 single-fixed-point kind; in the full run the snapshots at 20,000 and 40,000
 updates of the 75,000-update schedule already beat both targets (1.95 /
-0.104 and 1.83 / 0.098). The models' ELBO on windows of 500 steps and on the whole
-recording ranks the fits as the training ELBO does (the multistable ones
+0.104 and 1.83 / 0.098). The models' ELBO on windows of 500 steps and on the
+whole recording ranks the fits as the training ELBO does (the multistable ones
 ahead by 1.2 nats per step), so choosing among fits by likelihood would not
 help D_H either.
 
