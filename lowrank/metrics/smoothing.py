@@ -14,7 +14,7 @@ __all__ = ["hann_smooth", "hann_unsmooth", "zscore"]
 
 
 def _as_array(x, name, ndims=(2,)):
-    """Return ``x`` as a finite float64 array whose ndim is in ``ndims``.
+    """Return ``x`` as a finite float64 array whose ndim is in ``ndims`` (None: any).
 
     Raises ``ValueError`` naming ``name``, what was expected and what was
     found.
@@ -25,7 +25,7 @@ def _as_array(x, name, ndims=(2,)):
         raise ValueError(
             f"{name} must be a numeric array; could not convert it ({exc})"
         ) from None
-    if arr.ndim not in ndims:
+    if ndims is not None and arr.ndim not in ndims:
         expected = " or ".join(f"{d}-D" for d in ndims)
         hint = ""
         if arr.ndim == 1 and 2 in ndims:
@@ -88,15 +88,6 @@ def _hann_weights(window):
     return w / w.sum()
 
 
-def _finite_array(x):
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.size == 0:
-        raise ValueError(f"x must not be empty, found shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("x must contain only finite values, found NaN/inf")
-    return arr
-
-
 def zscore(x, axis=0):
     """Standardise ``x`` to zero mean and unit variance along ``axis``.
 
@@ -119,11 +110,7 @@ def zscore(x, axis=0):
     ValueError
         If ``x`` is empty or contains NaN/inf.
     """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.size == 0:
-        raise ValueError(f"x must not be empty, found shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("x must contain only finite values, found NaN/inf")
+    arr = _as_array(x, "x", ndims=None)
     mean = arr.mean(axis=axis, keepdims=True)
     centred = arr - mean
     std = np.sqrt(np.mean(centred * centred, axis=axis, keepdims=True))
@@ -165,7 +152,7 @@ def hann_smooth(x, window=15, axis=0):
         or not finite.
     """
     weights = _hann_weights(window)
-    arr = _finite_array(x)
+    arr = _as_array(x, "x", ndims=None)
     if weights.size == 1:
         return arr.copy()
     # Convolution of the data and of a ones-series with the same zero
@@ -224,7 +211,7 @@ def hann_unsmooth(x, window=15, max_freq=0.1, axis=0):
     max_freq = _check_positive(max_freq, "max_freq")
     if max_freq > 0.5:
         raise ValueError(f"max_freq must be at most 0.5 cycles per step (the Nyquist frequency); got {max_freq}")
-    arr = _finite_array(x)
+    arr = _as_array(x, "x", ndims=None)
     n = arr.shape[axis]
     # The response of the smoothing as a circular convolution, read off an
     # impulse: exact for odd and even windows alike.
