@@ -14,7 +14,8 @@ Public surface::
     lowrank.plotting              figures of a fit, an evaluation, fixed points (needs matplotlib)
 """
 from ._version import __version__
-from .model import LowRankRNN, ModelOptions, Params, Sample
+from .model import ModelOptions, Params
+from .rnn import LowRankRNN, Sample
 from .model.noise_basis import residual_noise_basis
 from . import fixed_points, metrics, plotting, smc, teachers
 from .evaluation import evaluate

@@ -70,7 +70,7 @@ def cmd_simulate(args):
 
 
 def cmd_sample(args):
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     model = LowRankRNN.load(args.model)
     u = None
     if args.inputs:
@@ -81,8 +81,8 @@ def cmd_sample(args):
 
 
 def cmd_info(args):
-    from .io import load_model
-    model, extra = load_model(args.model, with_extra=True)
+    from .rnn import LowRankRNN
+    model, extra = LowRankRNN.load(args.model, with_extra=True)
     o = model.options
     print(f"model file: {args.model}")
     print(f"  {model!r}")
@@ -95,7 +95,7 @@ def cmd_info(args):
 
 def cmd_fixed_points(args):
     from .fixed_points import format_table
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     model = LowRankRNN.load(args.model)
     u = None
     if args.input:
@@ -115,7 +115,7 @@ DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="rel
 
 
 def cmd_fit(args):
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     plotting = _plotting(args)
     if args.data is None:
         return _fit_demo(args, plotting)
@@ -157,7 +157,7 @@ def cmd_fit(args):
 def _fit_demo(args, plotting=None):
     """Fit a student to the built-in oscillator teacher's data and report what it recovered."""
     from . import teachers
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     from .recovery import compare_to_teacher
     d = DEMO
     teacher = teachers.get(d["teacher"], seed=0)
@@ -185,7 +185,7 @@ def _fit_demo(args, plotting=None):
 
 def cmd_evaluate(args):
     from .evaluation import evaluate
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     model = LowRankRNN.load(args.model)
     y, _ = load_data(args.data)
     plotting = _plotting(args)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import metrics
-from .validation import as_float_array
+from ._checks import as_float_array
 
 
 class Evaluation(NamedTuple):

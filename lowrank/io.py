@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import os
+from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._files import atomic_write
 from ._version import __version__
 from .model.options import ModelOptions
 from .model.params import BLOCKS, Params
@@ -26,23 +28,53 @@ _BASIS = "noise_basis"
 _META = "__metadata__"
 
 
-def save_model(model, path, extra=None):
-    path = os.fspath(path)
-    arrays = {k: np.asarray(getattr(model.params, k)) for k in BLOCKS}
+class ModelFile(NamedTuple):
+    """What a model file holds (:func:`read_model`).
+
+    Attributes
+    ----------
+    options : ModelOptions
+    params : Params
+    seed : int or None
+    noise_basis : ndarray (D, D) or None
+    extra : dict of str -> ndarray
+        Arrays stored under ``extra/<name>`` (history, checkpoint state).
+    metadata : dict
+        The decoded JSON metadata.
+    """
+
+    options: ModelOptions
+    params: Params
+    seed: Optional[int]
+    noise_basis: Optional[np.ndarray]
+    extra: dict
+    metadata: dict
+
+
+def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None):
+    """Write a model file atomically (see the module docstring for the format).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Written exactly as given (no ``.npz`` appended).
+    options : ModelOptions
+    params : Params
+    seed : int or None
+    noise_basis : ndarray (D, D), optional
+    extra : dict of str -> ndarray, optional
+    """
+    arrays = {k: np.asarray(getattr(params, k)) for k in BLOCKS}
     extra = dict(extra or {})
     for k, v in extra.items():
         arrays[f"extra/{k}"] = np.asarray(v)
-    basis = getattr(model, "noise_basis", None)
-    if basis is not None:
-        arrays[_BASIS] = np.asarray(basis, dtype=np.float64)
+    if noise_basis is not None:
+        arrays[_BASIS] = np.asarray(noise_basis, dtype=np.float64)
     # Version 1 whenever it describes the model fully, so older lowrank versions still read it.
-    meta = {"format_version": FORMAT_VERSION if basis is not None else 1, "library_version": __version__,
-            "options": model.options.to_dict(), "seed": _jsonable_seed(model.seed),
-            "extra": sorted(extra)}
+    meta = {"format_version": FORMAT_VERSION if noise_basis is not None else 1, "library_version": __version__,
+            "options": options.to_dict(), "seed": _jsonable_seed(seed), "extra": sorted(extra)}
     arrays[_META] = np.array(json.dumps(meta))
-    # np.savez appends .npz to names without it; write to the exact path the user gave.
-    with open(path, "wb") as fh:
-        np.savez(fh, **arrays)
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
 def _jsonable_seed(seed):
@@ -57,10 +89,8 @@ def read_metadata(path):
         return json.loads(str(f[_META][()]))
 
 
-def load_model(path, cls=None, with_extra=False):
-    """Load a model; ``with_extra=True`` also returns the dict of extra arrays."""
-    if cls is None:
-        from .model.rnn import LowRankRNN as cls
+def read_model(path) -> ModelFile:
+    """Read a model file written by any earlier format version."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no model file at {path!r}")
@@ -84,5 +114,4 @@ def load_model(path, cls=None, with_extra=False):
         params = Params(**{k: np.array(f[k], dtype=np.float64) for k in BLOCKS})
         basis = np.array(f[_BASIS], dtype=np.float64) if _BASIS in f.files else None
         extra = {k[len("extra/"):]: np.array(f[k]) for k in f.files if k.startswith("extra/")}
-    model = cls.from_params(params, options, seed=meta.get("seed"), noise_basis=basis)
-    return (model, extra) if with_extra else model
+    return ModelFile(options, params, meta.get("seed"), basis, extra, meta)

@@ -56,7 +56,7 @@ def _child_seeds(seeds, base_seed):
 
 
 def _model_kwargs(model_spec):
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     if isinstance(model_spec, LowRankRNN):
         kw = model_spec.options.to_dict()
         if model_spec.noise_basis is not None:
@@ -72,7 +72,7 @@ def _model_kwargs(model_spec):
 def _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
     import numba
 
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     if threads:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     start = time.perf_counter()
@@ -119,7 +119,7 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
     """
     import joblib
 
-    from .model.rnn import LowRankRNN
+    from .rnn import LowRankRNN
     model_kwargs = _model_kwargs(model_spec)
     child = _child_seeds(seeds, base_seed)
     settings = [dict()] if settings is None else [dict(s) for s in settings]

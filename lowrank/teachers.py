@@ -27,7 +27,7 @@ import numpy as np
 
 from .model.options import ModelOptions
 from .model.params import Params, block_shapes
-from .model.rnn import LowRankRNN
+from .rnn import LowRankRNN
 
 
 class Dataset(NamedTuple):

@@ -21,7 +21,7 @@ def test_save_load_sample_bit_identical(tmp_path, kw):
     u = np.ones((2, 20, 2)) if kw.get("n_inputs") else None
     s1, s2 = model.sample(2, 20, inputs=u, seed=1), loaded.sample(2, 20, inputs=u, seed=1)
     assert np.array_equal(s1.y, s2.y) and np.array_equal(s1.z, s2.z)
-    _, extra = io.load_model(path, with_extra=True)
+    _, extra = lowrank.LowRankRNN.load(path, with_extra=True)
     assert np.array_equal(extra["history_elbo"], np.arange(3.0))
     # readable without pickle
     with np.load(path, allow_pickle=False) as f:

@@ -7,7 +7,7 @@ import pytest
 
 import lowrank
 from lowrank.model import params as P
-from lowrank.model.dynamics import transition_mean_np
+from lowrank.model.equations import transition_mean
 from lowrank.model.options import ModelOptions
 
 
@@ -34,8 +34,8 @@ def test_every_combination_samples_finite_with_right_shapes(kw):
         assert s.y.dtype == np.int64 and s.y.min() >= 0
     # the kernel's trajectory obeys the transition equation with the drawn noise removed
     p = model.params
-    v = lowrank.model.dynamics.fed_inputs(u if u is not None else np.zeros((3, 11, 0)), p.a, kw["filter_inputs"])
-    resid = s.z[:, 1:] - transition_mean_np(p, model.options, s.z[:, :-1], v[:, :-1])
+    v = lowrank.model.equations.fed_inputs(u if u is not None else np.zeros((3, 11, 0)), p.a, kw["filter_inputs"])
+    resid = s.z[:, 1:] - transition_mean(p, model.options, s.z[:, :-1], v[:, :-1])
     rng = np.random.default_rng(2)
     rng.standard_normal((3, 2))
     eps = rng.standard_normal((3, 11, 2))
@@ -46,7 +46,7 @@ def test_noise_free_run_is_deterministic_transition():
     model = lowrank.LowRankRNN(20, 3, 4, activation="tanh", seed=3)
     s = model.sample(2, 30, noise_scale=0.0, seed=0)
     np.testing.assert_allclose(s.z[:, 0], np.broadcast_to(model.params.mu0, (2, 3)))
-    np.testing.assert_allclose(s.z[:, 1:], transition_mean_np(model.params, model.options, s.z[:, :-1],
+    np.testing.assert_allclose(s.z[:, 1:], transition_mean(model.params, model.options, s.z[:, :-1],
                                                                np.zeros((2, 29, 0))), atol=1e-12)
 
 

@@ -135,7 +135,7 @@ def test_fit_augmentation_is_shaped_by_the_basis(make_model):
 def test_resume_names_a_changed_noise_basis_apart_from_the_data(tmp_path, make_model):
     import warnings
 
-    from lowrank.training.data import prepare_data
+    from lowrank.data import prepare_data
     from lowrank.training.fit import _fingerprint
 
     opts = ModelOptions(**LATENT)

@@ -1,5 +1,5 @@
 """The Numba cache is keyed on every source a cached kernel may inline (lowrank.inference)."""
-from lowrank.inference import drop_stale_numba_cache
+from lowrank.kernels._cache import drop_stale_numba_cache
 
 
 def test_cache_dropped_only_when_a_source_changes(tmp_path):

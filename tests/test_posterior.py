@@ -6,7 +6,7 @@ import pytest
 
 import lowrank
 from lowrank.inference.posterior import trace_ancestry
-from lowrank.model import dynamics
+from lowrank.model import equations as dynamics
 
 pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
 
@@ -93,7 +93,7 @@ def test_predict_shapes_and_one_step_mean(teacher, data):
     # one step ahead: E[z_T | y] = E[f(z_{T-1}) | y]; compare with f of an independent filter's cloud
     post = teacher.posterior(data.y, n_particles=2000, seed=1)
     w = np.exp(post.log_weights[:, -1])
-    f = dynamics.transition_mean_np(teacher.params, teacher.options, post.particles[:, -1], np.zeros((0,)))
+    f = dynamics.transition_mean(teacher.params, teacher.options, post.particles[:, -1], np.zeros((0,)))
     want = np.einsum("nk,nkr->nr", w, f)
     np.testing.assert_allclose(pred.z_mean[:, 0], want, atol=0.06)
 

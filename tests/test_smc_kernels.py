@@ -16,9 +16,9 @@ import pytest
 from scipy import special, stats
 
 from lowrank import smc
-from lowrank.inference import observation as obs
-from lowrank.inference import resampling as rs
-from lowrank.inference import transition as tr
+from lowrank.kernels import observation as obs
+from lowrank.kernels import resampling as rs
+from lowrank.kernels import transition as tr
 from lowrank.model import ModelOptions, init_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

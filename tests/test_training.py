@@ -12,7 +12,8 @@ import lowrank
 from lowrank.model.options import ModelOptions
 from lowrank.model.params import from_flat, to_flat
 from lowrank.training import fit
-from lowrank.training.data import Batcher, eval_sequences, prepare_data, split_heldout
+from lowrank.data import eval_sequences, prepare_data, split_heldout
+from lowrank.training.batches import Batcher
 from lowrank.training.fit import History, _Progress, _Unflatten
 from lowrank.training.optim import Adam, RAdam, make_optimizer
 
@@ -175,7 +176,7 @@ def test_heldout_split_continuous_takes_the_end():
 
 @pytest.fixture
 def no_compute(monkeypatch):
-    import lowrank.smc as smc
+    import lowrank.inference.elbo as smc
 
     def boom(*a, **k):
         raise AssertionError("the SMC engine ran before the input was rejected")
@@ -303,7 +304,7 @@ def test_ctrl_c_without_heldout_uses_train_moving_average():
 
 
 def test_nonfinite_gradient_stops_with_clear_error(monkeypatch):
-    import lowrank.smc as smc
+    import lowrank.inference.elbo as smc
     real = smc.elbo
     calls = {"n": 0}
 
@@ -348,7 +349,7 @@ def test_lr_decay_history_and_checkpoint_is_a_model_file(tmp_path):
     res = fit(_model(), _data(), **dict(FIT_KW, lr=1e-2, lr_end=1e-4, n_iter=5), checkpoint=path)
     np.testing.assert_allclose(res.history.lr, np.geomspace(1e-2, 1e-4, 5), rtol=1e-12)
     assert np.all(np.diff(res.history.time) >= 0) and np.all(res.history.grad_norm > 0)
-    model, extra = lowrank.io.load_model(path, with_extra=True)
+    model, extra = lowrank.LowRankRNN.load(path, with_extra=True)
     h = History.from_extra(extra)
     assert np.array_equal(h.train_elbo, res.history.train_elbo) and h.stop_reason == "completed"
     for x, z in zip(model.params, res.model.params):
@@ -387,7 +388,7 @@ def test_progress_rewrites_in_place_only_on_a_terminal(tty):
 
 
 def test_ctrl_c_inside_an_iteration_rolls_back_and_resumes_exactly(tmp_path, monkeypatch):
-    import lowrank.smc as smc
+    import lowrank.inference.elbo as smc
     y = _data()
     ref = fit(_model(), y, **FIT_KW)
     real = smc.elbo
@@ -480,7 +481,7 @@ def test_augment_noise_rejects_poisson_models(no_compute):
 
 
 def test_augment_noise_adds_fresh_draws_after_each_batch(monkeypatch):
-    from lowrank import smc
+    from lowrank.inference import elbo as smc
     seen = []
     real = smc.elbo
 

@@ -4,7 +4,7 @@ import pytest
 
 import lowrank
 from lowrank.model.options import ModelOptions
-from lowrank.validation import check_inputs, check_observations
+from lowrank._checks import check_inputs, check_observations
 
 
 def test_rank_bounds():

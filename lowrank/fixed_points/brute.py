@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _build, _finalize, _in_region, _region_pieces, _systems, _validate
+from .regions import _build, _finalize, _in_region, _region_pieces, _systems, _validate
 
 MAX_BRUTE_UNITS = 20
 # 3^13 ≈ 1.6e6 patterns; beyond this brute force takes minutes to hours.

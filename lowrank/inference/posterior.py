@@ -19,9 +19,11 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..model import dynamics
+from ..kernels.simulate import simulate_latents
+from ..model import equations as dynamics
+from . import elbo as smc
 from ..model.noise_basis import from_noise_coords
-from ..validation import check_inputs, check_observations, check_positive_int
+from .._checks import check_inputs, check_observations, check_positive_int
 
 __all__ = ["Posterior", "Prediction", "posterior", "score", "predict", "trace_ancestry", "weighted_quantiles",
            "filtering_initial_state"]
@@ -111,7 +113,7 @@ def _check_y(model, y, inputs, extra_steps=0):
 def _check_y_lengths(model, y, inputs, lengths):
     """Like :func:`_check_y`, also accepting a list of trials of different lengths (padded, with lengths)."""
     if isinstance(y, (list, tuple)):
-        from ..training.data import prepare_data
+        from ..data.layout import prepare_data
         if lengths is not None:
             raise ValueError("lengths= is for padded arrays; a list of trials carries its own lengths")
         d = prepare_data(y, inputs, model.options)
@@ -122,7 +124,6 @@ def _check_y_lengths(model, y, inputs, lengths):
 
 
 def _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths=None):
-    from .. import smc
     o = model.options
     return smc.elbo(model.params, y, u[:, :y.shape[1]] if o.n_inputs else None, options=o,
                     n_particles=n_particles, proposal=_default_proposal(o, proposal), resample=resample,
@@ -278,7 +279,6 @@ def score(model, y, inputs=None, *, n_particles=10, proposal=None, resample="sys
     -------
     float
     """
-    from .. import smc
     o = model.options
     n_particles = check_positive_int("n_particles", n_particles)
     y, u, lengths = _check_y_lengths(model, y, inputs, lengths)
@@ -338,7 +338,7 @@ def predict(model, y, n_ahead, inputs=None, *, n_particles=100, proposal=None, r
     e = np.zeros((n * K, H + 1, R))
     e[:, :H] = eps.transpose(0, 2, 1, 3).reshape(n * K, H, R)
     vv = np.repeat(v[:, T - 1:T + H], K, axis=0)                          # v_{T-1} drives T-1 → T
-    z = dynamics.simulate_latents(start, e, np.ascontiguousarray(vv), np.ascontiguousarray(p.m.T),
+    z = simulate_latents(start, e, np.ascontiguousarray(vv), np.ascontiguousarray(p.m.T),
                                   np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z, 1.0,
                                   dynamics.activation_code(o))
     zf = z[:, 1:].reshape(n, K, H, R).transpose(0, 2, 1, 3)              # (n, H, K, R)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import as_float_array
+from .._checks import as_float_array
 
 __all__ = ["residual_noise_basis", "check_noise_basis", "to_noise_coords", "from_noise_coords",
            "log_abs_det"]

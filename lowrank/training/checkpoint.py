@@ -26,19 +26,12 @@ import os
 
 import numpy as np
 
-from ..io import load_model, save_model
+from ..io import read_model, save_model
 from ..model.params import from_flat
 
 __all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state"]
 
 META_KEY = "ckpt/meta"
-
-
-class _Holder:
-    """The minimum :func:`lowrank.io.save_model` needs."""
-
-    def __init__(self, params, options, seed):
-        self.params, self.options, self.seed = params, options, seed
 
 
 def save_checkpoint(path, options, theta, arrays, meta, seed=None):
@@ -61,9 +54,7 @@ def save_checkpoint(path, options, theta, arrays, meta, seed=None):
     extra = {"ckpt/theta": np.asarray(theta, dtype=np.float64)}
     extra.update(arrays)
     extra[META_KEY] = np.array(json.dumps(meta))
-    tmp = f"{path}.tmp-{os.getpid()}"
-    save_model(_Holder(from_flat(theta, options), options, seed), tmp, extra=extra)
-    os.replace(tmp, path)
+    save_model(path, options, from_flat(theta, options), seed=seed, extra=extra)
 
 
 def load_checkpoint(path):
@@ -71,8 +62,8 @@ def load_checkpoint(path):
 
     Returns
     -------
-    model : LowRankRNN
-        The model as it was when the checkpoint was written.
+    file : lowrank.io.ModelFile
+        The model file (options, parameters, seed) as the checkpoint was written.
     arrays : dict of str -> ndarray
         The extra arrays (``ckpt/meta`` removed).
     meta : dict
@@ -83,12 +74,13 @@ def load_checkpoint(path):
     ValueError
         If the file is a model file but not a checkpoint.
     """
-    model, extra = load_model(path, with_extra=True)
+    f = read_model(path)
+    extra = dict(f.extra)
     if META_KEY not in extra or "ckpt/theta" not in extra:
         raise ValueError(f"{os.fspath(path)} is a model file but not a training checkpoint "
                          f"(no {META_KEY!r} entry); resume needs a file written with checkpoint=")
     meta = json.loads(str(extra.pop(META_KEY)[()]))
-    return model, extra, meta
+    return f, extra, meta
 
 
 def rng_from_state(state):

@@ -49,7 +49,8 @@ from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.options import ModelOptions
 from ..model.params import Params, block_shapes, check_params, flat_slices, n_params, to_flat
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
-from .data import Batcher, eval_sequences, prepare_data, split_heldout
+from ..data.layout import eval_sequences, prepare_data, split_heldout
+from .batches import Batcher
 from .optim import OPTIMIZERS, make_optimizer
 
 __all__ = ["fit", "FitResult", "History"]
@@ -102,7 +103,7 @@ class History(NamedTuple):
 
     @classmethod
     def from_extra(cls, extra, prefix="history/"):
-        """Inverse of :meth:`to_extra` (e.g. from ``lowrank.io.load_model(..., with_extra=True)``)."""
+        """Inverse of :meth:`to_extra` (e.g. from ``lowrank.LowRankRNN.load(..., with_extra=True)``)."""
         arrays = {k: np.array(extra[prefix + k], dtype=np.float64) for k in cls._ARRAYS}
         return cls(**arrays, final_val_elbo=float(extra[prefix + "final_val_elbo"]),
                    stop_reason=str(extra[prefix + "stop_reason"][()]))
@@ -320,7 +321,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         Explicit held-out data (same layouts). Exclusive with ``heldout``.
     heldout : float in (0, 1), optional
         Fraction held out for monitoring: random trials, or the last part of
-        a continuous recording (see :func:`lowrank.training.data.split_heldout`).
+        a continuous recording (see :func:`lowrank.data.split_heldout`).
     n_particles : int, default 10
         ``K`` for training.
     proposal : {"optimal", "bootstrap"}, optional
@@ -415,7 +416,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     best, state so that resuming is exact), the best parameters are put on
     the model, and the function returns with ``stop_reason="interrupted"``.
     """
-    from .. import smc
+    from ..inference import elbo as smc
 
     # ---- validation (all before any compute) --------------------------------------------------
     if not (hasattr(model, "params") and hasattr(model, "options")):

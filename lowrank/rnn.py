@@ -5,11 +5,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..validation import as_float_array, check_inputs, check_nonneg_float, check_positive_int
-from . import dynamics
-from .noise_basis import check_noise_basis, from_noise_coords
-from .options import ModelOptions
-from .params import Params, check_params, init_params, n_params
+from ._checks import as_float_array, check_inputs, check_nonneg_float, check_positive_int
+from .io import read_model, save_model
+from .kernels.simulate import simulate_latents
+from .model import equations as dynamics
+from .model.noise_basis import check_noise_basis, from_noise_coords
+from .model.options import ModelOptions
+from .model.params import Params, check_params, init_params, n_params
 
 
 class Sample(NamedTuple):
@@ -189,7 +191,7 @@ class LowRankRNN:
         else:
             start = as_float_array("z0", z0, (1, 2), R, "rank")
             start = np.broadcast_to(start, (n_trials, R)).copy()
-        z = dynamics.simulate_latents(start, eps, v, np.ascontiguousarray(p.m.T),
+        z = simulate_latents(start, eps, v, np.ascontiguousarray(p.m.T),
                                       np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z,
                                       noise_scale, dynamics.activation_code(o))
         eta = dynamics.readout_mean(p, o, z, v)
@@ -204,12 +206,12 @@ class LowRankRNN:
         rates = None
         if return_rates:
             x = dynamics.unit_currents(p, z, v) - p.h
-            rates = dynamics.activation_np(o.activation, x, p.h)
+            rates = dynamics.phi(o.activation, x, p.h)
         return Sample(z=z, y=yy, rates=rates, u=(u if o.n_inputs else None), mean=mean)
 
     def _posterior_initial_state(self, y, n_trials, rng, y_inputs=None, noise_scale=1.0):
         """Start states (n_trials, R) continuing ``y``; see ``sample(z0="posterior")``."""
-        from ..inference.posterior import filtering_initial_state
+        from .inference.posterior import filtering_initial_state
         return filtering_initial_state(self, y, n_trials, rng, inputs=y_inputs, noise_scale=noise_scale)
 
     # -- fitting and inference ----------------------------------------------------------
@@ -225,7 +227,7 @@ class LowRankRNN:
         ``History``), ``n_iter_``, ``best_elbo_``, ``best_iteration_`` and
         ``stop_reason_``. Returns ``self``.
         """
-        from ..training import fit as _fit
+        from .training import fit as _fit
         res = _fit(self, y, inputs, **kwargs)
         self.history_, self.n_iter_ = res.history, res.n_iter
         self.best_elbo_, self.best_iteration_, self.stop_reason_ = res.best_elbo, res.best_iteration, res.stop_reason
@@ -233,17 +235,17 @@ class LowRankRNN:
 
     def posterior(self, y, inputs=None, **kwargs):
         """Filtering and smoothed latents of ``y``: :func:`lowrank.inference.posterior.posterior`."""
-        from ..inference.posterior import posterior
+        from .inference.posterior import posterior
         return posterior(self, y, inputs, **kwargs)
 
     def score(self, y, inputs=None, **kwargs):
         """Held-out ELBO per step, mean over trials: :func:`lowrank.inference.posterior.score`."""
-        from ..inference.posterior import score
+        from .inference.posterior import score
         return score(self, y, inputs, **kwargs)
 
     def predict(self, y, n_ahead, inputs=None, **kwargs):
         """Forecast ``n_ahead`` steps after ``y``: :func:`lowrank.inference.posterior.predict`."""
-        from ..inference.posterior import predict
+        from .inference.posterior import predict
         return predict(self, y, n_ahead, inputs, **kwargs)
 
     # -- analysis -----------------------------------------------------------------------
@@ -258,7 +260,7 @@ class LowRankRNN:
         **kwargs
             Passed to :func:`lowrank.fixed_points.find_fixed_points`.
         """
-        from ..fixed_points import find_fixed_points
+        from .fixed_points import find_fixed_points
         o, p = self.options, self.params
         c = None
         if o.n_inputs:
@@ -278,13 +280,17 @@ class LowRankRNN:
         under ``extra/<name>``. A fitted model's ``history_`` is saved there
         by default (``History.from_extra`` reads it back).
         """
-        from ..io import save_model
         if extra is None and getattr(self, "history_", None) is not None:
             extra = self.history_.to_extra()
-        save_model(self, path, extra=extra)
+        save_model(path, self.options, self.params, seed=self.seed, noise_basis=self.noise_basis, extra=extra)
 
     @classmethod
-    def load(cls, path):
-        """Read a model written by :meth:`save` (any earlier format version)."""
-        from ..io import load_model
-        return load_model(path, cls)
+    def load(cls, path, with_extra=False):
+        """Read a model written by :meth:`save` (any earlier format version).
+
+        With ``with_extra=True`` returns ``(model, extra)``, ``extra`` the
+        dict of arrays saved beside the parameters (e.g. ``history/*``).
+        """
+        f = read_model(path)
+        model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+        return (model, f.extra) if with_extra else model

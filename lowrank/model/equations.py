@@ -1,12 +1,11 @@
-"""The generative model's equations in plain form: fed inputs, the initial-state
-mean, the simulation kernel and the read-out (DESIGN §1, docs/smc.md)."""
+"""The generative model's equations in plain numpy: the single source of φ, the
+fed inputs, the initial-state mean, the transition mean and the read-out
+(docs/design.md §1, docs/smc.md). The compiled twins in :mod:`lowrank.kernels`
+are tested against these."""
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from ..config import CACHE, FASTMATH
-from ..inference.activations import phi
 from .options import ACTIVATION_CODE, ModelOptions
 from .params import Params
 
@@ -47,54 +46,6 @@ def initial_mean(params: Params, v0):
     return mu
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def simulate_latents(z0, eps, v, mT, nT, h, a, W_u, L_z, noise_scale, act):
-    """Run the transition ``z_{t+1} = a⊙z_t + nᵀφ(m z_t + W_u v_t − h) + s L_z ε_t``.
-
-    Parameters
-    ----------
-    z0 : (B, R) initial states.
-    eps : (B, T, R) standard normal draws (row ``t`` drives step t → t+1; the last is unused).
-    v : (B, T, U) fed inputs.
-    mT, nT : (R, N) transposed loadings (contiguous over units).
-    h : (N,); a : (R,); W_u : (N, U); L_z : (R, R) lower-triangular.
-    noise_scale : float; act : activation code.
-
-    Returns
-    -------
-    z : (B, T, R)
-    """
-    B, T, R = eps.shape
-    N = h.shape[0]
-    U = v.shape[2]
-    z = np.empty((B, T, R))
-    for b in numba.prange(B):
-        x = np.empty(N)
-        for r in range(R):
-            z[b, 0, r] = z0[b, r]
-        for t in range(T - 1):
-            for i in range(N):
-                x[i] = -h[i]
-            for r in range(R):
-                zr = z[b, t, r]
-                for i in range(N):
-                    x[i] += mT[r, i] * zr
-            for j in range(U):
-                vj = v[b, t, j]
-                for i in range(N):
-                    x[i] += W_u[i, j] * vj
-            for i in range(N):
-                x[i] = phi(act, x[i], h[i])
-            for r in range(R):
-                acc = a[r] * z[b, t, r]
-                for i in range(N):
-                    acc += nT[r, i] * x[i]
-                for c in range(r + 1):
-                    acc += noise_scale * L_z[r, c] * eps[b, t, c]
-                z[b, t + 1, r] = acc
-    return z
-
-
 def unit_currents(params: Params, z, v):
     """Currents ``x = m z + W_u v``: (..., N) from z (..., R) and v (..., U)."""
     x = z @ params.m.T
@@ -103,7 +54,7 @@ def unit_currents(params: Params, z, v):
     return x
 
 
-def activation_np(name, x, h):
+def phi(name, x, h):
     """``φ(x)`` in numpy for pre-activations ``x`` (..., N') and thresholds ``h`` (N',)."""
     if name == "relu":
         return np.maximum(x, 0.0)
@@ -126,7 +77,7 @@ def readout_mean(params: Params, opts: ModelOptions, z, v):
     if v.shape[-1] > 0:
         cur = cur + v @ params.W_u[:D].T
     if opts.units_readout_from == "rates":
-        cur = activation_np(opts.activation, cur - params.h[:D], params.h[:D])
+        cur = phi(opts.activation, cur - params.h[:D], params.h[:D])
     return params.gain * cur + params.b
 
 
@@ -136,10 +87,10 @@ def poisson_rate(eta, link, bin_width):
     return g * bin_width
 
 
-def transition_mean_np(params: Params, opts: ModelOptions, z, v):
+def transition_mean(params: Params, opts: ModelOptions, z, v):
     """Noise-free transition ``f(z, v)`` in numpy: z (..., R), v (..., U) -> (..., R)."""
     x = unit_currents(params, z, v) - params.h
-    return params.a * z + activation_np(opts.activation, x, params.h) @ params.n
+    return params.a * z + phi(opts.activation, x, params.h) @ params.n
 
 
 def activation_code(opts: ModelOptions):

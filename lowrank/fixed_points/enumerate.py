@@ -1,0 +1,160 @@
+"""All fixed points of a low-rank RNN's noise-free map, in polynomial time.
+
+The map (constant input) is ``F(z) = a ⊙ z + Nᵀ φ(M z + c − h)`` on
+``z ∈ ℝ^R``.  For piecewise-linear ``φ`` it is affine inside every region of
+the arrangement of hyperplanes where a unit changes slope:
+
+* ``relu``: ``φ(x) = max(x, 0)``, one hyperplane per unit,
+  ``m_iᵀ z = h_i − c_i``;
+* ``clipped_relu``: ``φ(x) = relu(x + h_i) − relu(x)`` (``h_i`` is the
+  unit's threshold), two parallel hyperplanes per unit, ``m_iᵀ z = −c_i``
+  and ``m_iᵀ z = h_i − c_i``.  With ``s1 = [x + h_i > 0]``,
+  ``s2 = [x > 0]``: slope ``s1 − s2`` and constant ``s1·h_i``, so for
+  ``h_i > 0`` the pieces are 0 / ``x + h_i`` / ``h_i`` and for ``h_i < 0``
+  they are 0 / ``−x`` / ``h_i``.
+
+In region ``s`` the fixed point solves the R×R system
+``(I − diag(a) − Nᵀ D_s M) z = Nᵀ (D_s (c − h) + offsets_s)`` and is kept only
+if it lies in (the closure of) region ``s``.  :func:`find_fixed_points`
+visits every region of the arrangement once, Σ_{k≤R} C(H, k) of them for
+``H`` hyperplanes in general position (Zaslavsky), in a parallel Numba
+kernel (see :mod:`lowrank.kernels.arrangement` for the algorithm).
+Regions without a vertex (normals not spanning ℝ^R: ``n_units < R`` or
+rank-deficient ``M``) are charged to lower-dimensional flats "at infinity"
+and need no special case.  ``tanh`` has no regions: it falls back to Newton's
+method from many seeded starts (not exhaustive).
+
+Stability labels (discrete time, Jacobian ``J = diag(a) + Nᵀ D_s M``):
+``"stable"`` if every ``|λ| < 1``, ``"unstable"`` if every ``|λ| > 1``,
+``"saddle"`` otherwise (including eigenvalues exactly on the unit circle).
+A fixed point lying on a region boundary (``on_boundary``) is labelled with
+every unit on a breakpoint counted on its lower piece (relu'(0) = 0).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..kernels import arrangement as _kernels
+from .regions import _finalize
+
+# Fixed seeds for the generic directions, the tie-breaking perturbation and
+# the membership-check order: results never depend on global random state.
+_GEOMETRY_SEED = 20240517
+
+
+def _hyperplanes(M, N, h, c, activation):
+    """Hyperplanes of the arrangement and their rank-one pieces.
+
+    Returns W (H, R) unit normals, b (H,) offsets, Q (H, R, R), r (H, R),
+    r0 (R,), unit (H,) owning unit, kind (H,) 0 for ``x + h = 0``, 1 for
+    ``x = 0``, and the mask of units with a zero row in M (constant input).
+    """
+    n_units, R = M.shape
+    norms = np.linalg.norm(M, axis=1)
+    flat = norms <= 1e-14 * max(float(norms.max(initial=0.0)), 1e-300)
+    live = np.flatnonzero(~flat)
+    outer = np.einsum("ui,uj->uij", N, M)
+    W_l, b_l, Q_l, r_l, unit_l, kind_l = [], [], [], [], [], []
+    for i in live:
+        w = M[i] / norms[i]
+        if activation == "clipped_relu":
+            # x + h > 0: slope +1, constant h  →  rhs n_i (c − h + h)
+            W_l.append(w); b_l.append(-c[i] / norms[i]); Q_l.append(outer[i]); r_l.append(N[i] * c[i])
+            unit_l.append(i); kind_l.append(0)
+            # x > 0: slope −1
+            W_l.append(w); b_l.append((h[i] - c[i]) / norms[i]); Q_l.append(-outer[i])
+            r_l.append(-N[i] * (c[i] - h[i])); unit_l.append(i); kind_l.append(1)
+        else:
+            W_l.append(w); b_l.append((h[i] - c[i]) / norms[i]); Q_l.append(outer[i])
+            r_l.append(N[i] * (c[i] - h[i])); unit_l.append(i); kind_l.append(1)
+    H = len(W_l)
+    W = np.array(W_l, dtype=np.float64).reshape(H, R)
+    b = np.array(b_l, dtype=np.float64).reshape(H)
+    Q = np.ascontiguousarray(np.array(Q_l, dtype=np.float64).reshape(H, R, R))
+    r = np.array(r_l, dtype=np.float64).reshape(H, R)
+    x0 = c - h
+    if activation == "clipped_relu":
+        phi0 = np.maximum(x0 + h, 0.0) - np.maximum(x0, 0.0)
+    else:
+        phi0 = np.maximum(x0, 0.0)
+    r0 = (phi0 * flat) @ N
+    return W, b, Q, r, r0, np.array(unit_l, dtype=np.int64), np.array(kind_l, dtype=np.int64), flat
+
+
+def _geometry(H, R, b):
+    rng = np.random.default_rng(_GEOMETRY_SEED)
+    q, _ = np.linalg.qr(rng.standard_normal((R, R)))
+    qdirs = np.ascontiguousarray(q.T)
+    perm = rng.permutation(H).astype(np.int64)
+    # Pull concurrent/identical hyperplanes apart for the combinatorics only.
+    delta = 1e-9 * (1.0 + float(np.max(np.abs(b), initial=0.0)))
+    bt = b + delta * rng.uniform(-1.0, 1.0, H)
+    return qdirs, perm, bt
+
+
+def _binom_table(H, R):
+    tab = np.zeros((H + 2, R + 1), dtype=np.int64)
+    for n in range(H + 2):
+        for k in range(min(n, R) + 1):
+            tab[n, k] = math.comb(n, k)
+    return tab
+
+
+def _run_kernel(kernel, n_items, args, cap):
+    n_chunks = int(max(1, min(n_items, 1024)))
+    while True:
+        out = kernel(*args, n_chunks, cap)
+        counts = out[4]
+        if counts.max(initial=0) <= cap:
+            return out, n_chunks
+        cap = int(counts.max())
+
+
+def _collect(out, n_chunks, level_offset):
+    zbuf, sidebuf, kindbuf, itembuf, counts, stats = out
+    keys, sides, kinds = [], [], []
+    for ch in range(n_chunks):
+        for s in range(int(counts[ch])):
+            keys.append((level_offset, int(itembuf[ch, s]), s))
+            sides.append(sidebuf[ch, s])
+            kinds.append(int(kindbuf[ch, s]))
+    return keys, sides, kinds, int(stats[:, 0].sum()), int(stats[:, 1].sum())
+
+
+def _enumerate(M, N, h, a, c, activation, tol):
+
+    n_units, R = M.shape
+    W, b, Q, r, r0, unit, kind, flat = _hyperplanes(M, N, h, c, activation)
+    H = W.shape[0]
+    qdirs, perm, bt = _geometry(H, R, b)
+    binom = _binom_table(H, R)
+    oma = np.ascontiguousarray(1.0 - a)
+    args = (W, b, bt, Q, r, r0, oma, qdirs, perm, float(tol), binom)
+    n_lines = math.comb(H, R - 1) if H >= R - 1 else 0
+    n_direct = sum(math.comb(H, k) for k in range(0, min(R - 2, H) + 1)) if R >= 2 else 0
+    out_d, nch_d = _run_kernel(_kernels.direct_levels, n_direct, args, 8)
+    out_l, nch_l = _run_kernel(_kernels.walk_lines, n_lines, args, 8)
+    kd, sd, kid, reg_d, _ = _collect(out_d, nch_d, 0)
+    kl, sl, kil, reg_l, vert = _collect(out_l, nch_l, 1)
+    keys = kd + kl
+    sides = sd + sl
+    kinds = kid + kil
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    n = len(order)
+    x_flat = c - h
+    sA = np.zeros((n, n_units), dtype=np.int8)
+    sB = np.zeros((n, n_units), dtype=np.int8)
+    # units with no hyperplane sit on a fixed side everywhere
+    sA[:, flat] = (x_flat + h > 0)[flat]
+    sB[:, flat] = (x_flat > 0)[flat]
+    singular = np.zeros(n, dtype=bool)
+    for row, i in enumerate(order):
+        sv = sides[i]
+        sA[row, unit[kind == 0]] = sv[kind == 0]
+        sB[row, unit[kind == 1]] = sv[kind == 1]
+        singular[row] = kinds[i] == _kernels.KIND_SINGULAR
+    n_regions = reg_d + reg_l
+    return _finalize(M, N, h, a, c, activation, sA, sB, singular, tol, method="enumerate", exhaustive=True,
+                     n_vertices=vert, n_regions=n_regions, n_solved=n_regions, n_hyperplanes=H)

@@ -1,0 +1,347 @@
+"""Variational sequential Monte Carlo: the ELBO of a low-rank RNN and its gradient.
+
+The objective and every convention (time indexing, draws, resampling,
+proposals) are specified in ``docs/smc.md``. The compiled kernels live in
+:mod:`lowrank.inference`; this module validates input, draws the random
+numbers, calls the kernels and packages the result.
+
+Gradient bias
+-------------
+The gradient is taken with the proposal noise ``eps``, the ancestor indices
+and the resampling decisions held fixed (reparameterisation through every
+particle, no score-function term for the discrete resampling step), as in the
+reference implementation. It is therefore a biased, low-variance estimate of
+the gradient of the expected ELBO. Finite differences of :func:`elbo` with
+fixed ``draws`` agree with it wherever no ancestor or resampling decision
+changes under the perturbation.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from ..kernels.proposal import gram, setup
+from ..kernels.resampling import RESAMPLE_CODE
+from ..kernels.smc_backward import assemble, grad_layout, smc_backward
+from ..kernels.smc_forward import smc_forward
+from ..kernels.transition import feed_inputs
+from ..model.options import ModelOptions, kernel_codes
+from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
+from ..model.params import BLOCKS, Params, check_params, grad_to_flat
+
+PROPOSAL_CODE = {"bootstrap": 0, "optimal": 1}
+
+
+class SMCDegeneracyError(FloatingPointError):
+    """All particles of a sequence got zero weight (log-weight ``-inf``) at some step."""
+
+
+class SMCResult(NamedTuple):
+    """Result of :func:`elbo`.
+
+    Attributes
+    ----------
+    elbo : (n_seq,) ndarray
+        ELBO of each sequence, ``sum_t ell_t``.
+    elbo_per_step : (n_seq,) ndarray
+        ``elbo / length``.
+    value : float
+        ``mean(elbo_per_step)``: the objective that ``grad`` differentiates.
+    grad : Params or None
+        d value / d constrained blocks (Cholesky factors: lower triangle only).
+    grad_flat : (n_params,) ndarray or None
+        d value / d unconstrained flat vector (``lowrank.model.params.to_flat``).
+    particles : (n_seq, T, K, R) ndarray or None
+        Particles after the proposal step (before resampling).
+    log_weights : (n_seq, T, K) ndarray or None
+        Normalised log-weights after step t, before resampling.
+    ancestors : (n_seq, T, K) int64 ndarray or None
+        ``ancestors[:, t]``: parents of the particles of step t (identity at t = 0).
+    draws : tuple or None
+        ``(eps, unif)`` used.
+
+    For padded sequences (``lengths``) entries past the end are NaN (floats)
+    and -1 (ancestors).
+    """
+
+    elbo: np.ndarray
+    elbo_per_step: np.ndarray
+    value: float
+    grad: Optional[Params] = None
+    grad_flat: Optional[np.ndarray] = None
+    particles: Optional[np.ndarray] = None
+    log_weights: Optional[np.ndarray] = None
+    ancestors: Optional[np.ndarray] = None
+    draws: Optional[tuple] = None
+
+
+def valid_proposals(options: ModelOptions):
+    """Proposals available for a model: ``optimal`` needs a linear-Gaussian read-out."""
+    return ("bootstrap", "optimal") if options.linear_gaussian_readout else ("bootstrap",)
+
+
+def _resolve_model(model, options):
+    if isinstance(model, Params):
+        if not isinstance(options, ModelOptions):
+            raise TypeError("when model is a Params, pass options=ModelOptions(...)")
+        return model, options
+    if hasattr(model, "params") and hasattr(model, "options"):
+        if options is not None and options != model.options:
+            raise ValueError("options= conflicts with model.options; pass one or the other")
+        return model.params, model.options
+    raise TypeError(f"model must have .params and .options, or be a Params with options=; got {type(model).__name__}")
+
+
+def _check_data(y, inputs, lengths, opts):
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim == 2:
+        y = y[None]
+        if inputs is not None:
+            inputs = np.asarray(inputs, dtype=np.float64)
+            if inputs.ndim == 2:
+                inputs = inputs[None]
+    if y.ndim != 3:
+        raise ValueError(f"y must have shape (n_seq, T, D) or (T, D); got ndim={y.ndim}")
+    S, T, D = y.shape
+    if S < 1 or T < 1:
+        raise ValueError(f"y must have at least one sequence and one step; got shape {y.shape}")
+    if D != opts.n_obs:
+        raise ValueError(f"y has D={D} observed dimensions but the model has n_obs={opts.n_obs}")
+    if lengths is None:
+        lengths = np.full(S, T, dtype=np.int64)
+    else:
+        lengths = np.asarray(lengths)
+        if lengths.shape != (S,) or not np.issubdtype(lengths.dtype, np.integer):
+            raise ValueError(f"lengths must be ({S},) integers; got {lengths.dtype} {lengths.shape}")
+        if np.any(lengths < 1) or np.any(lengths > T):
+            raise ValueError(f"lengths must lie in [1, T={T}]; got min {lengths.min()}, max {lengths.max()}")
+        lengths = lengths.astype(np.int64)
+    padded = bool(np.any(lengths < T))
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    yv = y[valid] if padded else y
+    if not np.all(np.isfinite(yv)):
+        raise ValueError("y contains NaN or inf (within the sequence lengths)")
+    if opts.likelihood == "poisson" and (np.any(yv < 0) or np.any(yv != np.round(yv))):
+        raise ValueError("Poisson likelihood needs y to be non-negative integer counts")
+    U = opts.n_inputs
+    if U == 0:
+        if inputs is not None and np.size(inputs) > 0:
+            raise ValueError("inputs given but the model has n_inputs=0")
+        u = np.zeros((S, T, 0))
+    else:
+        if inputs is None:
+            raise ValueError(f"the model has n_inputs={U}: pass inputs of shape ({S}, {T}, {U})")
+        u = np.asarray(inputs, dtype=np.float64)
+        if u.shape != (S, T, U):
+            raise ValueError(f"inputs must have shape (n_seq, T, U)=({S}, {T}, {U}) to match y; got {u.shape}")
+        if not np.all(np.isfinite(u[valid] if padded else u)):
+            raise ValueError("inputs contain NaN or inf")
+    if padded:
+        # The kernels never read the tail; zero it so NaN padding is harmless.
+        y = np.where(valid[:, :, None], y, 0.0)
+        u = np.where(valid[:, :, None], u, 0.0)
+    return np.ascontiguousarray(y), np.ascontiguousarray(u), lengths
+
+
+def _check_choices(opts, proposal, resample, ess_threshold, n_particles):
+    valid = valid_proposals(opts)
+    if not isinstance(proposal, str) or proposal not in PROPOSAL_CODE:
+        raise ValueError(f"proposal must be one of {list(valid)} for this model; got {proposal!r}")
+    if proposal not in valid:
+        raise ValueError(
+            f"proposal={proposal!r} needs a linear-Gaussian read-out (Gaussian likelihood, latent or "
+            f"units-from-currents read-out); valid proposals for this model: {list(valid)}")
+    if not isinstance(resample, str) or resample not in RESAMPLE_CODE:
+        raise ValueError(f"resample must be one of {list(RESAMPLE_CODE)}; got {resample!r}")
+    if isinstance(n_particles, bool) or not isinstance(n_particles, (int, np.integer)) or n_particles < 1:
+        raise ValueError(f"n_particles must be an integer >= 1; got {n_particles!r}")
+    tau = -1.0
+    if ess_threshold is not None:
+        tau = float(ess_threshold)
+        if not (0.0 < tau <= 1.0):
+            raise ValueError(f"ess_threshold must lie in (0, 1]; got {ess_threshold!r}")
+    return PROPOSAL_CODE[proposal], RESAMPLE_CODE[resample], tau
+
+
+def _draws(draws, seed, S, T, K, R):
+    if draws is None:
+        rng = np.random.default_rng(seed)
+        eps = rng.standard_normal((S, T, K, R))
+        unif = rng.random((S, T, K))
+        return eps, unif
+    eps, unif = draws
+    eps = np.ascontiguousarray(eps, dtype=np.float64)
+    unif = np.ascontiguousarray(unif, dtype=np.float64)
+    if eps.shape != (S, T, K, R) or unif.shape != (S, T, K):
+        raise ValueError(f"draws must be (eps, unif) with shapes {(S, T, K, R)} and {(S, T, K)}; "
+                         f"got {eps.shape} and {unif.shape}")
+    return eps, unif
+
+
+def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
+         resample="systematic", ess_threshold=None, seed=0, grad=True,
+         return_particles=False, lengths=None, draws=None, noise_basis=None):
+    """Variational-SMC ELBO of ``y`` under a low-rank RNN, and its gradient.
+
+    Parameters
+    ----------
+    model : object with ``.params`` and ``.options``, or Params
+        With a ``Params``, pass ``options=``.
+    y : (n_seq, T, D) or (T, D) array
+        Observations. Poisson likelihoods need non-negative integer counts.
+    inputs : (n_seq, T, U) array or None
+        Required iff ``options.n_inputs > 0``.
+    options : ModelOptions, optional
+    n_particles : int
+        ``K >= 1``.
+    proposal : {"optimal", "bootstrap"}
+        ``optimal`` only for linear-Gaussian read-outs (Gaussian likelihood
+        with a latent or units-from-currents read-out).
+    resample : {"systematic", "stratified", "multinomial", "none"}
+    ess_threshold : float in (0, 1] or None
+        Resample only when ``ESS < ess_threshold * K`` (None: every step).
+    seed : int or numpy Generator
+        Seeds the draws when ``draws`` is None.
+    grad : bool
+        Compute the gradient of ``value`` (see the module docstring for its bias).
+    return_particles : bool
+    lengths : (n_seq,) ints, optional
+        True lengths of padded sequences; the tail is ignored.
+    draws : (eps, unif), optional
+        ``eps`` (n_seq, T, K, R) standard normals and ``unif`` (n_seq, T, K)
+        uniforms, replacing the seeded draws.
+    noise_basis : (D, D) array, optional
+        With a ``Params``: the fixed noise basis ``S`` of a correlated-noise
+        read-out (see :mod:`lowrank.model.noise_basis`). A model passes its
+        own ``noise_basis``. The data are mapped to ``S⁻¹ y`` and the
+        values include the Jacobian ``−log|det S|`` per step, so they are
+        log-likelihood bounds for ``y`` itself; gradients are with respect
+        to the parameters as stored (noise coordinates).
+
+    Returns
+    -------
+    SMCResult
+
+    Raises
+    ------
+    SMCDegeneracyError
+        When every particle of a sequence has zero weight at some step.
+    """
+    params, opts = _resolve_model(model, options)
+    params = check_params(params, opts)
+    if not isinstance(model, Params):
+        if noise_basis is not None:
+            raise ValueError("noise_basis= is for a Params; a model passes its own noise_basis")
+        noise_basis = getattr(model, "noise_basis", None)
+    basis = check_noise_basis(noise_basis, opts)
+    y, u, lengths = _check_data(y, inputs, lengths, opts)
+    if basis is not None:
+        y = np.ascontiguousarray(to_noise_coords(basis, y))
+    prop, rs, tau = _check_choices(opts, proposal, resample, ess_threshold, n_particles)
+    S, T, D = y.shape
+    K = int(n_particles)
+    N, R, U = opts.n_units, opts.rank, opts.n_inputs
+    eps, unif = _draws(draws, seed, S, T, K, R)
+    act, readout, from_rates, lik, link = kernel_codes(opts)
+    p = params
+
+    abar = float(np.mean(p.a))
+    v = u
+    if U > 0 and opts.filter_inputs:
+        v = np.empty_like(u)
+        for s in range(S):
+            feed_inputs(u[s], abar, True, v[s])
+    mu_init = np.repeat(p.mu0[None, :], S, axis=0)
+    if U > 0 and np.any(v[:, 0] != 0.0):
+        mu_init = mu_init + np.linalg.solve(p.m.T @ p.m, p.m.T @ (p.W_u @ v[:, 0].T)).T
+    mu_init = np.ascontiguousarray(mu_init)
+
+    if opts.likelihood == "gaussian":
+        inv_sigma = 1.0 / p.sigma
+        gconst = float(-np.sum(np.log(p.sigma)) - 0.5 * D * math.log(2 * math.pi))
+    else:
+        inv_sigma = np.zeros(0)
+        gconst = 0.0
+    P2 = np.zeros((2, R, R))
+    LP2 = np.zeros((2, R, R))
+    k2 = np.zeros(2)
+    if prop == 1:
+        B = p.W if opts.readout == "latent" else np.ascontiguousarray(p.gain[:, None] * p.m[:D])
+        rinv = inv_sigma * inv_sigma
+        G = gram(B, rinv)
+        k2[0] = setup(G, p.L_0, rinv, P2[0], LP2[0])
+        k2[1] = setup(G, p.L_z, rinv, P2[1], LP2[1])
+    else:
+        B, rinv, G = np.zeros((0, R)), np.zeros(0), np.zeros((R, R))
+    mT = np.ascontiguousarray(p.m.T)
+    nT = np.ascontiguousarray(p.n.T)
+
+    Z = np.empty((S, T, K, R))
+    F = np.empty((S, T, K, R))
+    anc = np.empty((S, T, K), dtype=np.int64)
+    logW = np.empty((S, T, K))
+    resampled = np.zeros((S, T), dtype=np.int8)
+    ell = np.zeros((S, T))
+    fail = np.empty(S, dtype=np.int64)
+    smc_forward(act, readout, from_rates, lik, link, prop, rs, tau, float(opts.bin_width),
+                y, v, lengths, eps, unif,
+                mT, nT, p.h, p.a, p.W_u, mu_init, p.L_z, p.L_0, p.W, p.W_v, p.gain, p.b,
+                inv_sigma, gconst, B, rinv, G, P2, LP2, k2,
+                Z, F, anc, logW, resampled, ell, fail)
+    bad = np.flatnonzero(fail >= 0)
+    if bad.size:
+        s0 = int(bad[0])
+        raise SMCDegeneracyError(
+            f"all {K} particles have zero weight (log-weight -inf) in sequence {s0} at step {int(fail[s0])}"
+            f" ({bad.size} sequence(s) failed); check the data scale, sigma, or use more particles")
+    total = ell.sum(axis=1)
+    if basis is not None:
+        total = total - lengths * log_abs_det(basis)
+    per_step = total / lengths
+    value = float(np.mean(per_step))
+
+    g_params = g_flat = None
+    if grad:
+        go, shapes = grad_layout(N, R, D, U, p.W_v.shape[1])
+        gbuf = np.empty((S, int(go[-1])))
+        smc_backward(act, readout, from_rates, lik, link, prop, float(opts.bin_width),
+                     bool(opts.filter_inputs), abar, y, u, v, lengths, eps,
+                     mT, nT, p.h, p.a, p.W_u, mu_init, p.L_z, p.L_0, p.W, p.W_v, p.gain, p.b,
+                     inv_sigma, B, rinv, G, P2, LP2, Z, F, anc, logW, resampled, go, gbuf)
+        ctx = {"params": p, "options": opts, "prop": prop, "B": B, "rinv": rinv, "G": G,
+               "P2": P2, "LP2": LP2, "v": v}
+        g = assemble(gbuf, go, shapes, ctx)
+        g_params = Params(**{k: g[k].reshape(np.shape(getattr(p, k))) for k in BLOCKS})
+        g_flat = grad_to_flat(p, g_params, opts)
+
+    if not return_particles:
+        return SMCResult(total, per_step, value, g_params, g_flat)
+    if np.any(lengths < T):
+        tail = np.arange(T)[None, :] >= lengths[:, None]
+        Z[tail] = np.nan
+        logW[tail] = np.nan
+        anc[tail] = -1
+    return SMCResult(total, per_step, value, g_params, g_flat, Z, logW, anc, (eps, unif))
+
+
+def prepare(options: Optional[ModelOptions] = None):
+    """Compile (or load from cache) the SMC kernels by running a tiny problem.
+
+    All configurations share one compiled signature (options reach the
+    kernels as integer codes), so one call covers every model; ``options``
+    only picks the tiny problem. Returns the wall time in seconds.
+    """
+    import time
+
+    from ..model.params import init_params
+
+    opts = options or ModelOptions(n_units=4, rank=2, n_obs=3, activation="relu")
+    p = init_params(opts, 0)
+    y = np.zeros((1, 2, opts.n_obs))
+    u = np.zeros((1, 2, opts.n_inputs)) if opts.n_inputs else None
+    t0 = time.perf_counter()
+    for prop in valid_proposals(opts):
+        elbo(p, y, u, options=opts, n_particles=2, proposal=prop, grad=True)
+    return time.perf_counter() - t0

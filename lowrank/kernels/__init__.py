@@ -1,0 +1,22 @@
+"""Every compiled (Numba) function of lowrank: plain arrays and integer codes only.
+
+Modules, one job each:
+
+- :mod:`.activations`   φ and its slopes by activation code
+- :mod:`.resampling`    log-sum-exp, ESS, systematic/stratified/multinomial resampling
+- :mod:`.transition`    transition mean ``a z + nᵀ φ(m z + W_u v − h)`` and its adjoint
+- :mod:`.observation`   read-out means, Gaussian/Poisson log-likelihoods and adjoints
+- :mod:`.proposal`      optimal-proposal set-up (P, L_P, Woodbury terms) and its adjoint
+- :mod:`.smc_forward`   the particle filter (one sequence per thread)
+- :mod:`.smc_backward`  hand-written reverse mode of the filter
+- :mod:`.simulate`      the latent dynamics run forward from given noise
+- :mod:`.arrangement`   region enumeration of a hyperplane arrangement (fixed points)
+
+Randomness never originates here: callers draw every normal and uniform
+(docs/design.md §4). The numpy-level entry points are
+:func:`lowrank.smc.elbo`, :mod:`lowrank.inference.posterior` and
+:mod:`lowrank.fixed_points`.
+"""
+from ._cache import drop_stale_kernels
+
+drop_stale_kernels()

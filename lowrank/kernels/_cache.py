@@ -1,0 +1,71 @@
+"""Keeping Numba's on-disk cache honest across edits of inlined callees.
+
+Numba keys a cached kernel on its own source file only. The SMC kernels
+inline functions from sibling modules (``activations.phi`` into
+``smc_forward``, say), so editing a callee would leave the callers' cached
+machine code stale and silently wrong. :func:`drop_stale_kernels` runs once,
+when :mod:`lowrank.kernels` is first imported and before any kernel is
+compiled or loaded: it hashes every source of this package and removes the
+cached kernels when the hash differs from the stamp of the last run.
+"""
+import hashlib
+import os
+
+from ..config import CACHE
+
+
+def drop_stale_numba_cache(sources, caches, stamp):
+    """Delete cached Numba kernels when any of ``sources`` changed since the last call.
+
+    Numba's on-disk cache is keyed on the source file of each cached function
+    only: editing a callee in another module (``activations.py``, say) would
+    leave the kernels that inline it stale and silently wrong. So the caches
+    are keyed on a hash of every source they may depend on instead.
+
+    Parameters
+    ----------
+    sources : list of str
+        Source files whose contents key the cache.
+    caches : list of (str, str)
+        ``(folder, prefix)``: cached kernels ``<prefix>*.nbi`` / ``*.nbc`` in
+        ``folder`` are deleted when the hash changes ("" for every file).
+    stamp : str
+        File holding the hash of the last sources seen.
+    """
+    h = hashlib.sha256()
+    for path in sorted(sources):
+        with open(path, "rb") as fh:
+            h.update(os.path.basename(path).encode() + b"\0" + fh.read())
+    digest = h.hexdigest()
+    if os.path.exists(stamp):
+        with open(stamp) as fh:
+            if fh.read().strip() == digest:
+                return False
+    for folder, prefix in caches:
+        if os.path.isdir(folder):
+            for f in os.listdir(folder):
+                if f.startswith(prefix) and f.endswith((".nbi", ".nbc")):
+                    os.remove(os.path.join(folder, f))
+    os.makedirs(os.path.dirname(stamp), exist_ok=True)
+    with open(stamp, "w") as fh:
+        fh.write(digest)
+    return True
+
+
+def drop_stale_kernels():
+    """Apply :func:`drop_stale_numba_cache` to this package's kernels.
+
+    Every cached kernel lives in this folder, so one stamp over this
+    folder's sources and ``config.py`` (the fast-math flags) covers them all.
+    """
+    if not CACHE or os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(here)
+    sources = ([os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")]
+               + [os.path.join(package, "config.py")])
+    caches = [(os.path.join(here, "__pycache__"), "")]
+    try:
+        drop_stale_numba_cache(sources, caches, os.path.join(here, "__pycache__", "lowrank_sources.sha256"))
+    except OSError:
+        pass  # read-only install or a concurrent start: Numba still works, just recompiles
