@@ -1,7 +1,16 @@
-"""Checks at the public boundary. Every failure names the argument, what was
-expected and what was found."""
+"""Checks at the public boundary, with one exception policy for the whole library.
+
+- ``TypeError``: the argument has the wrong type (a string where a number
+  was expected, a float where an integer was, a complex or text array);
+- ``ValueError``: the type is right but the value is not (out of range,
+  wrong shape, NaN, an unknown choice).
+
+Every message names the argument, what was expected and what was found.
+Modules do not keep their own copies of these checks.
+"""
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -78,15 +87,77 @@ def check_inputs(inputs, opts, n_trials, n_steps, name="inputs"):
     return u
 
 
-def check_positive_int(name, value, minimum=1):
+def check_int(name, value, minimum=None, *, allow_none=False):
+    """``value`` as an ``int`` (``None`` passes with ``allow_none``); bool is not an integer."""
+    if value is None and allow_none:
+        return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
-    if value < minimum:
+        raise TypeError(f"{name} must be an integer{_or_none(allow_none)}; got {type(value).__name__} {value!r}")
+    if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
     return int(value)
 
 
-def check_nonneg_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
+def check_positive_int(name, value, minimum=1, *, allow_none=False):
+    """An integer ``>= minimum`` (1 by default)."""
+    return check_int(name, value, minimum, allow_none=allow_none)
+
+
+def check_float(name, value, *, low=None, high=None, low_open=False, high_open=False, allow_none=False):
+    """``value`` as a finite ``float`` in the given bounds (``None`` passes with ``allow_none``)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number{_or_none(allow_none)}; got {type(value).__name__} {value!r}")
+    v = float(value)
+    bad = not math.isfinite(v)
+    bad = bad or (low is not None and (v <= low if low_open else v < low))
+    bad = bad or (high is not None and (v >= high if high_open else v > high))
+    if bad:
+        raise ValueError(f"{name} must be a finite number{_bounds(low, high, low_open, high_open)}; got {value!r}")
+    return v
+
+
+def check_positive_float(name, value, *, allow_none=False):
+    """A finite number ``> 0``."""
+    return check_float(name, value, low=0.0, low_open=True, allow_none=allow_none)
+
+
+def check_nonneg_float(name, value, *, allow_none=False):
+    """A finite number ``>= 0``."""
+    return check_float(name, value, low=0.0, allow_none=allow_none)
+
+
+def check_choice(name, value, valid):
+    """``value`` if it is one of the strings ``valid``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {list(valid)}; got {type(value).__name__} {value!r}")
+    if value not in valid:
+        raise ValueError(f"{name} must be one of {list(valid)}; got {value!r}")
+    return value
+
+
+def check_bool(name, value):
+    """``True`` or ``False`` (numpy booleans too), nothing else."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def json_seed(seed):
+    """A seed as JSON can store it: an int, or None for anything else (a Generator, None)."""
+    return int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
+
+
+def _or_none(allow_none):
+    return " or None" if allow_none else ""
+
+
+def _bounds(low, high, low_open, high_open):
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high:g}"
+    return ""

@@ -6,7 +6,8 @@ never see strings: :func:`kernel_codes` turns the options into small integers.
 from __future__ import annotations
 
 import dataclasses
-import numbers
+
+from .._checks import check_choice, check_int, check_positive_float
 
 ACTIVATIONS = ("identity", "relu", "clipped_relu", "tanh")
 READOUTS = ("latent", "units")
@@ -20,24 +21,6 @@ ACTIVATION_CODE = {"identity": 0, "relu": 1, "clipped_relu": 2, "tanh": 3}
 READOUT_CODE = {"latent": 0, "units": 1}
 LIKELIHOOD_CODE = {"gaussian": 0, "poisson": 1}
 LINK_CODE = {"softplus": 0, "exp": 1}
-
-
-def check_choice(name, value, valid):
-    """Return ``value`` if it is one of ``valid``, else raise a ValueError listing them."""
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {list(valid)}; got {type(value).__name__} {value!r}")
-    if value not in valid:
-        raise ValueError(f"{name} must be one of {list(valid)}; got {value!r}")
-    return value
-
-
-def check_int(name, value, minimum=None):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,10 +102,9 @@ class ModelOptions:
                 f"n_obs must be <= n_units={n_units} for readout='units' (the first n_obs units are observed); got n_obs={n_obs}")
         if self.readout_input and self.readout != "latent":
             raise ValueError("readout_input=True needs readout='latent'")
-        if not (isinstance(self.bin_width, numbers.Real) and self.bin_width > 0):
-            raise ValueError(f"bin_width must be a positive number; got {self.bin_width!r}")
+        check_positive_float("bin_width", self.bin_width)
         for flag in ("readout_input", "shared_leak", "filter_inputs"):
-            if not isinstance(getattr(self, flag), (bool,)):
+            if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
 
     @property
@@ -130,6 +112,16 @@ class ModelOptions:
         """True when ``y = B z + c + Gaussian noise`` (the optimal proposal applies)."""
         return self.likelihood == "gaussian" and (
             self.readout == "latent" or self.units_readout_from == "currents")
+
+    @property
+    def proposals(self):
+        """Proposals this model supports: ``optimal`` needs a linear-Gaussian read-out."""
+        return ("bootstrap", "optimal") if self.linear_gaussian_readout else ("bootstrap",)
+
+    @property
+    def default_proposal(self):
+        """``"optimal"`` where it applies (it is never worse), else ``"bootstrap"``."""
+        return "optimal" if self.linear_gaussian_readout else "bootstrap"
 
     def to_dict(self):
         return dataclasses.asdict(self)
