@@ -1,139 +1,53 @@
 """The EEG experiment of Pals et al. (2024), Table 1, on a laptop.
 
-Fits rank-3, N=512 clipped-ReLU models with a latent Gaussian read-out to the
-64-channel EEG recording (optimal proposal, K=10, windows of 50, batch 10,
-lr 1e-3 -> 1e-6, 75,000 updates as in the reference), one fit per seed in
-parallel (``lowrank.fit_many``, one core each), then evaluates each by the
-protocol of ``lowrank.evaluate`` against the full recording: D_stsp and D_H,
-with and without the 15-point Hann smoothing of the generated data, at several
-points of the run (snapshots) to show how many updates the quality needs.
+Fits rank-3, N=512 clipped-ReLU models with a latent Gaussian read-out to the 64-channel EEG
+recording ``../shared/data/eeg/EEG_data_smoothed.npy`` (optimal proposal, K=10, windows of 50,
+batch 10, lr 1e-3 -> 1e-6, 75,000 updates, as in the reference), one fit per seed in parallel
+(``lowrank.fit_many``, one core each). Each model is then evaluated by the protocol of
+``lowrank.evaluate`` against the whole recording: D_stsp and D_H of a generated series smoothed
+with the 15-point Hann window (the headline, the reference's protocol) and without it; D_stsp also
+with the reference code's float32 arithmetic (``dstsp(..., drop_underflow=True)``), which is how
+the reference's numbers were computed. Scores are given for generated series 0 (like the
+reference's single evaluation) and as means over ``--n-gen`` series, after the final update and
+at the ``--snapshots``. Yardsticks on the same protocol: the recording's second half against its
+first, and a linear-Gaussian model (identity activation) fitted the same way on one core.
 
-Training data. The reference trained on the raw z-scored recording and
-compared Hann-smoothed generated data with the smoothed file; only the
-smoothed file is available here. Trained on it as it is, the model fits the
-smoothing's temporally correlated residual with slow, near-deterministic
-latent dynamics: generated data then carry far too much low-frequency power
-(D_H ~ 0.34 whatever the length of training; see ``--augment-noise 0``). So
-each training batch gets fresh white noise (``fit(augment_noise=...)``) of
-std 1.0, which puts back the broadband residual that the smoothing removed:
-a Hann-15 window attenuates white noise by 0.327, and a fit to the smoothed
-file learns an observation noise of 0.32, i.e. a raw residual of std ~1.0.
+The recording reached us smoothed, so by default training undoes the smoothing where it can
+(``metrics.hann_unsmooth`` below 0.1 cycles/step), gives the observation noise a full covariance
+shaped like the data's residual (``lowrank.residual_noise_basis``, scaled by the Hann window's
+white-noise gain 0.107) and adds fresh white noise to every batch (std sqrt(1 - 0.107) = 0.945 in
+the noise coordinates) in place of the broadband residual the smoothing removed.
 
-Undoing the smoothing (the default, ``--unsmooth-below 0.1``). Below 0.1
-cycles/step the Hann window still passes at least 5 % of the power, so
-dividing the file's spectrum by the window's response there
-(``lowrank.metrics.hann_unsmooth``) gives back the raw recording the
-reference trained on, in that band; what lay above is gone, and the white
-augmentation stands in for it. Trained on that, 5 seeds x 75,000 updates
-(``results/eeg.json``) give D_stsp 1.93 (MAD 0.16) and D_H 0.098 (MAD
-0.006): both beat the reference's 2.11 / 0.109, and so do the means over 3
-generated series (1.89 / 0.100; every model's mean D_H is 0.085-0.107).
-A replicate with 5 new seeds (``--base-seed 1``,
-``results/eeg_replicate_base_seed_1.json``) gives 1.86 / 0.102 (means over
-3 series 1.90 / 0.100). Snapshots: after 40,000 updates both runs beat both
-targets (1.83 / 0.098 and 1.68 / 0.097); after 20,000 only the first does
-(1.95 / 0.104; the replicate's D_H is 0.113), so 40,000 updates would do.
-Without it (``--unsmooth-below 0``, ``results/eeg_smoothed_training.json``)
-the same setup gives 1.86 / 0.122: fitted to the smoothed signal (and
-smoothed once more at evaluation), the latent dynamics come out too slow.
-The paragraphs below describe that setup and its probes.
+Options (defaults in brackets):
+  --seeds N            fits, one per seed [5]
+  --base-seed S        root the fits' seeds are spawned from (fit_many's base_seed) [0]
+  --iters N            updates per fit [75000]
+  --n-jobs N           fits run at once, one thread each [2]
+  --noise-basis {residual,diagonal}   observation noise: residual-shaped full covariance, or
+                       diagonal [residual]
+  --latent-noise {diag,full}   transition noise covariance (ModelOptions.noise) [diag]
+  --augment-noise STD  white noise added to each training batch, in the noise coordinates
+                       [0.945 with the residual basis, 1.0 with diagonal noise, 0 with
+                       --train-data]; 0: none
+  --unsmooth-below F   undo the file's Hann smoothing below F cycles/step before training [0.1];
+                       0: train on the smoothed file as it is; ignored with --train-data
+  --train-data NPY     train on this (T, 64) recording as it is (no augmentation by default, noise
+                       basis without the Hann gain) and still evaluate against the smoothed file:
+                       the reference's protocol, given its raw EEG_data_zscored.npy
+  --n-gen N            generated series per model for the mean scores [3]
+  --snapshots LIST     comma-separated update counts also evaluated [10000,20000,40000]
+  --quick              2 seeds x 300 iterations, N=128: a few minutes
+  --out PATH           results file [bench/results/eeg.json]
+  --save-models DIR    also write each fitted model to DIR/seed<seed>.npz
 
-Observation noise. A rank-3 read-out with diagonal noise puts everything
-beyond the data's top three directions into independent per-channel noise,
-but EEG's residual is correlated across channels (volume conduction): data
-covariance eigenvalues 4-5 are 1.56 and 1.18 against 0.30 and 0.25 for such a
-model's generated data. By default (``--noise-basis residual``) the models
-get full-covariance observation noise shaped like that residual,
-``lowrank.residual_noise_basis(y, 3, smoothing_gain=hann_noise_gain(15))``:
-the residual covariance scaled back up by the Hann window's white-noise gain
-(0.107), since the smoothing attenuated it by that much. In those noise
-coordinates the smoothed residual has variance 0.107 per direction and the
-raw one 1, so the augmentation noise is white with std sqrt(1 - 0.107) =
-0.945 there (``fit(augment_noise=...)`` draws it shaped by the basis).
-``--noise-basis diagonal`` is the earlier setup (isotropic augmentation 1.0).
-The two trade the metrics against each other (5 seeds x 75,000 updates):
-residual basis D_stsp 1.86 / D_H 0.122 (``results/eeg_smoothed_training.json``), diagonal
-2.75 / 0.098 (``results/eeg_diagonal_noise.json``). ``bench/eeg_diagnostics.py``
-shows where, by swapping the generated noise of fitted models (same latent
-paths; ``results/eeg_diagnostics.json``: 6 models of that setup after
-20,000 updates, 3 series each). D_H sees only each channel's noise variance:
-noise with the model's per-channel variances but independent channels scores
-the same D_H and 0.45-0.5 worse D_stsp. The residual-shaped noise puts most
-white noise on the channels with the largest residual share, whose recorded
-residual is red (42 % of its power below 0.002 cycles/step, against 4 % for
-Hann-smoothed white noise): on the two best-fitted models their D_H is 0.15
-against 0.06-0.09 elsewhere, and isotropic noise of the same total variance
-lowers the mean D_H by 0.010-0.016 but raises D_stsp by 0.65-0.75. Replacing
-the noise by the recording's own residual (phase-randomised: its exact
-spectrum and covariance) evens those channels out but does not lower the mean
-D_H (-0.008 to +0.014), because the latent dynamics themselves are too slow
-(noise-free read-outs: D_H 0.09-0.18, too much power below 0.002
-cycles/step, too little at 0.008-0.03) and white noise partly hides that.
-What is added to the training batches sets that timescale: rebuilding the
-fast content the smoothing removed (deconvolving the Hann window at 0.05-0.1
-cycles/step, where the recording is 1/f with a PC1-dominated covariance, and
-continuing it flat or as 1/f) makes the dynamics far too fast (D_H 0.27-0.42
-after 20,000 updates), training on the deconvolved recording with no noise
-gives D_H 0.20, and white noise (isotropic or shaped by the basis) stays
-closest; the default above combines the two (the recording unsmoothed below
-0.1 cycles/step, plus the white noise). Those were probes (4 seeds x 20,000 updates each), not
-options of this script. A full latent noise covariance (``--latent-noise
-full``, 5 seeds x 75,000 updates, ``results/eeg_full_latent_noise.json``)
-gives D_stsp 2.06 / D_H 0.131: no better. With the same seeds the final ELBOs
-match the diagonal run's to 0.02, and the per-seed metric differences are of
-the size generation noise alone makes (D_H varies by 0.03-0.05 between
-series of one model).
+Headline (``results/eeg.json``, 5 seeds x 75,000 updates, about 7 minutes per fit on one core):
+D_stsp 1.93 and D_H 0.098 (medians), against the reference's 2.11 and 0.109; a replicate with
+``--base-seed 1`` gives 1.86 and 0.102. The history of runs and probes behind these defaults,
+with all their numbers, is in ``docs/experiments/eeg.md``.
 
-Where the two metrics part ways when training on the smoothed file (probes
-of 4 seeds x 20,000 updates, not options of this script). The fits come in
-two kinds. Those with the better ELBO (about -52 per step) have a multistable latent landscape (7 fixed
-points, ``model.fixed_points()``) whose noise-driven switching between
-basins puts 19-31 % of the generated power below 0.001 cycles/step, against
-12 % in the recording: D_stsp 1.5-2.0, D_H 0.13. Those that stay near -54
-have a single fixed point and one nearly noise-free latent direction:
-D_stsp 2.5-2.6, D_H 0.08-0.09. A window of 50 steps hardly ever holds a
-switch, so the ELBO does not pin down how often switches happen, and the
-generated series' slowest power is left to chance. What did not move this:
-one leak shared by the latent dimensions, as in the reference (``LowRankRNN(
-shared_leak=True)``; the per-dimension leaks stay at 0.90-0.91 anyway:
-2.33 / 0.111 against 2.29 / 0.111), and the reference's RAdam optimiser,
-which only slows the first updates (all four fits stay near -54: 2.62 /
-0.095). Windows of 100 steps (outside the paper's setup) gave 2.55 / 0.087,
-three of the four fits of the single-fixed-point kind. The undone smoothing
-looked worse in that probe (2.43 / 0.150), because after 20,000 updates of
-a 20,000-update schedule three of its four fits were still of the
-single-fixed-point kind; in the full run the snapshots at 20,000 and 40,000
-updates of the 75,000-update schedule already beat both targets (1.95 /
-0.104 and 1.83 / 0.098). The models' ELBO on windows of 500 steps and on the
-whole recording ranks the fits as the training ELBO does (the multistable ones
-ahead by 1.2 nats per step), so choosing among fits by likelihood would not
-help D_H either.
-
-Training on the raw recording. ``--train-data RAW.npy`` trains on another
-(T, 64) recording as it is (no augmentation unless ``--augment-noise`` is
-given; the residual noise basis without the Hann gain) and still evaluates
-against the smoothed file: with the reference's raw z-scored recording
-(``EEG_data_zscored.npy`` in its repository, not in ``../shared/data``)
-this is the reference's own protocol, and the augmentation choice above
-disappears.
-
-Headline: *with* the Hann 15 smoothing of generated data (the reference's
-protocol): the model describes the broadband signal, so its generated series
-is smoothed the same way as the file it is compared with. The numbers
-without it are reported too, and D_stsp is also given with the reference
-code's float32 arithmetic (``dstsp(..., drop_underflow=True)``), which
-drops the Monte Carlo draws where a density underflows: that is how the
-reference's own numbers (2.11 / 0.109) were computed. Each model is scored
-on one generated series (generation seed 0, like the reference's single
-evaluation) and, less noisily, on the mean over ``--n-gen`` series.
-
-Yardsticks on the same protocol: the second half of the recording against the
-first, and a linear-Gaussian model (identity activation) fitted the same way.
-
-Usage: python bench/eeg.py [--seeds 5] [--base-seed 0] [--iters 75000] [--n-jobs 2] [--noise-basis residual]
-       [--latent-noise diag] [--unsmooth-below 0.1] [--train-data RAW.npy] [--quick]
-       [--save-models DIR]
-Writes bench/results/eeg.json.
+Usage: python bench/eeg.py [--seeds 5] [--base-seed 0] [--iters 75000] [--n-jobs 2] [--quick] ...
+Writes --out (per-seed scores, medians and MADs, medians by iteration, yardsticks, and whether the
+medians beat the reference).
 """
 import argparse
 import json
