@@ -264,12 +264,14 @@ def test_thread_count_does_not_change_results(tmp_path):
     (dict(a=np.array([0.5, 0.0])), ValueError, r"open interval \(0, 1\)"),
     (dict(a=np.array([0.5, 0.5, 0.5])), ValueError, r"a must be a scalar or have shape \(R,\) = \(2,\)"),
     (dict(c=np.ones(2)), ValueError, r"c must have shape \(n_units,\) = \(3,\); got \(2,\)"),
-    (dict(activation="sigmoid"), ValueError, r"unknown activation 'sigmoid'; valid: 'relu', 'clipped_relu', 'tanh'"),
+    (dict(activation="sigmoid"), ValueError, r"activation must be one of \['relu', 'clipped_relu', 'tanh'\]; got 'sigmoid'"),
     (dict(activation=3), TypeError, r"activation must be a string"),
     (dict(M=[["a", "b"]] * 3), TypeError, r"M must be an array of real numbers"),
-    (dict(method="magic"), ValueError, r"unknown method 'magic'"),
+    (dict(method="magic"), ValueError, r"method must be one of .*; got 'magic'"),
     (dict(activation="tanh", method="enumerate"), ValueError, r"piecewise-linear"),
-    (dict(tol=-1.0), ValueError, r"tol must be a positive number"),
+    (dict(tol=-1.0), ValueError, r"tol must be a finite number in \(0, 0.01\); got -1.0"),
+    (dict(tol="small"), TypeError, r"tol must be a real number"),
+    (dict(method=3), TypeError, r"method must be a string"),
 ])
 def test_validation(kwargs, exc, match):
     args = dict(M=np.ones((3, 2)), N=np.ones((3, 2)), h=np.zeros(3), a=0.5, activation="relu", c=None)

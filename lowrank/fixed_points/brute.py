@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..model.equations import phi, phi_slope
 from .regions import _build, _finalize, _in_region, _region_pieces, _systems, _validate
 
 MAX_BRUTE_UNITS = 20
@@ -91,12 +92,7 @@ def brute_force_fixed_points(M, N, h, a, activation="relu", c=None, *, tol=1e-9,
 
 
 def _phi(activation, x, h):
-    if activation == "tanh":
-        return np.tanh(x), 1.0 - np.tanh(x) ** 2
-    if activation == "relu":
-        return np.maximum(x, 0.0), (x > 0).astype(float)
-    y = np.maximum(x + h, 0.0) - np.maximum(x, 0.0)
-    return y, (x + h > 0).astype(float) - (x > 0).astype(float)
+    return phi(activation, x, h), phi_slope(activation, x, h)
 
 
 def newton_fixed_points(M, N, h, a, activation="tanh", c=None, *, n_starts=256, seed=0, tol=1e-9, max_iter=100):

@@ -37,6 +37,7 @@ import math
 import numpy as np
 
 from ..kernels import arrangement as _kernels
+from ..model.equations import phi
 from .regions import _finalize
 
 # Fixed seeds for the generic directions, the tie-breaking perturbation and
@@ -74,12 +75,7 @@ def _hyperplanes(M, N, h, c, activation):
     b = np.array(b_l, dtype=np.float64).reshape(H)
     Q = np.ascontiguousarray(np.array(Q_l, dtype=np.float64).reshape(H, R, R))
     r = np.array(r_l, dtype=np.float64).reshape(H, R)
-    x0 = c - h
-    if activation == "clipped_relu":
-        phi0 = np.maximum(x0 + h, 0.0) - np.maximum(x0, 0.0)
-    else:
-        phi0 = np.maximum(x0, 0.0)
-    r0 = (phi0 * flat) @ N
+    r0 = (phi(activation, c - h, h) * flat) @ N
     return W, b, Q, r, r0, np.array(unit_l, dtype=np.int64), np.array(kind_l, dtype=np.int64), flat
 
 

@@ -1,6 +1,7 @@
 """One entry point for every fixed-point finder: :func:`find_fixed_points`."""
 from __future__ import annotations
 
+from .._checks import check_choice
 from .brute import brute_force_fixed_points, newton_fixed_points
 from .enumerate import _enumerate
 from .regions import FixedPoints, _validate
@@ -47,8 +48,7 @@ def find_fixed_points(M, N, h, a, activation="relu", c=None, *, tol=1e-9, method
     number of threads.
     """
     M, N, h, a, c, activation = _validate(M, N, h, a, activation, c, tol)
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; valid: {', '.join(repr(v) for v in METHODS)}")
+    check_choice("method", method, METHODS)
     if method == "auto":
         method = "newton" if activation == "tanh" else "enumerate"
     if activation == "tanh" and method != "newton":

@@ -8,13 +8,12 @@ region, labels stability, and packs what a finder found into
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 
-from .._checks import as_float_array
+from .._checks import as_float_array, check_choice, check_float
 
 ACTIVATIONS = ("relu", "clipped_relu", "tanh")
 
@@ -216,11 +215,7 @@ def _as_array(name, x, shape_desc, ndim):
 
 def _validate(M, N, h, a, activation, c, tol=1e-9):
     """Check and convert the model arrays; returns (M, N, h, a_vec, c, activation)."""
-    if not isinstance(activation, str):
-        raise TypeError(f"activation must be a string, one of {', '.join(repr(v) for v in ACTIVATIONS)}; "
-                        f"got {type(activation).__name__}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(repr(v) for v in ACTIVATIONS)}")
+    check_choice("activation", activation, ACTIVATIONS)
     M = _as_array("M", M, "(n_units, R)", 2)
     n_units, R = M.shape
     if R < 1:
@@ -245,8 +240,7 @@ def _validate(M, N, h, a, activation, c, tol=1e-9):
         c = _as_array("c", c, f"(n_units,) = ({n_units},)", None)
         if c.shape != (n_units,):
             raise ValueError(f"c must have shape (n_units,) = ({n_units},); got {c.shape}")
-    if not isinstance(tol, numbers.Real) or not (0.0 < float(tol) < 1e-2) or not math.isfinite(float(tol)):
-        raise ValueError(f"tol must be a positive number below 1e-2; got {tol!r}")
+    check_float("tol", tol, low=0.0, high=1e-2, low_open=True, high_open=True)
     return M, N, h, a_arr, c, activation
 
 

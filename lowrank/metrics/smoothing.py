@@ -1,47 +1,31 @@
 """Smoothing and standardisation along time, plus the input checks shared by
 the metric modules.
 
-The EEG protocol (DESIGN.md §6) smooths a generated series with a 15-point
+The EEG protocol (docs/design.md §6) smooths a generated series with a 15-point
 Hann window and z-scores it per channel before comparing it with the
 recording; :func:`hann_smooth` and :func:`zscore` are those two steps.
 """
-import numbers
-
 import numpy as np
 from scipy import ndimage
+
+from .._checks import as_float_array, check_int, check_positive_float
 
 __all__ = ["hann_smooth", "hann_unsmooth", "zscore"]
 
 
 def _as_array(x, name, ndims=(2,)):
-    """Return ``x`` as a finite float64 array whose ndim is in ``ndims`` (None: any).
+    """``x`` as a finite, non-empty float64 array whose ndim is in ``ndims`` (None: any).
 
-    Raises ``ValueError`` naming ``name``, what was expected and what was
-    found.
+    The checks are :func:`lowrank._checks.as_float_array`'s (TypeError for
+    non-numeric input, ValueError for a wrong ndim or NaN/inf); the metrics
+    add that a series must not be empty.
     """
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be a numeric array; could not convert it ({exc})"
-        ) from None
-    if ndims is not None and arr.ndim not in ndims:
-        expected = " or ".join(f"{d}-D" for d in ndims)
-        hint = ""
-        if arr.ndim == 1 and 2 in ndims:
-            hint = "; for a single channel pass x[:, None]"
-        raise ValueError(
-            f"{name} must be a {expected} array (time x dims), "
-            f"found ndim={arr.ndim} with shape {arr.shape}{hint}"
-        )
+    if ndims == (2,) and np.ndim(x) == 1:
+        raise ValueError(f"{name} must be a 2-D array of shape (time, channels); got shape {np.shape(x)}: "
+                         f"for a single channel pass x[:, None]")
+    arr = as_float_array(name, x, ndims, shape_desc="(time, channels)" if ndims == (2,) else None)
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, found shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        n_bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(
-            f"{name} must contain only finite values, found {n_bad} NaN/inf "
-            f"entries"
-        )
+        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
     return arr
 
 
@@ -54,34 +38,9 @@ def _check_same_dims(x_true, x_gen, name_true="x_true", name_gen="x_gen"):
         )
 
 
-def _check_int(value, name, minimum, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(
-            f"{name} must be an integer >= {minimum}"
-            f"{' or None' if allow_none else ''}, found {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, found {value}")
-    return int(value)
-
-
-def _check_positive(value, name, allow_zero=False):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, found {value!r}") from None
-    ok = np.isfinite(v) and (v >= 0 if allow_zero else v > 0)
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, found {value!r}")
-    return v
-
-
 def _hann_weights(window):
     """The normalised ``window``-point Hann weights (``[1.0]`` for 1), ``window`` validated."""
-    window = _check_int(window, "window", 1)
+    window = check_int("window", window, 1)
     if window == 2:
         raise ValueError("window must be 1 or >= 3: the 2-point Hann window is all zeros")
     w = np.hanning(window) if window > 1 else np.ones(1)
@@ -208,7 +167,7 @@ def hann_unsmooth(x, window=15, max_freq=0.1, axis=0):
         empty or not finite.
     """
     weights = _hann_weights(window)
-    max_freq = _check_positive(max_freq, "max_freq")
+    max_freq = check_positive_float("max_freq", max_freq)
     if max_freq > 0.5:
         raise ValueError(f"max_freq must be at most 0.5 cycles per step (the Nyquist frequency); got {max_freq}")
     arr = _as_array(x, "x", ndims=None)

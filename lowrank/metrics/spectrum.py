@@ -9,7 +9,8 @@ the Hellinger distance, which lies in [0, 1] (0: same spectral shape;
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from .smoothing import _as_array, _check_int, _check_positive, _check_same_dims, zscore
+from .._checks import check_int, check_nonneg_float
+from .smoothing import _as_array, _check_same_dims, zscore
 
 __all__ = ["power_spectrum_distance", "power_spectra", "hellinger"]
 
@@ -107,8 +108,8 @@ def power_spectra(x, smoothing=20, cutoff=None):
         steps, has a constant channel (its spectrum cannot be normalised), or
         a parameter is out of range.
     """
-    smoothing = _check_positive(smoothing, "smoothing", allow_zero=True)
-    cutoff = _check_int(cutoff, "cutoff", 1, allow_none=True)
+    smoothing = check_nonneg_float("smoothing", smoothing)
+    cutoff = check_int("cutoff", cutoff, 1, allow_none=True)
     x = _as_array(x, "x")
     return _spectra(x, smoothing, cutoff, "x")
 
@@ -145,8 +146,8 @@ def power_spectrum_distance(x_true, x_gen, smoothing=20, cutoff=None):
         differ, the common length is below 2, a channel is constant, or a
         parameter is out of range.
     """
-    smoothing = _check_positive(smoothing, "smoothing", allow_zero=True)
-    cutoff = _check_int(cutoff, "cutoff", 1, allow_none=True)
+    smoothing = check_nonneg_float("smoothing", smoothing)
+    cutoff = check_int("cutoff", cutoff, 1, allow_none=True)
     x_true = _as_array(x_true, "x_true")
     x_gen = _as_array(x_gen, "x_gen")
     _check_same_dims(x_true, x_gen)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .smoothing import _check_positive
+from .._checks import as_float_array, check_positive_float
 
 __all__ = [
     "SpikeStatistics",
@@ -89,29 +89,13 @@ class SpikeComparison(NamedTuple):
 
 def _as_counts(counts, name):
     """Validate counts; return an int64 array of shape (n_trials, T, D)."""
-    try:
-        arr = np.asarray(counts)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a numeric array ({exc})") from None
-    if arr.ndim not in (2, 3):
-        raise ValueError(
-            f"{name} must be a 2-D (T, D) or 3-D (n_trials, T, D) array of "
-            f"counts, found ndim={arr.ndim} with shape {arr.shape}"
-        )
+    if not isinstance(counts, np.ndarray) or counts.dtype == bool:
+        counts = np.asarray(counts) if not isinstance(counts, np.ndarray) else counts.astype(np.int64)
+    arr = as_float_array(name, counts, (2, 3), shape_desc="(T, D) or (n_trials, T, D)")
     if arr.size == 0:
-        raise ValueError(f"{name} must not be empty, found shape {arr.shape}")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must hold numeric counts, found dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real counts, found dtype {arr.dtype}")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must contain only finite values, found NaN/inf")
-        if np.any(arr != np.round(arr)):
-            raise ValueError(
-                f"{name} must hold non-negative integer counts, found "
-                f"non-integer values"
-            )
+        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
+    if np.any(arr != np.round(arr)):
+        raise ValueError(f"{name} must hold non-negative integer counts, found non-integer values")
     if np.any(arr < 0):
         raise ValueError(
             f"{name} must hold non-negative integer counts, found minimum "
@@ -181,7 +165,7 @@ def spike_statistics(counts, dt=1.0):
         If ``counts`` is not 2-D or 3-D, empty, not finite, negative or not
         integer-valued, or ``dt`` is not a positive finite number.
     """
-    dt = _check_positive(dt, "dt")
+    dt = check_positive_float("dt", dt)
     arr = _as_counts(counts, "counts")
     n_trials, n_steps, n_neurons = arr.shape
     flat = arr.reshape(n_trials * n_steps, n_neurons)

@@ -15,7 +15,8 @@ by Kullback-Leibler divergence ``KL(p_true || p_gen)``:
 import numpy as np
 from scipy.special import logsumexp
 
-from .smoothing import _as_array, _check_int, _check_positive, _check_same_dims
+from .._checks import check_int, check_positive_float
+from .smoothing import _as_array, _check_same_dims
 
 __all__ = ["dstsp", "dstsp_gmm", "dstsp_binned"]
 
@@ -30,7 +31,7 @@ def _prepare_pair(x_true, x_gen, max_steps):
     x_true = _as_array(x_true, "x_true")
     x_gen = _as_array(x_gen, "x_gen")
     _check_same_dims(x_true, x_gen)
-    max_steps = _check_int(max_steps, "max_steps", 1, allow_none=True)
+    max_steps = check_int("max_steps", max_steps, 1, allow_none=True)
     if max_steps is not None:
         x_true = x_true[:max_steps]
         x_gen = x_gen[:max_steps]
@@ -165,8 +166,8 @@ def dstsp_gmm(x_true, x_gen, *, sigma=1.0, max_steps=10_000, n_samples=1_000,
     in blocks of at most 2**21 entries, so 1,000 draws against 10,000
     components in 64 dimensions stay cheap in time and memory.
     """
-    sigma = _check_positive(sigma, "sigma")
-    n_samples = _check_int(n_samples, "n_samples", 1)
+    sigma = check_positive_float("sigma", sigma)
+    n_samples = check_int("n_samples", n_samples, 1)
     x_true, x_gen = _prepare_pair(x_true, x_gen, max_steps)
     if not drop_underflow:
         return float(np.mean(_gmm_log_ratios(x_true, x_gen, sigma, n_samples, seed)))
@@ -233,8 +234,8 @@ def dstsp_binned(x_true, x_gen, n_bins=30, *, alpha=1e-5, bounds=None,
     histograms contributes the same term ``(alpha/Z_p) log(Z_q/Z_p)``, which
     is added in closed form, so memory is O(T) even for 30**5 cells.
     """
-    n_bins = _check_int(n_bins, "n_bins", 1)
-    alpha = _check_positive(alpha, "alpha")
+    n_bins = check_int("n_bins", n_bins, 1)
+    alpha = check_positive_float("alpha", alpha)
     x_true, x_gen = _prepare_pair(x_true, x_gen, max_steps)
     dims = x_true.shape[1]
     if dims > _MAX_BINNED_DIMS:

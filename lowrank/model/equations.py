@@ -55,7 +55,13 @@ def unit_currents(params: Params, z, v):
 
 
 def phi(name, x, h):
-    """``φ(x)`` in numpy for pre-activations ``x`` (..., N') and thresholds ``h`` (N',)."""
+    """``φ(x)`` for pre-activations ``x`` (..., N') and thresholds ``h`` (N',).
+
+    The reference definition of every activation; the compiled twin is
+    :func:`lowrank.kernels.activations.phi`, tested against this one.
+    ``clipped_relu`` is ``relu(x + h) − relu(x)``: 0 below ``−h``, then a
+    slope of one, then the plateau ``h``.
+    """
     if name == "relu":
         return np.maximum(x, 0.0)
     if name == "clipped_relu":
@@ -63,6 +69,17 @@ def phi(name, x, h):
     if name == "tanh":
         return np.tanh(x)
     return x
+
+
+def phi_slope(name, x, h):
+    """``dφ/dx`` at ``x`` (..., N'), with the subgradient 0 at every kink."""
+    if name == "relu":
+        return (x > 0).astype(np.float64)
+    if name == "clipped_relu":
+        return (x + h > 0).astype(np.float64) - (x > 0).astype(np.float64)
+    if name == "tanh":
+        return 1.0 - np.tanh(x) ** 2
+    return np.ones_like(x)
 
 
 def readout_mean(params: Params, opts: ModelOptions, z, v):
