@@ -1,4 +1,4 @@
-"""How well a fitted model's generated data match a recording (DESIGN §6).
+"""How well a fitted model's generated data match a recording (docs/design.md §6).
 
 The protocol of Pals et al. (2024) for EEG, after the Durstewitz lab: infer
 the latent state from the start of the recording, let the model run freely

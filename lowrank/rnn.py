@@ -39,7 +39,7 @@ class Sample(NamedTuple):
 
 
 class LowRankRNN:
-    """A stochastic low-rank RNN with a latent or unit read-out (DESIGN §1).
+    """A stochastic low-rank RNN with a latent or unit read-out (docs/design.md §1).
 
     ``z_{t+1} = a ⊙ z_t + nᵀ φ(m z_t + W_u v_t − h) + ε_t``, ``ε_t ~ 𝒩(0, L_z L_zᵀ)``,
     observed through a Gaussian or Poisson read-out. See

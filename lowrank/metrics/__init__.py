@@ -1,4 +1,4 @@
-"""Metrics comparing generated with real data (DESIGN.md §6).
+"""Metrics comparing generated with real data (docs/design.md §6).
 
 * :func:`dstsp` (state-space divergence, ``D_stsp``): do the two series
   occupy state space alike? KL between Gaussian mixtures (or histograms for

@@ -1,4 +1,4 @@
-"""Power-spectrum distance ``D_H`` (DESIGN.md §6).
+"""Power-spectrum distance ``D_H`` (docs/design.md §6).
 
 ``D_H`` compares the temporal structure of two series channel by channel:
 each channel's power spectrum is smoothed and normalised into a probability

@@ -1,5 +1,5 @@
 """Summary statistics of binned spike counts, and real-vs-generated errors
-(DESIGN.md §6, spiking data).
+(docs/design.md §6, spiking data).
 
 Statistics per neuron: mean rate, inter-spike-interval (ISI) mean and
 coefficient of variation (CV), and the matrix of pairwise count

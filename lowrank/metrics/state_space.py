@@ -1,4 +1,4 @@
-"""State-space divergence ``D_stsp`` (DESIGN.md §6).
+"""State-space divergence ``D_stsp`` (docs/design.md §6).
 
 ``D_stsp`` asks whether a generated series visits the same regions of state
 space, as often, as the real one, regardless of timing. Each series is
@@ -293,7 +293,7 @@ def dstsp(x_true, x_gen, *, method="gmm", sigma=1.0, max_steps=10_000,
         Generated series with the same ``D``; ``T_gen`` may differ.
     method : {"gmm", "binned", "auto"}, default "gmm"
         ``"gmm"``: Gaussian-mixture Monte Carlo estimate
-        (:func:`dstsp_gmm`), the variant used for EEG in DESIGN.md §6 and
+        (:func:`dstsp_gmm`), the variant used for EEG in docs/design.md §6 and
         valid in any dimension. ``"binned"``: histogram KL
         (:func:`dstsp_binned`), only for ``D < 6``. ``"auto"``: binned when
         ``D < 6``, otherwise gmm. The two variants are on different scales;

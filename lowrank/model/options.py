@@ -25,7 +25,7 @@ LINK_CODE = {"softplus": 0, "exp": 1}
 
 @dataclasses.dataclass(frozen=True)
 class ModelOptions:
-    """Structural options of the low-rank RNN (see DESIGN §1).
+    """Structural options of the low-rank RNN (see docs/design.md §1).
 
     Parameters
     ----------
