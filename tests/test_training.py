@@ -14,7 +14,9 @@ from lowrank.model.params import from_flat, to_flat
 from lowrank.training import fit
 from lowrank.data import eval_sequences, prepare_data, split_heldout
 from lowrank.training.batches import Batcher
-from lowrank.training.fit import History, _Progress, _Unflatten
+from lowrank.training.history import History
+from lowrank.training.progress import Progress
+from lowrank.training.unflatten import Unflatten
 from lowrank.training.optim import Adam, RAdam, make_optimizer
 
 pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
@@ -103,7 +105,7 @@ def test_make_optimizer_rejects_unknown():
 def test_fast_unflatten_is_bit_identical_to_from_flat(kw):
     opts = ModelOptions(**{**dict(n_units=7, rank=3, n_obs=4), **kw})
     theta = np.random.default_rng(2).normal(size=lowrank.model.n_params(opts))
-    fast, ref = _Unflatten(opts)(theta), from_flat(theta, opts)
+    fast, ref = Unflatten(opts)(theta), from_flat(theta, opts)
     for k, (x, y) in zip(ref._fields, zip(fast, ref)):
         assert np.array_equal(x, np.asarray(y)), k
 
@@ -376,7 +378,7 @@ class _FakeTTY(io.StringIO):
 @pytest.mark.parametrize("tty", [True, False])
 def test_progress_rewrites_in_place_only_on_a_terminal(tty):
     stream = _FakeTTY() if tty else io.StringIO()
-    p = _Progress(10, 0, verbose=1, interval=0.0, stream=stream)
+    p = Progress(10, 0, verbose=1, interval=0.0, stream=stream)
     for i in range(1, 4):
         p.update(i, -1.0, float("nan"), 1e-3)
     p.close("done")
