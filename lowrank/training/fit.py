@@ -13,7 +13,8 @@ the training loop (:class:`~.trainer.Trainer`). One iteration:
    Generator);
 4. an Adam/RAdam step on the unconstrained flat parameters against
    ``−grad`` (the optimiser minimises the negative ELBO), with an
-   exponentially decaying learning rate and optional gradient-norm clipping.
+   exponentially decaying learning rate and optional gradient-norm clipping;
+   the update is kept only if every parameter stays finite.
 
 Randomness order
 ----------------
@@ -33,8 +34,33 @@ With held-out data, "best" means the highest held-out ELBO per step among
 the evaluations (including a final one after the last update). Without,
 it means the parameters at the iteration where the bias-corrected
 exponential moving average (decay 0.95, about the last 20 iterations) of
-the training ELBO peaked. Ctrl-C always restores the best parameters;
-``restore_best=True`` does so at the end of a completed run too.
+the training ELBO peaked. Ctrl-C and ``on_nonfinite="stop"`` restore the
+best parameters; ``restore_best=True`` does so at the end of a completed
+run too.
+
+Stopping early
+--------------
+Ctrl-C stops cleanly: the iteration in progress is rolled back, a
+checkpoint is written if ``checkpoint`` is set (with the current, not the
+best, state so that resuming is exact), the best parameters are put on the
+model, and ``fit`` returns with ``stop_reason="interrupted"``.
+
+A non-finite ELBO or gradient, an update that leaves any parameter
+non-finite (or a leak saturated at 1, a scale underflowed to 0), and
+degenerate SMC (``lowrank.smc.SMCDegeneracyError``, every particle dead)
+are never kept: the iteration is rolled back. With ``on_nonfinite="stop"``
+the fit then ends like an interruption, with ``stop_reason="nonfinite"``.
+With ``on_nonfinite="raise"`` (the default) the ``FloatingPointError`` (or
+``SMCDegeneracyError``) propagates, ``model.params`` holds the parameters
+from before the failed iteration, no checkpoint is written at that point
+(an earlier one stays as it was: checkpoints are never written with
+non-finite parameters), and the exception carries
+
+- ``iteration`` (int): the iteration that failed, 0-based; it equals the
+  number of updates kept;
+- ``history`` (History): those updates, ``stop_reason="nonfinite"``;
+- ``best_params`` (Params, finite and valid): the best parameters so far (as
+  above), or the kept parameters when there is no best yet.
 
 Noise augmentation
 ------------------
@@ -84,8 +110,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         n_particles=10, proposal=None, resample="systematic", ess_threshold=None,
         batch_size=10, window=50, drop_last=False, augment_noise=None, n_iter=None, n_epochs=None,
         batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, betas=(0.9, 0.999), adam_eps=1e-8,
-        clip_grad_norm=None, eval_every=50, eval_particles=None, restore_best=False, callback=None,
-        verbose=1, seed=None, checkpoint=None, checkpoint_every=None, resume=None) -> FitResult:
+        clip_grad_norm=None, eval_every=50, eval_particles=None, restore_best=False, on_nonfinite="raise",
+        callback=None, verbose=1, seed=None, checkpoint=None, checkpoint_every=None, resume=None) -> FitResult:
     """Fit a low-rank RNN to data by stochastic gradient ascent on the SMC ELBO.
 
     Parameters
@@ -135,6 +161,9 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     restore_best : bool, default False
         At the end of a completed (or callback-stopped) run, put the best
         parameters (module docstring) on the model instead of the last ones.
+    on_nonfinite : {"raise", "stop"}, default "raise"
+        After a non-finite ELBO, gradient or updated parameter (rolled back either way): raise
+        ``FloatingPointError`` (below), or stop and return the best parameters (``stop_reason="nonfinite"``).
     callback : callable, optional
         ``callback(iteration, model, info)`` after each update, with
         ``model.params`` already updated and ``info`` a dict (``elbo``,
@@ -144,33 +173,27 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     seed : int, Generator or None
         Turned into a ``numpy.random.Generator`` here. None: the model's ``seed`` attribute if it has one.
     checkpoint : path, optional
-        Checkpoint file (written every ``checkpoint_every`` iterations and
-        when the fit stops for any reason but a non-finite value).
+        Checkpoint file: a loadable model file, written every ``checkpoint_every``
+        iterations and when the fit returns, never with non-finite parameters.
     checkpoint_every : int, optional
-        Default: only when the fit stops.
+        Default: only when the fit returns.
     resume : path, optional
         Continue from a checkpoint written by an earlier call with the same arguments.
 
     Returns
     -------
     FitResult
-        Also after Ctrl-C (``stop_reason="interrupted"``, see the Notes).
+        Also after Ctrl-C (``stop_reason="interrupted"``, see "Stopping early" above).
 
     Raises
     ------
     ValueError, TypeError
         Bad data or settings, before any compute.
     FloatingPointError
-        A non-finite ELBO or gradient (naming the iteration); the model keeps
-        the parameters from before that iteration, and the exception carries
-        ``.history``. ``lowrank.smc.SMCDegeneracyError`` (a subclass) likewise.
-
-    Notes
-    -----
-    Ctrl-C stops cleanly: the iteration in progress is rolled back, a
-    checkpoint is written if ``checkpoint`` is set (with the current, not the
-    best, state so that resuming is exact), the best parameters are put on
-    the model, and the function returns with ``stop_reason="interrupted"``.
+        (``on_nonfinite="raise"``) A non-finite ELBO, gradient or updated parameter, or
+        ``lowrank.smc.SMCDegeneracyError`` (a subclass). ``model.params`` keeps the parameters
+        from before the failed iteration; the exception carries ``iteration``, ``history`` and
+        ``best_params`` (see "Stopping early" above).
     """
     opts, theta0, basis = _check_model(model)
     s = check_settings(
@@ -178,8 +201,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         batch_size=batch_size, window=window, drop_last=drop_last, augment_noise=augment_noise, n_iter=n_iter,
         n_epochs=n_epochs, batches_per_epoch=batches_per_epoch, optimizer=optimizer, lr=lr, lr_end=lr_end,
         betas=betas, adam_eps=adam_eps, clip_grad_norm=clip_grad_norm, eval_every=eval_every,
-        eval_particles=eval_particles, heldout=heldout, restore_best=restore_best, checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every)
+        eval_particles=eval_particles, heldout=heldout, restore_best=restore_best, on_nonfinite=on_nonfinite,
+        checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     _check_sources(callback, heldout, y_val, inputs_val)
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
     loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val))

@@ -93,7 +93,7 @@ def fingerprint(*arrays):
 
 
 def save_state(path, options, state: TrainState, *, seed=None):
-    """Write ``state`` as a checkpoint (a loadable model file)."""
+    """Write ``state`` as a checkpoint (a loadable model file); refuses a non-finite state."""
     arrays = {"ckpt/opt/" + k: v for k, v in state.optimizer.items()}
     arrays.update({"ckpt/batcher/" + k: v for k, v in state.batcher.items()})
     if state.best_theta is not None:

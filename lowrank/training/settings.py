@@ -18,8 +18,9 @@ from .._checks import check_bool, check_choice, check_float, check_positive_floa
 from ..model.options import ModelOptions
 from .optim import OPTIMIZERS
 
-__all__ = ["FitSettings", "check_settings", "check_augment_noise"]
+__all__ = ["FitSettings", "check_settings", "check_augment_noise", "ON_NONFINITE"]
 
+ON_NONFINITE = ("raise", "stop")
 # Settings that change the trajectory of a fit; resuming with other values warns.
 TRAJECTORY = ("n_particles", "proposal", "resample", "ess_threshold", "batch_size", "window", "drop_last",
               "n_iter", "optimizer", "lr", "lr_end", "betas", "adam_eps", "clip_grad_norm", "eval_every",
@@ -56,6 +57,7 @@ class FitSettings(NamedTuple):
     eval_particles: int
     heldout: Optional[float]
     restore_best: bool
+    on_nonfinite: str
     checkpoint: object
     checkpoint_every: Optional[int]
 
@@ -84,7 +86,7 @@ def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resampl
                    ess_threshold=None, batch_size=10, window=50, drop_last=False, augment_noise=None,
                    n_iter=None, n_epochs=None, batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None,
                    betas=(0.9, 0.999), adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None,
-                   heldout=None, restore_best=False, checkpoint=None,
+                   heldout=None, restore_best=False, on_nonfinite="raise", checkpoint=None,
                    checkpoint_every=None) -> FitSettings:
     """Validate ``fit``'s settings for a model with options ``opts`` (nothing is computed)."""
     from ..inference.elbo import check_choices
@@ -114,6 +116,7 @@ def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resampl
         eval_every=check_positive_int("eval_every", eval_every), eval_particles=eval_particles,
         heldout=check_float("heldout", heldout, low=0.0, high=1.0, low_open=True, high_open=True, allow_none=True),
         restore_best=check_bool("restore_best", restore_best),
+        on_nonfinite=check_choice("on_nonfinite", on_nonfinite, ON_NONFINITE),
         checkpoint=checkpoint, checkpoint_every=checkpoint_every)
 
 

@@ -10,16 +10,19 @@ iteration is
 2. :meth:`~Trainer.evaluate`: every ``eval_every`` iterations, the held-out
    ELBO of the committed parameters, offered to :class:`Best`;
 3. :meth:`~Trainer.step`: the minibatch ELBO and gradient, checks that both
-   are finite, the optimiser update, and the commit;
+   are finite, the optimiser update, checks that the updated parameters (the
+   flat vector and every derived block) are finite and valid (a leak that
+   saturated to exactly 1 counts as diverged too), and the commit;
 4. :meth:`~Trainer.publish`: the model gets the parameters, the progress
    line, the periodic :meth:`~Trainer.checkpoint`, the callback.
 
-A non-finite value in 2–3 (a ``FloatingPointError``, including
-``SMCDegeneracyError``) rolls the iteration back and raises. Ctrl-C rolls
-back the same way and stops with ``"interrupted"``. :meth:`~Trainer.finish`
-evaluates the last parameters on held-out data (unless interrupted), writes
-the final checkpoint, and puts the best parameters on the model when the fit
-was interrupted (or ``restore_best``).
+A non-finite value anywhere in 2–3 (a ``FloatingPointError``, including
+``SMCDegeneracyError``) rolls the iteration back; then the fit raises, or
+stops with ``stop_reason="nonfinite"`` (``on_nonfinite``). Ctrl-C rolls back
+the same way and stops with ``"interrupted"``. :meth:`~Trainer.finish`
+evaluates the last parameters on held-out data (unless the fit stopped
+early), writes the final checkpoint, and puts the best parameters on the
+model when the fit stopped early (or ``restore_best``).
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ from .unflatten import Unflatten
 __all__ = ["Trainer", "Best", "EMA_DECAY"]
 
 EMA_DECAY = 0.95
+_EARLY = ("interrupted", "nonfinite")
 
 
 class Best:
@@ -117,7 +121,7 @@ class Trainer:
         self.lrs = s.learning_rates()
         self.hist = HistoryBuffer(s.n_iter)
         self.best = Best()
-        self.done, self.time_offset, self.last_val = 0, 0.0, float("nan")
+        self.done, self.time_offset, self.last_val, self.failure = 0, 0.0, float("nan"), None
         self._gstep = np.empty(n)
         self._snap = _Snapshot()
         self._snap.theta, self._snap.opt = np.empty(n), make_optimizer(s.optimizer, n, **hyper)
@@ -190,9 +194,10 @@ class Trainer:
             self.best.offer(val, i, self.theta)
 
     def step(self, i):
-        """Iteration ``i``'s update, committed; returns ``(elbo, gradient norm)``.
+        """Iteration ``i``'s update, checked and committed; returns ``(elbo, gradient norm)``.
 
-        Raises FloatingPointError, before committing anything, when the ELBO or the gradient is not finite.
+        Raises FloatingPointError, before committing anything, when the ELBO,
+        the gradient or the updated parameters are not finite.
         """
         s, lr = self.settings, self.lrs[i]
         value, g = self.loss.value_and_grad(self.params, self.rng)
@@ -205,8 +210,15 @@ class Trainer:
         # The optimiser minimises the negative ELBO.
         scale = -1.0 if s.clip_grad_norm is None or gnorm <= s.clip_grad_norm else -s.clip_grad_norm / gnorm
         np.multiply(g, scale, out=self._gstep)
-        self.opt.step(self.theta, self._gstep, lr)
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.opt.step(self.theta, self._gstep, lr)
         params = self.unflatten(self.theta)
+        bad = self.unflatten.broken(self.theta, params)
+        if bad:
+            raise FloatingPointError(
+                f"non-finite or out-of-range parameters ({', '.join(bad)}) after the update at iteration {i} "
+                f"(lr {lr:.3g}, gradient norm {gnorm:.3g}): the update diverged and was rolled back. "
+                f"Try a smaller lr or clip_grad_norm")
         h = self.hist
         h["train_elbo"][i], h["lr"][i], h["grad_norm"][i] = value, lr, gnorm
         if not self.loss.has_heldout:
@@ -241,7 +253,7 @@ class Trainer:
             self.rollback()
             stop = "interrupted"
         except BaseException:
-            # Non-finite values, degeneracy, errors in a callback: the last committed parameters stay on the model.
+            # Errors in a callback, a raised non-finite value: the last committed parameters stay on the model.
             self.rollback()
             self.model.params = self.params
             self.progress.close()
@@ -256,12 +268,22 @@ class Trainer:
                 value, gnorm = self.step(i)
             except FloatingPointError as exc:
                 self.rollback()
-                exc.history = self.hist.freeze(self.done, stop_reason="nonfinite")
-                exc.add_note(f"lowrank.fit: at iteration {i}; the model keeps the parameters from before it")
-                raise
+                if self.settings.on_nonfinite == "raise":
+                    raise self._annotate(exc, i)
+                self.failure = exc
+                return "nonfinite"
             if self.publish(i, value, gnorm, callback):
                 return "callback"
         return "completed"
+
+    def _annotate(self, exc, i):
+        """``exc`` with ``iteration``, ``history`` and ``best_params`` (see ``fit``'s Raises)."""
+        exc.iteration = i
+        exc.history = self.hist.freeze(self.done, stop_reason="nonfinite")
+        exc.best_params = self.best_params()
+        exc.add_note(f"lowrank.fit: at iteration {i}; the model keeps the parameters from before it "
+                     f"(the exception's best_params holds the best so far)")
+        return exc
 
     # ---- the end -----------------------------------------------------------------------------
     def final_evaluation(self):
@@ -277,12 +299,12 @@ class Trainer:
         return self.params if self.best.theta is None else self.unflatten(self.best.theta)
 
     def finish(self, stop_reason) -> FitResult:
-        """Evaluate the last parameters (unless interrupted), checkpoint, choose the model's parameters, report."""
-        interrupted = stop_reason == "interrupted"
-        final = float("nan") if interrupted else self.final_evaluation()
+        """Evaluate the last parameters (unless stopped early), checkpoint, choose the model's parameters, report."""
+        early = stop_reason in _EARLY
+        final = float("nan") if early else self.final_evaluation()
         history = self.hist.freeze(self.done, final, stop_reason)
         self.checkpoint(stop_reason)
-        self.model.params = self.best_params() if interrupted or self.settings.restore_best else self.params
+        self.model.params = self.best_params() if early or self.settings.restore_best else self.params
         self._report(stop_reason, final)
         b = self.best
         return FitResult(model=self.model, history=history, n_iter=self.done, best_elbo=float(b.value),
@@ -290,12 +312,13 @@ class Trainer:
 
     def _report(self, stop_reason, final):
         done, b = self.done, self.best
-        if stop_reason != "interrupted":
+        if stop_reason not in _EARLY:
             self.progress.update(done, self.hist["train_elbo"][done - 1] if done else float("nan"), final,
                                  self.lrs[done - 1] if done else self.settings.lr, force=True)
             self.progress.close()
             return
-        what = f"interrupted after {done} iterations"
+        what = (f"interrupted after {done} iterations" if stop_reason == "interrupted"
+                else f"stopped after {done} iterations: {self.failure}")
         if b.theta is not None:
             what += (f"; restored the best parameters (iteration {b.iteration}, "
                      f"{self.best_source} ELBO/step {b.value:.4f})")
