@@ -291,7 +291,9 @@ def test_ctrl_c_restores_best_and_returns():
     res = fit(m, y, **dict(FIT_KW, eval_every=1, n_iter=20), callback=cb)
     assert res.stop_reason == res.history.stop_reason == "interrupted"
     assert res.n_iter == 7 and len(res.history.train_elbo) == 7
-    val = res.history.val_elbo
+    # Evaluated at iterations 0..6 and, at the interruption, the parameters after the 7th update.
+    val = np.append(res.history.val_elbo, res.history.final_val_elbo)
+    assert np.all(np.isfinite(val))
     assert res.best_source == "heldout" and res.best_elbo == np.max(val)
     assert res.best_iteration == int(np.argmax(val))
     for k, (x, z) in enumerate(zip(m.params, seen[res.best_iteration])):

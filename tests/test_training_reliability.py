@@ -1,4 +1,4 @@
-"""The training loop when things go wrong: divergence and degeneracy."""
+"""The training loop when things go wrong: divergence, degeneracy, interruption."""
 from __future__ import annotations
 
 import numpy as np
@@ -52,6 +52,7 @@ def test_divergent_first_update_raises_and_leaves_a_good_checkpoint(tmp_path):
         fit(m, y, n_iter=6, lr=1e3, checkpoint=path, checkpoint_every=1, **KW)
     e = err.value
     assert e.iteration == 0 and len(e.history.train_elbo) == 0 and e.history.stop_reason == "nonfinite"
+    assert np.isfinite(e.history.final_val_elbo)            # the kept parameters, evaluated
     _assert_params_equal(m.params, start, rtol=1e-12)      # the parameters from before the update
     _assert_params_equal(e.best_params, start, rtol=1e-12)  # no update kept: the best is the start
     assert path.read_bytes() == before                     # the good checkpoint is untouched
@@ -136,3 +137,31 @@ def test_checkpoint_is_never_written_with_nonfinite_parameters(tmp_path):
     with pytest.raises(FloatingPointError, match="not writing checkpoint"):
         save_checkpoint(path, m.options, theta, {"ckpt/best_theta": np.full_like(theta, np.nan)}, {})
     assert path.read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C before the first held-out evaluation
+# ---------------------------------------------------------------------------------------------
+
+def test_interrupt_before_an_evaluation_evaluates_the_current_parameters():
+    opts = dict(n_units=8, rank=2, n_obs=4, activation="identity")
+    teacher = lowrank.LowRankRNN(**opts, seed=3)
+    p = teacher.params
+    teacher.params = p._replace(m=p.m * 2.0, sigma=np.full(4, 0.3), L_z=0.3 * np.eye(2))
+    y = teacher.sample(n_trials=30, n_steps=40, seed=4).y
+    seen, cb = _recorder()
+
+    def interrupt(i, model, info):
+        cb(i, model, info)
+        if i == 19:
+            raise KeyboardInterrupt
+
+    student = lowrank.LowRankRNN(**opts, seed=5)
+    res = fit(student, y, window=20, batch_size=8, n_iter=200, heldout=0.2, eval_every=50, lr=3e-2, seed=0,
+              verbose=0, callback=interrupt)
+    assert res.stop_reason == "interrupted" and res.n_iter == 20
+    h = res.history
+    assert np.isfinite(h.val_elbo[0]) and np.all(np.isnan(h.val_elbo[1:]))
+    assert h.final_val_elbo > h.val_elbo[0]                  # trained beats untrained
+    assert res.best_iteration == 20 and res.best_elbo == h.final_val_elbo
+    _assert_params_equal(student.params, seen[20])

@@ -31,19 +31,21 @@ bit-identical to an uninterrupted fit with the same arguments
 Best parameters
 ---------------
 With held-out data, "best" means the highest held-out ELBO per step among
-the evaluations (including a final one after the last update). Without,
-it means the parameters at the iteration where the bias-corrected
-exponential moving average (decay 0.95, about the last 20 iterations) of
-the training ELBO peaked. Ctrl-C and ``on_nonfinite="stop"`` restore the
-best parameters; ``restore_best=True`` does so at the end of a completed
-run too.
+the evaluations, including one of the last parameters when the fit stops
+(completed, stopped by the callback, interrupted, or stopped by a non-finite
+value). Without, it means the parameters at the iteration where the
+bias-corrected exponential moving average (decay 0.95, about the last 20
+iterations) of the training ELBO peaked. Ctrl-C and ``on_nonfinite="stop"``
+restore the best parameters; ``restore_best=True`` does so at the end of a
+completed run too.
 
 Stopping early
 --------------
 Ctrl-C stops cleanly: the iteration in progress is rolled back, a
 checkpoint is written if ``checkpoint`` is set (with the current, not the
-best, state so that resuming is exact), the best parameters are put on the
-model, and ``fit`` returns with ``stop_reason="interrupted"``.
+best, state so that resuming is exact), the current parameters are
+evaluated on held-out data, the best parameters are put on the model, and
+``fit`` returns with ``stop_reason="interrupted"``.
 
 A non-finite ELBO or gradient, an update that leaves any parameter
 non-finite (or a leak saturated at 1, a scale underflowed to 0), and
@@ -58,9 +60,12 @@ non-finite parameters), and the exception carries
 
 - ``iteration`` (int): the iteration that failed, 0-based; it equals the
   number of updates kept;
-- ``history`` (History): those updates, ``stop_reason="nonfinite"``;
+- ``history`` (History): those updates, ``stop_reason="nonfinite"``,
+  ``final_val_elbo`` the held-out ELBO of the kept parameters (NaN without
+  held-out data);
 - ``best_params`` (Params, finite and valid): the best parameters so far (as
-  above), or the kept parameters when there is no best yet.
+  above, with the kept parameters evaluated on held-out data), or the kept
+  parameters when there is no best yet.
 
 Noise augmentation
 ------------------
@@ -155,7 +160,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     clip_grad_norm : float, optional
         Rescale the gradient to this Euclidean norm when it is larger.
     eval_every : int, default 50
-        Held-out evaluation period (iterations 0, eval_every, ..., and once after the last update).
+        Held-out evaluation period (iterations 0, eval_every, ..., and once when the fit stops).
     eval_particles : int, optional
         Particles of the held-out evaluations (default ``n_particles``).
     restore_best : bool, default False

@@ -19,15 +19,16 @@ iteration is
 A non-finite value anywhere in 2–3 (a ``FloatingPointError``, including
 ``SMCDegeneracyError``) rolls the iteration back; then the fit raises, or
 stops with ``stop_reason="nonfinite"`` (``on_nonfinite``). Ctrl-C rolls back
-the same way and stops with ``"interrupted"``. :meth:`~Trainer.finish`
-evaluates the last parameters on held-out data (unless the fit stopped
-early), writes the final checkpoint, and puts the best parameters on the
-model when the fit stopped early (or ``restore_best``).
+the same way and stops with ``"interrupted"``. :meth:`~Trainer.finish` writes
+the final checkpoint (the committed state, so that resuming is exact), then
+evaluates the committed parameters on held-out data, and puts the best
+parameters on the model when the fit stopped early (or ``restore_best``).
 """
 from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 
@@ -278,8 +279,9 @@ class Trainer:
 
     def _annotate(self, exc, i):
         """``exc`` with ``iteration``, ``history`` and ``best_params`` (see ``fit``'s Raises)."""
+        final = self.final_evaluation()
         exc.iteration = i
-        exc.history = self.hist.freeze(self.done, stop_reason="nonfinite")
+        exc.history = self.hist.freeze(self.done, final, "nonfinite")
         exc.best_params = self.best_params()
         exc.add_note(f"lowrank.fit: at iteration {i}; the model keeps the parameters from before it "
                      f"(the exception's best_params holds the best so far)")
@@ -287,10 +289,15 @@ class Trainer:
 
     # ---- the end -----------------------------------------------------------------------------
     def final_evaluation(self):
-        """Held-out ELBO of the last parameters (NaN without held-out data), offered to :class:`Best`."""
+        """Held-out ELBO of the committed parameters (NaN without held-out data), offered to :class:`Best`."""
         if not self.loss.has_heldout:
             return float("nan")
-        val = float(self.loss.heldout_value(self.params))
+        try:
+            val = float(self.loss.heldout_value(self.params))
+        except FloatingPointError as exc:
+            warnings.warn(f"the held-out evaluation after the last update failed: {exc}", RuntimeWarning,
+                          stacklevel=2)
+            return float("nan")
         self.best.offer(val, self.done, self.theta)
         return val
 
@@ -299,12 +306,12 @@ class Trainer:
         return self.params if self.best.theta is None else self.unflatten(self.best.theta)
 
     def finish(self, stop_reason) -> FitResult:
-        """Evaluate the last parameters (unless stopped early), checkpoint, choose the model's parameters, report."""
-        early = stop_reason in _EARLY
-        final = float("nan") if early else self.final_evaluation()
-        history = self.hist.freeze(self.done, final, stop_reason)
+        """Checkpoint the committed state, evaluate it, choose the model's parameters, report."""
         self.checkpoint(stop_reason)
-        self.model.params = self.best_params() if early or self.settings.restore_best else self.params
+        final = self.final_evaluation()
+        history = self.hist.freeze(self.done, final, stop_reason)
+        use_best = stop_reason in _EARLY or self.settings.restore_best
+        self.model.params = self.best_params() if use_best else self.params
         self._report(stop_reason, final)
         b = self.best
         return FitResult(model=self.model, history=history, n_iter=self.done, best_elbo=float(b.value),
