@@ -1,5 +1,7 @@
-"""The training loop when things go wrong: divergence, degeneracy, interruption."""
+"""The training loop when things go wrong: divergence, degeneracy, interruption, compile time."""
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pytest
@@ -8,6 +10,7 @@ import lowrank
 from lowrank.model.params import check_params, to_flat
 from lowrank.training import fit
 from lowrank.training.checkpoint import load_checkpoint, save_checkpoint
+from lowrank.training.progress import Progress
 
 pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
 
@@ -165,3 +168,31 @@ def test_interrupt_before_an_evaluation_evaluates_the_current_parameters():
     assert h.final_val_elbo > h.val_elbo[0]                  # trained beats untrained
     assert res.best_iteration == 20 and res.best_elbo == h.final_val_elbo
     _assert_params_equal(student.params, seen[20])
+
+
+# ---------------------------------------------------------------------------------------------
+# Compile time is visible, and left out of the rate
+# ---------------------------------------------------------------------------------------------
+
+def test_first_progress_line_says_the_kernels_compile(capsys):
+    fit(_model(), _data(), **dict(KW, n_iter=4, verbose=1))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("compiling kernels")
+    first = next(line for line in lines if line.startswith("iter 1/4"))
+    assert "ETA" not in first and "first iteration" in first
+    assert lines[-1].startswith("iter 4/4") and "it/s" in lines[-1]
+
+
+def test_rate_and_eta_leave_out_the_first_iteration():
+    now = [0.0]
+    stream = io.StringIO()
+    p = Progress(100, 0, verbose=1, interval=0.0, stream=stream, clock=lambda: now[0])
+    p.begin()
+    now[0] = 60.0                                           # the first iteration compiles for a minute
+    p.update(1, -1.0, float("nan"), 1e-3)
+    for i in range(2, 12):                                  # then 10 iterations per second
+        now[0] += 0.1
+        p.update(i, -1.0, float("nan"), 1e-3)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("compiling kernels") and "first iteration 60.0 s" in lines[1]
+    assert lines[-1].endswith("10.0 it/s  ETA 0:00:09")     # 89 iterations left at 10 it/s

@@ -174,7 +174,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         ``model.params`` already updated and ``info`` a dict (``elbo``,
         ``val_elbo``, ``lr``, ``grad_norm``, ``time``, ``best_elbo``). Returning True stops the fit.
     verbose : int, default 1
-        1: one progress line on stderr updated in place; 0: silent.
+        1: progress on stderr (first a line saying that the kernels compile); 0: silent.
     seed : int, Generator or None
         Turned into a ``numpy.random.Generator`` here. None: the model's ``seed`` attribute if it has one.
     checkpoint : path, optional

@@ -1,23 +1,48 @@
-"""Progress of a fit on stderr."""
+"""Progress of a fit on stderr.
+
+The first iteration of a process compiles the SMC kernels (or loads them
+from Numba's cache), which can take far longer than every later iteration.
+So :meth:`Progress.begin` says so before the first iteration, the line after
+it reports how long that iteration took, and the rate and ETA are computed
+from the later iterations only (a rate that included the compile time would
+promise an ETA of hours for a run of minutes).
+"""
 from __future__ import annotations
 
 import math
 import sys
 import time
 
-__all__ = ["Progress", "hms"]
+__all__ = ["Progress", "hms", "COMPILING"]
+
+COMPILING = "compiling kernels or loading them from the cache (first call only; cached afterwards)…"
 
 
 class Progress:
-    """Progress on stderr.
+    """One status line per update, on a terminal rewritten in place.
 
     On a terminal: one status line rewritten in place at most every
     ``interval`` seconds (0.25). Elsewhere (a log file, a cluster job's
     output): a new line at most every ``interval`` seconds (10), so that the
-    log stays readable instead of filling with carriage returns.
+    log stays readable instead of filling with carriage returns. The update
+    after the first iteration is always written.
+
+    Parameters
+    ----------
+    n_iter : int
+        Iterations of the whole fit.
+    start_iter : int
+        Iterations already done (a resumed fit).
+    verbose : int
+        0: silent.
+    interval : float, optional
+    stream : file, optional
+        Default ``sys.stderr``.
+    clock : callable, optional
+        Seconds as a float (default ``time.perf_counter``).
     """
 
-    def __init__(self, n_iter, start_iter, verbose, interval=None, stream=None):
+    def __init__(self, n_iter, start_iter, verbose, interval=None, stream=None, clock=time.perf_counter):
         self.n_iter, self.start_iter = n_iter, start_iter
         self.verbose = verbose
         self.stream = stream or sys.stderr
@@ -26,24 +51,38 @@ class Progress:
         except (AttributeError, ValueError):
             self.tty = False
         self.interval = (0.25 if self.tty else 10.0) if interval is None else interval
-        self.t0 = time.perf_counter()
+        self.clock = clock
+        self.t0 = clock()
+        self.first = None                 # (iterations done, time) at the end of this run's first iteration
         self.last = -math.inf
         self.width = 0
 
+    def begin(self):
+        """Say that the first iteration compiles the kernels (before it starts)."""
+        if self.verbose:
+            self._write(COMPILING)
+        self.t0 = self.clock()
+
     def update(self, i_done, elbo, val, lr, force=False):
+        """Report ``i_done`` iterations done, the last minibatch ELBO, the last held-out one and the rate."""
         if not self.verbose:
             return
-        now = time.perf_counter()
-        if not force and now - self.last < self.interval:
-            return
+        now = self.clock()
+        if self.first is None:
+            self.first = (i_done, now)
+            speed = f"first iteration {now - self.t0:.1f} s (includes compiling)"
+        else:
+            if not force and now - self.last < self.interval:
+                return
+            done, elapsed = i_done - self.first[0], now - self.first[1]
+            rate = done / elapsed if done > 0 and elapsed > 0 else float("nan")
+            eta = (self.n_iter - i_done) / rate if rate > 0 else float("nan")
+            speed = f"{rate:.1f} it/s  ETA {hms(eta)}" if rate > 0 else "? it/s  ETA ?"
         self.last = now
-        done = i_done - self.start_iter
-        rate = done / (now - self.t0) if now > self.t0 and done > 0 else float("nan")
-        left = self.n_iter - i_done
-        eta = left / rate if rate > 0 else float("nan")
         val_s = f"{val:.4f}" if math.isfinite(val) else "—"
-        line = (f"iter {i_done}/{self.n_iter}  elbo/step {elbo:.4f}  held-out {val_s}  lr {lr:.2e}  "
-                f"{rate:.1f} it/s  ETA {hms(eta)}")
+        self._write(f"iter {i_done}/{self.n_iter}  elbo/step {elbo:.4f}  held-out {val_s}  lr {lr:.2e}  {speed}")
+
+    def _write(self, line):
         if self.tty:
             pad = max(self.width - len(line), 0)
             self.stream.write("\r" + line + " " * pad)
@@ -53,10 +92,12 @@ class Progress:
         self.stream.flush()
 
     def close(self, message=None):
+        """End the status line; then ``message`` on a line of its own."""
         if not self.verbose:
             return
         if self.width:
             self.stream.write("\n")
+            self.width = 0
         if message:
             self.stream.write(message + "\n")
         self.stream.flush()

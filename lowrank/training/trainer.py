@@ -247,6 +247,7 @@ class Trainer:
     def run(self, callback=None) -> FitResult:
         """Iterate to ``n_iter`` (or a stop), then :meth:`finish`."""
         self.progress = Progress(self.settings.n_iter, self.done, self.verbose)
+        self.progress.begin()
         self._t0 = time.perf_counter() - self.time_offset
         try:
             stop = self._iterate(callback)
