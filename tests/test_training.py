@@ -360,6 +360,17 @@ def test_lr_decay_history_and_checkpoint_is_a_model_file(tmp_path):
         np.testing.assert_array_equal(x, z)
 
 
+def test_checkpoint_of_a_model_with_a_noise_basis_loads_with_it(tmp_path):
+    S = np.eye(3) + 0.3 * np.random.default_rng(0).standard_normal((3, 3))
+    path = tmp_path / "ck.npz"
+    m = lowrank.LowRankRNN(10, 2, 3, activation="tanh", seed=0, noise_basis=S)
+    fit(m, _data(), checkpoint=path, **dict(FIT_KW, n_iter=2))
+    loaded = lowrank.LowRankRNN.load(path)
+    np.testing.assert_array_equal(loaded.noise_basis, S)
+    for x, z in zip(loaded.params, m.params):
+        np.testing.assert_array_equal(x, z)
+
+
 def test_continuous_recording_with_inputs_and_progress(capsys):
     m = lowrank.LowRankRNN(10, 2, 3, n_inputs=1, seed=0, activation="relu")
     u = np.random.default_rng(0).normal(size=(400, 1))

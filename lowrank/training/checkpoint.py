@@ -37,7 +37,7 @@ __all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state"]
 META_KEY = "ckpt/meta"
 
 
-def save_checkpoint(path, options, theta, arrays, meta, seed=None):
+def save_checkpoint(path, options, theta, arrays, meta, seed=None, noise_basis=None):
     """Write a checkpoint atomically, unless its parameters hold NaN or inf.
 
     Parameters
@@ -52,6 +52,8 @@ def save_checkpoint(path, options, theta, arrays, meta, seed=None):
         JSON-serialisable metadata.
     seed : int or None
         The model's seed, stored as for a saved model.
+    noise_basis : ndarray (D, D), optional
+        The model's noise basis, stored as for a saved model.
 
     Raises
     ------
@@ -78,7 +80,7 @@ def save_checkpoint(path, options, theta, arrays, meta, seed=None):
     extra = {"ckpt/theta": theta}
     extra.update(arrays)
     extra[META_KEY] = np.array(json.dumps(meta))
-    save_model(path, options, params, seed=seed, extra=extra)
+    save_model(path, options, params, seed=seed, noise_basis=noise_basis, extra=extra)
 
 
 def load_checkpoint(path):

@@ -212,7 +212,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
     loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val))
     writer = None if checkpoint is None else functools.partial(
-        save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)))
+        save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)), noise_basis=basis)
     identity = {"settings": s.trajectory(), "fingerprints": {"fingerprint": prints.data,
                                                              "basis_fingerprint": prints.basis}}
     trainer = Trainer(model, loss, s, rng, theta0, Unflatten(opts), writer, identity, verbose)

@@ -92,7 +92,7 @@ def fingerprint(*arrays):
     return h.hexdigest()
 
 
-def save_state(path, options, state: TrainState, *, seed=None):
+def save_state(path, options, state: TrainState, *, seed=None, noise_basis=None):
     """Write ``state`` as a checkpoint (a loadable model file); refuses a non-finite state."""
     arrays = {"ckpt/opt/" + k: v for k, v in state.optimizer.items()}
     arrays.update({"ckpt/batcher/" + k: v for k, v in state.batcher.items()})
@@ -104,7 +104,7 @@ def save_state(path, options, state: TrainState, *, seed=None):
     meta = {"iteration": state.iteration, "rng_state": state.rng_state, "eval_seed": state.eval_seed,
             "time": state.time, "track": track, "settings": state.settings, **state.fingerprints,
             "stop_reason": state.stop_reason}
-    save_checkpoint(path, options, state.theta, arrays, meta, seed=seed)
+    save_checkpoint(path, options, state.theta, arrays, meta, seed=seed, noise_basis=noise_basis)
 
 
 def load_state(path):
