@@ -41,6 +41,35 @@ def test_fit_many_settings_grid_and_errors():
         lowrank.fit_many([1, 2], y, seeds=1)
 
 
+def test_fit_many_records_a_failed_fit_and_keeps_the_others():
+    y = small_data()
+    # A good setting, one that diverges (FloatingPointError with best_params) and an invalid one (ValueError).
+    kw = dict(seeds=[3], settings=[{"lr": 1e-2}, {"lr": 1e3}, {"n_particles": 0}], window=None, n_iter=4,
+              n_particles=3, batch_size=5)
+    results = []
+    for n_jobs in (1, 2):
+        with pytest.warns(RuntimeWarning, match="2 of 3 fits failed"):
+            results.append(lowrank.fit_many(SPEC, y, n_jobs=n_jobs, **kw))
+    a, b = results
+    ok, diverged, invalid = a.table
+    assert ok["error"] is None and ok["error_type"] is None and ok["n_iter"] == 4 and np.isfinite(ok["final_elbo"])
+    assert diverged["error_type"] == "FloatingPointError" and "iteration" in diverged["error"]
+    assert invalid["error_type"] == "ValueError" and "n_particles" in invalid["error"]
+    assert invalid["n_iter"] == 0 and np.isnan(invalid["final_elbo"])
+    assert a.models[2] is None and a.histories[2] is None
+    assert a.models[1] is not None and a.histories[1].stop_reason == "nonfinite"
+    assert all(np.all(np.isfinite(x)) for x in a.models[1].params)
+    assert a.best(key="final_elbo") is a.models[0]
+    # Same results whatever the number of workers.
+    def strip(table):
+        return [{k: ("nan" if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items() if k != "seconds"}
+                for row in table]
+    assert strip(a.table) == strip(b.table)
+    for ma, mb in zip(a.models[:2], b.models[:2]):
+        for x, z in zip(ma.params, mb.params):
+            assert np.array_equal(x, z)
+
+
 def test_fit_many_keeps_the_noise_basis():
     y = small_data()[:, :, :4]
     S = lowrank.residual_noise_basis(y, 2)

@@ -14,7 +14,9 @@ from lowrank.model.params import from_flat, to_flat
 from lowrank.training import fit
 from lowrank.data import eval_sequences, prepare_data, split_heldout
 from lowrank.training.batches import Batcher
-from lowrank.training.fit import History, _Progress, _Unflatten
+from lowrank.training.history import History
+from lowrank.training.progress import Progress
+from lowrank.training.unflatten import Unflatten
 from lowrank.training.optim import Adam, RAdam, make_optimizer
 
 pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
@@ -103,7 +105,7 @@ def test_make_optimizer_rejects_unknown():
 def test_fast_unflatten_is_bit_identical_to_from_flat(kw):
     opts = ModelOptions(**{**dict(n_units=7, rank=3, n_obs=4), **kw})
     theta = np.random.default_rng(2).normal(size=lowrank.model.n_params(opts))
-    fast, ref = _Unflatten(opts)(theta), from_flat(theta, opts)
+    fast, ref = Unflatten(opts)(theta), from_flat(theta, opts)
     for k, (x, y) in zip(ref._fields, zip(fast, ref)):
         assert np.array_equal(x, np.asarray(y)), k
 
@@ -289,7 +291,9 @@ def test_ctrl_c_restores_best_and_returns():
     res = fit(m, y, **dict(FIT_KW, eval_every=1, n_iter=20), callback=cb)
     assert res.stop_reason == res.history.stop_reason == "interrupted"
     assert res.n_iter == 7 and len(res.history.train_elbo) == 7
-    val = res.history.val_elbo
+    # Evaluated at iterations 0..6 and, at the interruption, the parameters after the 7th update.
+    val = np.append(res.history.val_elbo, res.history.final_val_elbo)
+    assert np.all(np.isfinite(val))
     assert res.best_source == "heldout" and res.best_elbo == np.max(val)
     assert res.best_iteration == int(np.argmax(val))
     for k, (x, z) in enumerate(zip(m.params, seen[res.best_iteration])):
@@ -356,6 +360,17 @@ def test_lr_decay_history_and_checkpoint_is_a_model_file(tmp_path):
         np.testing.assert_array_equal(x, z)
 
 
+def test_checkpoint_of_a_model_with_a_noise_basis_loads_with_it(tmp_path):
+    S = np.eye(3) + 0.3 * np.random.default_rng(0).standard_normal((3, 3))
+    path = tmp_path / "ck.npz"
+    m = lowrank.LowRankRNN(10, 2, 3, activation="tanh", seed=0, noise_basis=S)
+    fit(m, _data(), checkpoint=path, **dict(FIT_KW, n_iter=2))
+    loaded = lowrank.LowRankRNN.load(path)
+    np.testing.assert_array_equal(loaded.noise_basis, S)
+    for x, z in zip(loaded.params, m.params):
+        np.testing.assert_array_equal(x, z)
+
+
 def test_continuous_recording_with_inputs_and_progress(capsys):
     m = lowrank.LowRankRNN(10, 2, 3, n_inputs=1, seed=0, activation="relu")
     u = np.random.default_rng(0).normal(size=(400, 1))
@@ -376,7 +391,7 @@ class _FakeTTY(io.StringIO):
 @pytest.mark.parametrize("tty", [True, False])
 def test_progress_rewrites_in_place_only_on_a_terminal(tty):
     stream = _FakeTTY() if tty else io.StringIO()
-    p = _Progress(10, 0, verbose=1, interval=0.0, stream=stream)
+    p = Progress(10, 0, verbose=1, interval=0.0, stream=stream)
     for i in range(1, 4):
         p.update(i, -1.0, float("nan"), 1e-3)
     p.close("done")

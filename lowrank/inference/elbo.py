@@ -345,3 +345,6 @@ def prepare(options: Optional[ModelOptions] = None):
     for prop in valid_proposals(opts):
         elbo(p, y, u, options=opts, n_particles=2, proposal=prop, grad=True)
     return time.perf_counter() - t0
+
+
+check_choices = _check_choices   # public name for callers that validate before any compute (training.settings)

@@ -1,10 +1,15 @@
-"""Training: the fit loop, optimisers, data handling and checkpoints (DESIGN §2).
+"""Training: the fit, its loop, optimisers, minibatches and checkpoints (DESIGN §2).
 
-``fit(model, y, ...)`` is the functional entry (``LowRankRNN.fit`` delegates
-to it); :mod:`.optim` holds Adam and RAdam, :mod:`.data` the data layouts,
-windows and batches, :mod:`.checkpoint` the resumable checkpoint files.
+``fit(model, y, ...)`` (:mod:`.fit`) is the functional entry (``LowRankRNN.fit``
+delegates to it): it validates the settings (:mod:`.settings`), builds the
+loss (:mod:`.loss`: minibatches from :mod:`.batches`, held-out data) and hands
+it to the training loop (:mod:`.trainer`), which reports on stderr
+(:mod:`.progress`) and writes resumable checkpoints (:mod:`.resume`,
+:mod:`.checkpoint`). :mod:`.optim` holds Adam and RAdam, :mod:`.history` what
+a fit records and returns.
 """
-from .fit import FitResult, History, fit
+from .fit import fit
+from .history import FitResult, History
 from .optim import Adam, RAdam
 
 __all__ = ["fit", "FitResult", "History", "Adam", "RAdam"]

@@ -34,7 +34,9 @@ class Batcher:
     batch and come with ``lengths``.
 
     The only state besides the data is the current permutation and position
-    (whole-trial mode), exposed by :meth:`state_dict` for exact resumption.
+    (whole-trial mode): :meth:`snapshot` / :meth:`restore` take it and put it
+    back within a process (a rolled-back iteration), :meth:`state_dict` /
+    :meth:`load_state_dict` as arrays for a checkpoint.
 
     Parameters
     ----------
@@ -111,12 +113,23 @@ class Batcher:
         return Batch(np.ascontiguousarray(y), np.ascontiguousarray(u),
                      None if np.all(lengths == T) else lengths)
 
+    def snapshot(self):
+        """The sampler's state, cheaply (no copies: the permutation is replaced, never changed in place)."""
+        return None if self.window is not None else (self._perm, self._pos)
+
+    def restore(self, snapshot):
+        """Put back a :meth:`snapshot` of this batcher."""
+        if snapshot is not None:
+            self._perm, self._pos = snapshot
+
     def state_dict(self):
+        """The sampler's state as arrays (``perm``, ``pos``; empty for windows) for a checkpoint."""
         if self.window is not None:
             return {}
         return {"perm": self._perm.copy(), "pos": np.array(self._pos, dtype=np.int64)}
 
     def load_state_dict(self, state):
+        """Restore a :meth:`state_dict`, checking that it is for this data."""
         if self.window is None:
             perm = np.asarray(state["perm"], dtype=np.int64)
             if perm.shape != (self.data.n_trials,):

@@ -17,7 +17,10 @@ A checkpoint is an ordinary model ``.npz`` written by :mod:`lowrank.io`
 
 No pickle anywhere: JSON and plain numeric arrays only. Files are written to
 a temporary name and renamed, so an interruption never leaves a truncated
-checkpoint behind.
+checkpoint behind, and a state holding NaN or inf (parameters or best
+parameters) is refused before anything is written, so a good checkpoint is
+never replaced by one that cannot be loaded. What the entries mean for a
+fit, and how it reads them back, is :mod:`lowrank.training.resume`.
 """
 from __future__ import annotations
 
@@ -27,15 +30,15 @@ import os
 import numpy as np
 
 from ..io import read_model, save_model
-from ..model.params import from_flat
+from ..model.params import check_params, from_flat
 
 __all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state"]
 
 META_KEY = "ckpt/meta"
 
 
-def save_checkpoint(path, options, theta, arrays, meta, seed=None):
-    """Write a checkpoint atomically.
+def save_checkpoint(path, options, theta, arrays, meta, seed=None, noise_basis=None):
+    """Write a checkpoint atomically, unless its parameters hold NaN or inf.
 
     Parameters
     ----------
@@ -49,12 +52,35 @@ def save_checkpoint(path, options, theta, arrays, meta, seed=None):
         JSON-serialisable metadata.
     seed : int or None
         The model's seed, stored as for a saved model.
+    noise_basis : ndarray (D, D), optional
+        The model's noise basis, stored as for a saved model.
+
+    Raises
+    ------
+    FloatingPointError
+        If ``theta`` or ``arrays["ckpt/best_theta"]`` hold NaN or inf, or the
+        parameters derived from ``theta`` would not load (``check_params``);
+        nothing is written then.
     """
     path = os.fspath(path)
-    extra = {"ckpt/theta": np.asarray(theta, dtype=np.float64)}
+    theta = np.asarray(theta, dtype=np.float64)
+    problem = None
+    if not (np.isfinite(theta).all() and np.isfinite(arrays.get("ckpt/best_theta", 0.0)).all()):
+        problem = "the parameter vector holds NaN or inf"
+    else:
+        with np.errstate(over="ignore", under="ignore"):
+            params = from_flat(theta, options)
+        try:
+            params = check_params(params, options)
+        except ValueError as exc:
+            problem = str(exc)
+    if problem is not None:
+        raise FloatingPointError(f"not writing checkpoint {path}: {problem}; the file there (if any) is "
+                                 f"left as it was")
+    extra = {"ckpt/theta": theta}
     extra.update(arrays)
     extra[META_KEY] = np.array(json.dumps(meta))
-    save_model(path, options, from_flat(theta, options), seed=seed, extra=extra)
+    save_model(path, options, params, seed=seed, noise_basis=noise_basis, extra=extra)
 
 
 def load_checkpoint(path):
