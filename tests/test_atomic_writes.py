@@ -8,8 +8,10 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 import lowrank
+from lowrank.cli import main
 
 TMP_SUFFIX = ".lowrank-tmp"
 
@@ -87,3 +89,33 @@ def test_new_files_get_ordinary_permissions(tmp_path):
         assert stat.S_IMODE(os.stat(tmp_path / "m.npz").st_mode) == 0o600
     finally:
         os.umask(old)
+
+
+def _failing_halfway(real_write_name):
+    def fake(fh, *args, **kwargs):
+        fh.write(b"PK\x03\x04 the first bytes of a file that never gets finished")
+        raise OSError(28, "No space left on device")
+    return fake
+
+
+def test_cli_data_outputs_are_written_atomically(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "data.npz"
+    assert main(["simulate", "--trials", "2", "--steps", "10", "--out", str(out)]) == 0
+    before = out.read_bytes()
+    monkeypatch.setattr(np, "savez", _failing_halfway("savez"))
+    rc = main(["simulate", "--trials", "3", "--steps", "10", "--out", str(out), "--force"])
+    assert rc != 0 and "No space left on device" in capsys.readouterr().err
+    assert out.read_bytes() == before and _temporaries(tmp_path) == []
+
+
+def test_cli_figures_are_written_atomically(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    p, png = tmp_path / "bistable.npz", tmp_path / "fp.png"
+    lowrank.teachers.get("bistable").model.save(p)
+    assert main(["fixed-points", str(p), "--plot", str(png)]) == 0
+    before = png.read_bytes()
+    monkeypatch.setattr(Figure, "savefig", lambda self, fh, **kw: _failing_halfway("savefig")(fh))
+    rc = main(["fixed-points", str(p), "--plot", str(png), "--force"])
+    assert rc != 0 and "No space left on device" in capsys.readouterr().err
+    assert png.read_bytes() == before and _temporaries(tmp_path) == []
