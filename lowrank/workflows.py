@@ -343,12 +343,16 @@ def evaluate_recording(model, data, *, smooth_hann=None, burn_in=0.25, context=5
 
 
 def _fit_outputs(out, checkpoint, resume, plot, data, force):
+    # A checkpoint may be the file being resumed (the usual way to continue a fit): then it is
+    # written without force, and only the other outputs are checked against it.
+    continuing = checkpoint is not None and resume is not None and _same_file(checkpoint, resume)
     outs = check_outputs({"out": out, "checkpoint": checkpoint, "plot": plot},
-                         {"data": data, "resume": resume}, force=force,
-                         keep=("checkpoint",) if checkpoint is not None and resume is not None
-                         and _same_file(checkpoint, resume) else ())
-    if resume is not None and out is not None and _same_file(out, resume):
-        raise ValueError(f"out={out!r} is the checkpoint being resumed; give another path")
+                         {"data": data, "resume": None if continuing else resume}, force=force,
+                         keep=("checkpoint",) if continuing else ())
+    for name in ("out", "plot"):
+        if continuing and name in outs and _same_file(outs[name], resume):
+            raise ValueError(f"{name}={outs[name]!r} is the input file resume={resume!r}; "
+                             f"refusing to overwrite an input")
     if "plot" in outs:
         _plot_format(outs["plot"])
     return outs

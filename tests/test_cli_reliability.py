@@ -177,6 +177,17 @@ def test_output_equal_to_an_input_is_refused(tmp_path, model_file, recording, ca
     assert recording.read_bytes() == rec_before
 
 
+def test_checkpoint_may_be_the_file_resumed(tmp_path, recording, capsys):
+    ck = tmp_path / "ck.npz"
+    rc, _, err = run(capsys, *fit_args(recording, tmp_path / "a.npz", "--iters", "4", "--checkpoint", ck))
+    assert rc == 0, err
+    rc, _, err = run(capsys, *fit_args(recording, tmp_path / "b.npz", "--iters", "4", "--checkpoint", ck,
+                                       "--resume", ck))
+    assert rc == 0, err                                    # continuing a fit needs no --force
+    rc, _, err = run(capsys, *fit_args(recording, ck, "--iters", "4", "--resume", ck, "--force"))
+    assert rc == 2 and "is the input file --resume" in assert_one_line_error(err, "fit")
+
+
 def test_existing_output_is_replaced_only_with_force(tmp_path, capsys):
     out = tmp_path / "data.npz"
     out.write_bytes(b"precious")
