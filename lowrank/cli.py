@@ -107,7 +107,7 @@ def cli_message(message, command):
     for name, flag in flags.items():
         # Not inside a repr such as ModelOptions(n_units=10, rank=2, ...). Names with an underscore
         # are never prose, so they are replaced wherever they stand.
-        tail = r"(=|\b)" if "_" in name else r"(=| must\b| <=| is\b| needs\b| only\b| applies\b)"
+        tail = r"(=|\b)" if "_" in name else r"(=| must\b| <=| is\b| are\b| needs\b| only\b| applies\b)"
         pattern = rf"(?<![\w.(\-])(?<!, ){re.escape(name)}{tail}"
         message = re.sub(pattern, lambda m: flag + (" " if m.group(1) == "=" else m.group(1)), message)
     return message
