@@ -91,31 +91,40 @@ def test_new_files_get_ordinary_permissions(tmp_path):
         os.umask(old)
 
 
-def _failing_halfway(real_write_name):
-    def fake(fh, *args, **kwargs):
-        fh.write(b"PK\x03\x04 the first bytes of a file that never gets finished")
-        raise OSError(28, "No space left on device")
-    return fake
+def _failing_halfway(fname, *args, **kwargs):
+    """A writer (``np.savez``, ``Figure.savefig``) that dies halfway: a full disk."""
+    if isinstance(fname, (str, os.PathLike)):
+        with open(fname, "wb") as fh:
+            return _failing_halfway(fh)
+    fname.write(b"PK\x03\x04 the first bytes of a file that never gets finished")
+    raise OSError(28, "No space left on device")
 
 
 def test_cli_data_outputs_are_written_atomically(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "data.npz"
+    out, fresh = tmp_path / "data.npz", tmp_path / "fresh.npz"
     assert main(["simulate", "--trials", "2", "--steps", "10", "--out", str(out)]) == 0
     before = out.read_bytes()
-    monkeypatch.setattr(np, "savez", _failing_halfway("savez"))
+    monkeypatch.setattr(np, "savez", _failing_halfway)
+    assert main(["simulate", "--trials", "3", "--steps", "10", "--out", str(fresh)]) != 0
+    assert "No space left on device" in capsys.readouterr().err
+    assert not fresh.exists()                                   # no torn file where there was none ...
     rc = main(["simulate", "--trials", "3", "--steps", "10", "--out", str(out), "--force"])
     assert rc != 0 and "No space left on device" in capsys.readouterr().err
-    assert out.read_bytes() == before and _temporaries(tmp_path) == []
+    assert out.read_bytes() == before                           # ... and the old file where there was one
+    assert _temporaries(tmp_path) == []
 
 
 def test_cli_figures_are_written_atomically(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
-    p, png = tmp_path / "bistable.npz", tmp_path / "fp.png"
+    p, png, fresh = tmp_path / "bistable.npz", tmp_path / "fp.png", tmp_path / "fresh.png"
     lowrank.teachers.get("bistable").model.save(p)
     assert main(["fixed-points", str(p), "--plot", str(png)]) == 0
     before = png.read_bytes()
-    monkeypatch.setattr(Figure, "savefig", lambda self, fh, **kw: _failing_halfway("savefig")(fh))
+    monkeypatch.setattr(Figure, "savefig", lambda self, fname, **kw: _failing_halfway(fname))
+    assert main(["fixed-points", str(p), "--plot", str(fresh)]) != 0
+    assert "No space left on device" in capsys.readouterr().err
+    assert not fresh.exists()
     rc = main(["fixed-points", str(p), "--plot", str(png), "--force"])
     assert rc != 0 and "No space left on device" in capsys.readouterr().err
     assert png.read_bytes() == before and _temporaries(tmp_path) == []
