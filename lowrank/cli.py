@@ -21,6 +21,7 @@ import traceback
 import warnings
 
 from ._version import __version__
+from .workflows import DEMO  # noqa: F401  (the demo's settings, also imported from here)
 
 OUTPUT_POLICY = ("Outputs are checked before anything is computed: an output that is also an input is "
                  "refused, and an existing output is replaced only with --force.")
@@ -367,7 +368,7 @@ def _failure(exc, command):
         return 1, text
     if isinstance(exc, FileNotFoundError) and exc.filename:
         return 2, f"no such file or folder: {exc.filename}"
-    if isinstance(exc, (ValueError, TypeError, OSError, LookupError)):
+    if isinstance(exc, (ValueError, TypeError, OSError)):
         return 2, cli_message(text, command)
     if isinstance(exc, MemoryError):
         return 1, f"out of memory{': ' + text if text != 'MemoryError' else ''}"

@@ -58,8 +58,9 @@ __all__ = ["Recording", "FitOutcome", "load_recording", "load_model", "check_out
 DEFAULT_UNITS = 128
 
 #: Settings of the built-in demo (``fit_demo``; ``lowrank fit`` without a data file).
-DEMO = dict(teacher="oscillator", n_train=160, n_units=20, rank=2, activation="relu", readout="units",
-            n_iter=2000, lr=1e-2, lr_end=1e-3, window=None)
+#: (``lowrank.cli.DEMO`` is the same dict; the keys are the command line's names.)
+DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="relu", readout="units",
+            iters=2000, lr=1e-2, lr_end=1e-3, window=None)
 
 
 class Recording(NamedTuple):
@@ -513,7 +514,7 @@ def fit_demo(*, rank=None, n_units=None, activation=None, readout=None, n_partic
     from .rnn import LowRankRNN
     d = DEMO
     outs = _fit_outputs(out, checkpoint, resume, plot, None, force)
-    n_iter = d["n_iter"] if n_iter is None else check_int("n_iter", n_iter, 1)
+    n_iter = d["iters"] if n_iter is None else check_int("n_iter", n_iter, 1)
     teacher = teachers.get(d["teacher"], seed=0)
     data = teacher.dataset(seed=0)
     y_train, y_test = data.y[:d["n_train"]], data.y[d["n_train"]:]
@@ -521,7 +522,7 @@ def fit_demo(*, rank=None, n_units=None, activation=None, readout=None, n_partic
     def pick(value, key):
         return d[key] if value is None else value
 
-    model = LowRankRNN(n_units=pick(n_units, "n_units"), rank=pick(rank, "rank"), n_obs=data.y.shape[2],
+    model = LowRankRNN(n_units=pick(n_units, "units"), rank=pick(rank, "rank"), n_obs=data.y.shape[2],
                        activation=pick(activation, "activation"), readout=pick(readout, "readout"), seed=seed)
     fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter,
                   lr=pick(lr, "lr"), lr_end=pick(lr_end, "lr_end"), y_val=y_test,
