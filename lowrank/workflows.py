@@ -332,6 +332,10 @@ def evaluate_recording(model, data, *, smooth_hann=None, burn_in=0.25, context=5
         _plot_format(outs["plot"])
     m = load_model(model)
     rec = load_recording(data, ndims=(2,))
+    U = m.options.n_inputs
+    if U and rec.u is None:
+        raise ValueError(f"the model has n_inputs={U}: give the recording as a .npz with y (T, D) and its "
+                         f"inputs u (T, {U})")
     T = rec.y.shape[0]
     context = check_int("context", context, 0)
     if context > T:

@@ -72,3 +72,16 @@ def test_load_recording(tmp_path, y):
         workflows.load_recording(tmp_path / "e.npz")
     with pytest.raises(TypeError, match="must be real"):
         workflows.load_recording(y + 1j)
+
+
+def test_evaluate_recording_passes_the_inputs_of_an_npz(tmp_path):
+    t = lowrank.teachers.get("ring")
+    d = t.dataset(n_trials=1)
+    t.model.save(tmp_path / "ring.npz")
+    np.save(tmp_path / "y.npy", d.y[0])
+    np.savez(tmp_path / "yu.npz", y=d.y[0], u=d.u[0])
+    with pytest.raises(ValueError, match="n_inputs=2: give the recording as a .npz"):
+        workflows.evaluate_recording(tmp_path / "ring.npz", tmp_path / "y.npy")
+    got = workflows.evaluate_recording(tmp_path / "ring.npz", tmp_path / "yu.npz", context=10)
+    want = lowrank.evaluate(t.model, d.y[0], d.u[0], context=10)
+    assert (got.dstsp, got.dh) == (want.dstsp, want.dh)
