@@ -1,303 +1,420 @@
 """The ``lowrank`` command line: ``lowrank <command> --help`` for each command.
 
-Commands: simulate, fit, sample, info, fixed-points, evaluate.
+Commands: simulate, fit, sample, info, fixed-points, evaluate. Each parses
+its arguments, calls one function of :mod:`lowrank.workflows` (where the
+computing, reading and writing happen) and prints the result.
+
+Exit status: 0 on success; 2 for bad arguments or unreadable input (one
+``lowrank <command>: error: ...`` line on stderr); 1 for a failure during
+the computation (a fit that diverged: its best parameters are still
+written); 130 when interrupted (Ctrl-C: a fit writes its best parameters
+first). No traceback is printed unless ``LOWRANK_TRACEBACK=1`` is set.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import sys
-
-import numpy as np
+import traceback
+import warnings
 
 from ._version import __version__
+from .workflows import DEMO  # noqa: F401  (the demo's settings, also imported from here)
+
+OUTPUT_POLICY = ("Outputs are checked before anything is computed: an output that is also an input is "
+                 "refused, and an existing output is replaced only with --force.")
 
 
-def _write_npz(path, **arrays):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as fh:
-        np.savez(fh, **{k: v for k, v in arrays.items() if v is not None})
+class _UsageError(Exception):
+    """Raised by the parser instead of exiting, so that main() returns 2."""
 
 
-def load_data(path):
-    """Read observations (and optional inputs) from ``.npy`` or ``.npz``.
-
-    ``.npy``: (T, D) or (n_trials, T, D). ``.npz``: key ``y`` and optional ``u``.
-    Returns ``(y, u)``.
-    """
-    if not os.path.exists(path):
-        raise SystemExit(f"lowrank: no data file at {path!r}")
-    if path.endswith(".npy"):
-        return np.load(path, allow_pickle=False), None
-    if path.endswith(".npz"):
-        with np.load(path, allow_pickle=False) as f:
-            if "y" not in f.files:
-                raise SystemExit(f"lowrank: {path} has no array 'y' (found {f.files})")
-            return f["y"], (f["u"] if "u" in f.files else None)
-    raise SystemExit(f"lowrank: data must be a .npy or .npz file; got {path!r}")
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, like every other failure of the command line.
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise _UsageError(message)
 
 
-def _save_figure(fig, path):
-    """Write a figure made by lowrank.plotting (headless: the Agg backend) and close it."""
-    import matplotlib.pyplot as plt
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    print(f"wrote {path}")
+# ---- argument types: checked at parse time, so the messages name the flag --------------------------
+
+def _int_type(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
 
 
-def _plotting(args):
-    """lowrank.plotting on a headless backend, or None when no --plot was asked for."""
-    if not getattr(args, "plot", None):
-        return None
+def _float_type(low=None, high=None, low_open=False, high_open=False):
+    from ._checks import check_float
+
+    def parse(text):
+        try:
+            return check_float("value", float(text), low=low, high=high, low_open=low_open, high_open=high_open)
+        except ValueError as exc:
+            reason = str(exc).replace("value must be", "must be") if "must be" in str(exc) else "must be a number"
+            raise argparse.ArgumentTypeError(f"{reason.split('; got')[0]}; got {text!r}") from None
+    parse.__name__ = "number"
+    return parse
+
+
+def _vector_type(text):
     try:
-        import matplotlib
-    except ImportError:
-        raise ValueError("--plot needs matplotlib: pip install 'lowrank[plot]'") from None
-    matplotlib.use("Agg")
-    from . import plotting
-    return plotting
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be numbers separated by commas (u1,u2,...); got {text!r}") from None
 
+
+POS_INT, NONNEG_INT = _int_type(1), _int_type(0)
+POS_FLOAT, NONNEG_FLOAT = _float_type(0.0, low_open=True), _float_type(0.0)
+FRACTION = _float_type(0.0, 1.0, high_open=True)
+
+# Library and workflow argument names -> the flags that set them, per command (for error messages).
+FLAGS = {
+    "simulate": dict(n_trials="--trials", n_steps="--steps", out="--out", force="--force", teacher="--teacher"),
+    "sample": dict(n_trials="--trials", n_steps="--steps", inputs="--inputs", noise_scale="--noise-scale",
+                   out="--out", force="--force"),
+    "fixed-points": dict(inputs="--input", plot="--plot", force="--force"),
+    "evaluate": dict(smooth_hann="--smooth-hann", window="--smooth-hann", burn_in="--burn-in",
+                     context="--context", plot="--plot", force="--force"),
+    "fit": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
+                likelihood="--likelihood", link="--link", n_particles="--particles", window="--window",
+                batch_size="--batch-size", n_iter="--iters", lr="--lr", lr_end="--lr-end", heldout="--heldout",
+                eval_every="--eval-every", augment_noise="--augment-noise", correlated_noise="--correlated-noise",
+                data_hann="--data-hann", unsmooth_below="--unsmooth-below", max_freq="--unsmooth-below",
+                checkpoint="--checkpoint", checkpoint_every="--checkpoint-every", resume="--resume",
+                out="--out", plot="--plot", force="--force"),
+}
+
+
+def cli_message(message, command):
+    """A library or workflow message in the command line's words: argument names become flags.
+
+    ``window=None`` becomes ``--window 0``, ``force=True`` ``--force``, and a
+    name that is the subject of the message (``name must``, ``name=value``,
+    ``name <=``, ``name is``, ``name needs``) its flag, e.g. ``--window 300``.
+    """
+    flags = FLAGS.get(command, {})
+    message = message.replace("window=None", "--window 0" if command == "fit" else "window=None")
+    message = message.replace("force=True", "--force")
+    for name, flag in flags.items():
+        # Not inside a repr such as ModelOptions(n_units=10, rank=2, ...). Names with an underscore
+        # are never prose, so they are replaced wherever they stand.
+        tail = r"(=|\b)" if "_" in name else r"(=| must\b| <=| is\b| are\b| needs\b| only\b| applies\b)"
+        pattern = rf"(?<![\w.(\-])(?<!, ){re.escape(name)}{tail}"
+        message = re.sub(pattern, lambda m: flag + (" " if m.group(1) == "=" else m.group(1)), message)
+    return message
+
+
+# ---- commands --------------------------------------------------------------------------------------
 
 def cmd_simulate(args):
     """Write a teacher's data set."""
-    from . import teachers
-    t = teachers.get(args.teacher, seed=args.seed)
-    d = t.dataset(n_trials=args.trials, n_steps=args.steps, seed=args.seed)
-    _write_npz(args.out, y=d.y, z=d.z, u=d.u, labels=d.labels)
+    from . import workflows
+    d = workflows.simulate_teacher(args.teacher, n_trials=args.trials, n_steps=args.steps, seed=args.seed,
+                                   out=args.out, force=args.force)
     print(f"wrote {args.out}: y {d.y.shape}, z {d.z.shape}" + ("" if d.u is None else f", u {d.u.shape}")
           + f" from teacher {args.teacher!r} (seed {args.seed})")
 
 
 def cmd_sample(args):
-    from .rnn import LowRankRNN
-    model = LowRankRNN.load(args.model)
-    u = None
-    if args.inputs:
-        u = np.load(args.inputs, allow_pickle=False)
-    s = model.sample(args.trials, args.steps, inputs=u, noise_scale=args.noise_scale, seed=args.seed)
-    _write_npz(args.out, y=s.y, z=s.z, u=s.u)
+    from . import workflows
+    s = workflows.sample_model(args.model, n_trials=args.trials, n_steps=args.steps, inputs=args.inputs,
+                               noise_scale=args.noise_scale, seed=args.seed, out=args.out, force=args.force)
     print(f"wrote {args.out}: y {s.y.shape}, z {s.z.shape}")
 
 
 def cmd_info(args):
-    from .rnn import LowRankRNN
-    model, extra = LowRankRNN.load(args.model, with_extra=True)
-    o = model.options
+    from . import workflows
+    model, extra, history = workflows.model_info(args.model)
     print(f"model file: {args.model}")
     print(f"  {model!r}")
-    for k, v in o.to_dict().items():
+    for k, v in model.options.to_dict().items():
         print(f"  {k:20s} {v}")
     print(f"  {'parameters':20s} {model.n_params}")
+    if history is not None:
+        print(f"  {'fit':20s} {len(history.train_elbo)} iterations, stopped: {history.stop_reason}")
     if extra:
         print(f"  {'extra arrays':20s} {', '.join(sorted(extra))}")
 
 
 def cmd_fixed_points(args):
+    from . import workflows
     from .fixed_points import format_table
-    from .rnn import LowRankRNN
-    model = LowRankRNN.load(args.model)
-    u = None
-    if args.input:
-        u = np.array([float(x) for x in args.input.split(",")])
-    plotting = _plotting(args)
-    res = model.fixed_points(inputs=u)
-    if plotting:
-        _save_figure(plotting.plot_fixed_points(model, res).figure, args.plot)
-    if args.json:
-        print(json.dumps(res.to_dict(), indent=2))
-    else:
-        print(format_table(res))
+    res = workflows.fixed_points_of(args.model, inputs=args.input, plot=args.plot, force=args.force)
+    if args.plot:
+        print(f"wrote {args.plot}")
+    print(json.dumps(res.to_dict(), indent=2) if args.json else format_table(res))
 
 
-DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="relu", readout="units",
-            iters=2000, lr=1e-2, lr_end=1e-3, window=None)
+_DATA_ONLY = dict(likelihood="--likelihood", link="--link", heldout="--heldout", augment_noise="--augment-noise",
+                  correlated_noise="--correlated-noise", data_hann="--data-hann", unsmooth_below="--unsmooth-below")
+
+
+def _given(args, **names):
+    """The keyword arguments the user set (None and False mean "not given": the workflow's default)."""
+    return {k: getattr(args, a) for k, a in names.items() if getattr(args, a) not in (None, False)}
 
 
 def cmd_fit(args):
-    from .rnn import LowRankRNN
-    plotting = _plotting(args)
+    from . import workflows
+    common = dict(n_particles=args.particles, batch_size=args.batch_size, seed=args.seed, out=args.out,
+                  checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                  plot=args.plot, force=args.force, verbose=0 if args.quiet else 1)
+    common.update(_given(args, n_units="units", activation="activation", readout="readout", n_iter="iters",
+                         lr="lr", lr_end="lr_end", eval_every="eval_every"))
+    window = {} if args.window is None else {"window": args.window or None}      # 0: whole trials
     if args.data is None:
-        return _fit_demo(args, plotting)
-    y, u = load_data(args.data)
-    y = np.asarray(y, dtype=np.float64) if args.likelihood == "gaussian" else y
-    D = y.shape[-1]
-    units = args.units if args.units is not None else (D if args.readout == "units" else 128)
-    basis = None
-    if args.correlated_noise:
-        from .metrics import hann_noise_gain
-        from .model.noise_basis import residual_noise_basis
-        gain = hann_noise_gain(args.data_hann) if args.data_hann else 1.0
-        basis = residual_noise_basis(y, args.rank or 3, smoothing_gain=gain)
-    elif args.data_hann and not args.unsmooth_below:
-        raise ValueError("--data-hann only applies with --correlated-noise or --unsmooth-below")
-    if args.unsmooth_below:
-        if not args.data_hann:
-            raise ValueError("--unsmooth-below needs --data-hann: the Hann window that smoothed the recording")
-        if args.likelihood != "gaussian":
-            raise ValueError("--unsmooth-below applies to continuous recordings (Gaussian likelihood), not counts")
-        from .metrics import hann_unsmooth
-        y = hann_unsmooth(y, args.data_hann, max_freq=args.unsmooth_below, axis=y.ndim - 2)
-    model = LowRankRNN(n_units=units, rank=args.rank or 3, n_obs=D, n_inputs=0 if u is None else u.shape[-1],
-                       activation=args.activation or "clipped_relu", readout=args.readout or "latent",
-                       likelihood=args.likelihood, link=args.link, seed=args.seed, noise_basis=basis)
-    window = None if args.window == 0 else args.window
-    model.fit(y, inputs=u, n_particles=args.particles, window=window, batch_size=args.batch_size,
-              n_iter=args.iters or 2000, lr=1e-3 if args.lr is None else args.lr, lr_end=args.lr_end,
-              heldout=args.heldout or None, augment_noise=args.augment_noise, seed=args.seed,
-              checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
-              verbose=0 if args.quiet else 1)
-    model.save(args.out)
-    if plotting:
-        _save_figure(plotting.plot_history(model).figure, args.plot)
-    print(f"fitted {model!r} on {args.data} ({model.n_iter_} iterations, stopped: {model.stop_reason_}); "
-          f"best ELBO/step {model.best_elbo_:.4f}; wrote {args.out}")
-
-
-def _fit_demo(args, plotting=None):
-    """Fit a student to the built-in oscillator teacher's data and report what it recovered."""
-    from . import teachers
-    from .rnn import LowRankRNN
-    from .recovery import compare_to_teacher
-    d = DEMO
-    teacher = teachers.get(d["teacher"], seed=0)
-    data = teacher.dataset(seed=0)
-    y_train, y_test = data.y[:d["n_train"]], data.y[d["n_train"]:]
-    print(f"no data file given: fitting the built-in '{d['teacher']}' teacher's data set "
-          f"({y_train.shape[0]} training + {y_test.shape[0]} held-out trials of {data.y.shape[1]} steps, "
-          f"{data.y.shape[2]} units)")
-    model = LowRankRNN(n_units=args.units or d["units"], rank=args.rank or d["rank"], n_obs=data.y.shape[2],
-                       activation=args.activation or d["activation"], readout=args.readout or d["readout"],
-                       seed=args.seed)
-    iters = args.iters or d["iters"]
-    model.fit(y_train, n_particles=args.particles, window=d["window"], batch_size=args.batch_size,
-              n_iter=iters, lr=d["lr"] if args.lr is None else args.lr,
-              lr_end=d["lr_end"] if args.lr_end is None else args.lr_end, y_val=y_test,
-              eval_every=max(1, iters // 10), seed=args.seed, checkpoint=args.checkpoint,
-              checkpoint_every=args.checkpoint_every, resume=args.resume, verbose=0 if args.quiet else 1)
-    model.save(args.out)
-    if plotting:
-        _save_figure(plotting.plot_history(model).figure, args.plot)
-    rec = compare_to_teacher(model, teacher, y_test, n_particles=args.particles, seed=args.seed)
-    print(rec.summary())
-    print(f"wrote {args.out}")
+        extra = [flag for k, flag in _DATA_ONLY.items() if getattr(args, k) not in (None, False)]
+        if extra:
+            raise ValueError(f"{', '.join(extra)} {'needs' if len(extra) == 1 else 'need'} a data file; "
+                             f"the demo (no DATA) does not take {'it' if len(extra) == 1 else 'them'}")
+        print(workflows.demo_description(), flush=True)
+        res = workflows.fit_demo(rank=args.rank, **window, **common)
+    else:
+        data_kw = _given(args, likelihood="likelihood", link="link", augment_noise="augment_noise",
+                         correlated_noise="correlated_noise", data_hann="data_hann", unsmooth_below="unsmooth_below")
+        if args.heldout:                                                          # 0: none, as the default
+            data_kw["heldout"] = args.heldout
+        res = workflows.fit_recording(args.data, rank=3 if args.rank is None else args.rank, **window, **data_kw,
+                                      **common)
+    if res.plot:
+        print(f"wrote {res.plot}")
+    if res.stop_reason == "interrupted":
+        print(f"interrupted after {res.n_iter} iterations; wrote the best parameters to {res.out}")
+        return 130
+    if res.summary:
+        print(res.summary)
+    print(f"fitted {res.model!r} on {args.data or 'the demo data'} ({res.n_iter} iterations, stopped: "
+          f"{res.stop_reason}); best ELBO/step {res.best_elbo:.4f}; wrote {res.out}")
+    return 0
 
 
 def cmd_evaluate(args):
-    from .evaluation import evaluate
-    from .rnn import LowRankRNN
-    model = LowRankRNN.load(args.model)
-    y, _ = load_data(args.data)
-    plotting = _plotting(args)
-    res = evaluate(model, y, smooth_hann=args.smooth_hann, burn_in=args.burn_in, seed=args.seed)
-    if plotting:
-        _save_figure(plotting.plot_evaluation(res), args.plot)
+    from . import workflows
+    res = workflows.evaluate_recording(args.model, args.data, smooth_hann=args.smooth_hann, burn_in=args.burn_in,
+                                       context=args.context, seed=args.seed, plot=args.plot, force=args.force)
+    if args.plot:
+        print(f"wrote {args.plot}")
     if args.json:
         print(json.dumps({"dstsp": res.dstsp, "dh": res.dh}))
     else:
-        print(f"D_stsp {res.dstsp:.3f}   D_H {res.dh:.4f}   ({y.shape[0]} steps, "
-              f"Hann {args.smooth_hann or 'none'}, burn-in {args.burn_in})")
+        print(f"D_stsp {res.dstsp:.3f}   D_H {res.dh:.4f}   ({res.reference.shape[0]} steps, "
+              f"Hann {args.smooth_hann or 'none'}, burn-in {args.burn_in}, context {args.context})")
 
 
-def build_parser():
-    p = argparse.ArgumentParser(prog="lowrank", description="Stochastic low-rank RNNs fitted to neural data.")
-    p.add_argument("--version", action="version", version=f"lowrank {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="command")
+# ---- the parser ------------------------------------------------------------------------------------
 
-    s = sub.add_parser("simulate", help="simulate a built-in teacher's data set")
+def _add_force(s):
+    s.add_argument("--force", action="store_true",
+                   help="replace existing output files (without it an existing output is an error)")
+
+
+def _add_plot(s, what):
+    s.add_argument("--plot", default=None, metavar="IMAGE",
+                   help=f"also draw {what} to this image (.png, .pdf, .svg, ...; needs matplotlib)")
+
+
+def _parser_simulate(sub):
     from .teachers import TEACHERS
+    s = sub.add_parser("simulate", help="simulate a built-in teacher's data set", epilog=OUTPUT_POLICY)
     s.add_argument("--teacher", default="oscillator", choices=sorted(TEACHERS))
-    s.add_argument("--trials", type=int, default=None, help="number of trials (default: the teacher's)")
-    s.add_argument("--steps", type=int, default=None, help="steps per trial (default: the teacher's)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--trials", type=POS_INT, default=None, help="number of trials (default: the teacher's)")
+    s.add_argument("--steps", type=POS_INT, default=None, help="steps per trial (default: the teacher's)")
+    s.add_argument("--seed", type=NONNEG_INT, default=0)
     s.add_argument("--out", default="data.npz", help="output .npz with y (trials, T, D), z, and u if any")
+    _add_force(s)
     s.set_defaults(func=cmd_simulate)
 
-    s = sub.add_parser("sample", help="generate data from a saved model")
+
+def _parser_sample(sub):
+    s = sub.add_parser("sample", help="generate data from a saved model", epilog=OUTPUT_POLICY)
     s.add_argument("model")
-    s.add_argument("--trials", type=int, default=1)
-    s.add_argument("--steps", type=int, default=1000)
-    s.add_argument("--inputs", default=None, help=".npy of inputs (trials, T, U) or (T, U)")
-    s.add_argument("--noise-scale", type=float, default=1.0)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", default="gen.npz")
+    s.add_argument("--trials", type=POS_INT, default=1)
+    s.add_argument("--steps", type=POS_INT, default=1000)
+    s.add_argument("--inputs", default=None, help=".npy of inputs (trials, T, U) or (T, U), or .npz with u")
+    s.add_argument("--noise-scale", type=NONNEG_FLOAT, default=1.0)
+    s.add_argument("--seed", type=NONNEG_INT, default=0)
+    s.add_argument("--out", default="gen.npz", help="output .npz with y, z (and u)")
+    _add_force(s)
     s.set_defaults(func=cmd_sample)
 
+
+def _parser_inspect(sub):
     s = sub.add_parser("info", help="print a saved model's options and size")
     s.add_argument("model")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("fixed-points", help="all fixed points of a saved model")
+    s = sub.add_parser("fixed-points", help="all fixed points of a saved model", epilog=OUTPUT_POLICY)
     s.add_argument("model")
-    s.add_argument("--input", default=None, help="constant input u1,u2,... (default zeros)")
+    s.add_argument("--input", type=_vector_type, default=None, help="constant input u1,u2,... (default zeros)")
     s.add_argument("--json", action="store_true")
-    s.add_argument("--plot", default=None, metavar="PNG",
-                   help="also draw the fixed points in the first two latent coordinates to this image")
+    _add_plot(s, "the fixed points in the first two latent coordinates")
+    _add_force(s)
     s.set_defaults(func=cmd_fixed_points)
 
-    s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)")
+    s = sub.add_parser("evaluate", help="D_stsp and D_H of a model's generated data against a recording",
+                       epilog=OUTPUT_POLICY)
+    s.add_argument("model")
+    s.add_argument("data", help=".npy (T, D) recording, or .npz with y (T, D) and, for a model with inputs, u")
+    s.add_argument("--smooth-hann", type=POS_INT, default=None, help="Hann window applied to the generated data")
+    s.add_argument("--burn-in", type=NONNEG_FLOAT, default=0.25,
+                   help="steps run and discarded before the compared series, as a fraction of T (default 0.25)")
+    s.add_argument("--context", type=NONNEG_INT, default=50,
+                   help="steps at the start of the recording that set the generated series' initial state "
+                        "(a draw of the particle filter there); 0: the model's initial-state distribution "
+                        "(default 50, as lowrank.evaluate)")
+    s.add_argument("--seed", type=NONNEG_INT, default=0)
+    s.add_argument("--json", action="store_true")
+    _add_plot(s, "recorded vs generated data (channels, spectra, leading PCs)")
+    _add_force(s)
+    s.set_defaults(func=cmd_evaluate)
+
+
+FIT_EPILOG = (
+    "Defaults are those of lowrank.LowRankRNN and lowrank.fit, except: --rank and --units, which the library "
+    "requires (the command line takes rank 3 and 128 units, or D units for --readout units); and the demo "
+    "(no DATA), which has its own settings, given in brackets. " + OUTPUT_POLICY + " A fit that diverges "
+    "(non-finite ELBO or gradient) still writes its best parameters to --out and exits with status 1; Ctrl-C "
+    "writes them and exits with status 130.")
+
+
+def _parser_fit(sub):
+    from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, READOUTS
+    s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)", epilog=FIT_EPILOG)
     s.add_argument("data", nargs="?", default=None,
-                   help=".npy (T, D) or (trials, T, D), or .npz with y (and optional u)")
-    s.add_argument("--rank", type=int, default=None, help="rank R (default 3; demo 2)")
-    s.add_argument("--units", type=int, default=None, help="units N (default 128, or D for readout=units)")
-    s.add_argument("--activation", default=None, help="relu, clipped_relu, tanh, identity (default clipped_relu)")
-    s.add_argument("--readout", default=None, help="latent or units (default latent; demo units)")
-    s.add_argument("--likelihood", default="gaussian")
-    s.add_argument("--link", default="softplus")
-    s.add_argument("--particles", type=int, default=10)
-    s.add_argument("--window", type=int, default=50, help="training window length (0: whole trials)")
-    s.add_argument("--batch-size", type=int, default=10)
-    s.add_argument("--iters", type=int, default=None, help="number of updates (default 2000)")
-    s.add_argument("--lr", type=float, default=None, help="initial learning rate (default 1e-3; demo 1e-2)")
-    s.add_argument("--lr-end", type=float, default=None, help="final learning rate (exponential decay)")
-    s.add_argument("--heldout", type=float, default=0.1, help="fraction of the data held out for monitoring")
-    s.add_argument("--augment-noise", type=float, default=None,
+                   help=".npy (T, D) or (trials, T, D), or .npz with y (and optional inputs u)")
+    s.add_argument("--rank", type=POS_INT, default=None, help="rank R (default 3: the library has none) [demo: 2]")
+    s.add_argument("--units", type=POS_INT, default=None,
+                   help="units N (default 128, or D with --readout units: the library has none) [demo: 20]")
+    s.add_argument("--activation", choices=ACTIVATIONS, default=None, help="default relu")
+    s.add_argument("--readout", choices=READOUTS, default=None, help="default latent [demo: units]")
+    s.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="default gaussian")
+    s.add_argument("--link", choices=LINKS, default=None, help="Poisson link (default softplus)")
+    s.add_argument("--particles", type=POS_INT, default=10, help="particles K (default 10)")
+    s.add_argument("--window", type=NONNEG_INT, default=None,
+                   help="training window length; 0: whole trials (default 50) [demo: whole trials]")
+    s.add_argument("--batch-size", type=POS_INT, default=10, help="default 10")
+    s.add_argument("--iters", type=POS_INT, default=None, help="number of updates (default 1000) [demo: 2000]")
+    s.add_argument("--lr", type=POS_FLOAT, default=None, help="initial learning rate (default 1e-3) [demo: 1e-2]")
+    s.add_argument("--lr-end", type=POS_FLOAT, default=None,
+                   help="final learning rate, reached by exponential decay (default: --lr, no decay) [demo: 1e-3]")
+    s.add_argument("--heldout", type=FRACTION, default=None,
+                   help="fraction of the data held out for monitoring and choosing the best parameters "
+                        "(default: none; 0 also means none) [demo: the last 40 trials]")
+    s.add_argument("--eval-every", type=POS_INT, default=None,
+                   help="held-out evaluation period in updates (default 50) [demo: --iters / 10]")
+    s.add_argument("--augment-noise", type=NONNEG_FLOAT, default=None,
                    help="std of white noise added to each training batch (for low-pass filtered recordings)")
     s.add_argument("--correlated-noise", action="store_true",
                    help="full-covariance observation noise shaped like the data beyond its top R directions "
                         "(lowrank.residual_noise_basis); latent Gaussian read-out only")
-    s.add_argument("--data-hann", type=int, default=None,
+    s.add_argument("--data-hann", type=POS_INT, default=None,
                    help="the recording was smoothed with this Hann window: with --correlated-noise, scale "
                         "its residual back up by the window's white-noise gain; with --unsmooth-below, "
                         "the window to undo")
-    s.add_argument("--unsmooth-below", type=float, default=None, metavar="FREQ",
+    s.add_argument("--unsmooth-below", type=POS_FLOAT, default=None, metavar="FREQ",
                    help="with --data-hann: undo the smoothing below FREQ cycles per step before fitting "
                         "(lowrank.metrics.hann_unsmooth; 0.1 for a 15-point window)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--checkpoint", default=None)
-    s.add_argument("--checkpoint-every", type=int, default=None)
-    s.add_argument("--resume", default=None)
+    s.add_argument("--seed", type=NONNEG_INT, default=0, help="seed of the initialisation and the fit (default 0)")
+    s.add_argument("--checkpoint", default=None, help="checkpoint file, written when the fit stops "
+                   "(and every --checkpoint-every updates)")
+    s.add_argument("--checkpoint-every", type=POS_INT, default=None)
+    s.add_argument("--resume", default=None, help="continue from this checkpoint (may equal --checkpoint)")
     s.add_argument("--quiet", action="store_true", help="no progress line")
-    s.add_argument("--plot", default=None, metavar="PNG",
-                   help="also draw the training curve to this image (needs matplotlib)")
-    s.add_argument("--out", default="model.npz")
+    _add_plot(s, "the training curve")
+    s.add_argument("--out", default="model.npz", help="the fitted model (default model.npz)")
+    _add_force(s)
     s.set_defaults(func=cmd_fit)
 
-    s = sub.add_parser("evaluate", help="D_stsp and D_H of a model's generated data against a recording")
-    s.add_argument("model")
-    s.add_argument("data", help=".npy (T, D) recording")
-    s.add_argument("--smooth-hann", type=int, default=None, help="Hann window applied to the generated data")
-    s.add_argument("--burn-in", type=float, default=0.25, help="fraction of the length run and discarded")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--json", action="store_true")
-    s.add_argument("--plot", default=None, metavar="PNG",
-                   help="also draw recorded vs generated data (channels, spectra, leading PCs) to this image")
-    s.set_defaults(func=cmd_evaluate)
+
+def build_parser():
+    p = _Parser(prog="lowrank", description="Stochastic low-rank RNNs fitted to neural data.",
+                epilog="Exit status: 0 success, 2 bad arguments or input, 1 failure during the computation, "
+                       "130 interrupted.")
+    p.add_argument("--version", action="version", version=f"lowrank {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="command")
+    _parser_simulate(sub)
+    _parser_fit(sub)
+    _parser_sample(sub)
+    _parser_inspect(sub)
     return p
+
+
+# ---- running ---------------------------------------------------------------------------------------
+
+def _one_line(text):
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return " ".join(lines) if lines else ""
+
+
+def _failure(exc, command):
+    """(exit status, message) for an exception raised by a command."""
+    text = _one_line(exc) or type(exc).__name__
+    if hasattr(exc, "fit_iterations"):               # failed while computing (lowrank.workflows)
+        saved, n = getattr(exc, "saved_to", None), exc.fit_iterations
+        tail = f"; wrote the {getattr(exc, 'saved_what', None) or 'last good'} parameters to {saved}" if saved \
+            else "; nothing was written"
+        return 1, f"the fit failed after {n} update{'' if n == 1 else 's'}: {text}{tail}"
+    if isinstance(exc, FloatingPointError):          # includes lowrank.smc.SMCDegeneracyError
+        return 1, text
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return 2, f"no such file or folder: {exc.filename}"
+    if isinstance(exc, (ValueError, TypeError, OSError)):
+        return 2, cli_message(text, command)
+    if isinstance(exc, MemoryError):
+        return 1, f"out of memory{': ' + text if text != 'MemoryError' else ''}"
+    return 1, f"unexpected {type(exc).__name__}: {text} (set LOWRANK_TRACEBACK=1 for the traceback)"
+
+
+def _headless_matplotlib():
+    """Draw without a display (the Agg backend); without matplotlib the workflow says what to install."""
+    try:
+        import matplotlib
+    except ImportError:
+        return
+    matplotlib.use("Agg")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"lowrank: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
 
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError:
+        return 2
+    except SystemExit as exc:                        # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    try:
-        args.func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"lowrank {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    prog = f"lowrank {args.command}"
+    if getattr(args, "plot", None):
+        _headless_matplotlib()
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args) or 0
+        except KeyboardInterrupt:
+            print(f"{prog}: interrupted", file=sys.stderr)
+            return 130
+        except Exception as exc:
+            if os.environ.get("LOWRANK_TRACEBACK"):
+                traceback.print_exc()
+            status, message = _failure(exc, args.command)
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            return status
 
 
 if __name__ == "__main__":

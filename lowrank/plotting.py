@@ -9,7 +9,7 @@ import numpy as np
 
 from . import metrics
 
-__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points"]
+__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points", "save_figure"]
 
 _STYLE = {"stable": dict(marker="o", facecolors="k", edgecolors="k"),
           "saddle": dict(marker="o", facecolors="0.6", edgecolors="k"),
@@ -22,6 +22,38 @@ def _pyplot():
     except ImportError as exc:
         raise ImportError("lowrank.plotting needs matplotlib: pip install 'lowrank[plot]'") from exc
     return plt
+
+
+def save_figure(fig, path, *, dpi=120, format=None, close=True):
+    """Write a figure to ``path`` atomically (a reader never sees a half-written image).
+
+    Parameters
+    ----------
+    fig : matplotlib Figure or Axes
+        What a ``plot_*`` function returned (an Axes is saved with its figure).
+    path : str or PathLike
+        Destination; its folder must exist. The content goes to a temporary
+        file beside it, which then replaces ``path`` (see ``lowrank._files``).
+    dpi : float, default 120
+    format : str, optional
+        Image format; default: from the extension of ``path`` (``png``, ``pdf``, ``svg``, ...).
+    close : bool, default True
+        Close the figure afterwards (``pyplot`` keeps every open figure alive).
+    """
+    import os
+
+    from ._files import atomic_write
+    figure = fig if hasattr(fig, "savefig") else getattr(fig, "figure", None)
+    if not hasattr(figure, "savefig"):
+        raise TypeError(f"fig must be a matplotlib Figure or Axes; got {type(fig).__name__}")
+    path = os.fspath(path)
+    if format is None:
+        format = os.path.splitext(path)[1][1:].lower()
+        if not format:
+            raise ValueError(f"path {path!r} has no extension; give format= (e.g. 'png')")
+    atomic_write(path, lambda fh: figure.savefig(fh, format=format, dpi=dpi, bbox_inches="tight"))
+    if close:
+        _pyplot().close(figure)
 
 
 def _moving_average(x, width):

@@ -20,7 +20,7 @@ def test_simulate_writes_arrays(tmp_path, capsys):
                  "--out", str(out)]) == 0
     with np.load(out) as f:
         assert f["y"].shape == (20, 200, 20) and f["z"].shape == (20, 200, 2) and "u" not in f.files
-    assert main(["simulate", "--teacher", "ring", "--trials", "8", "--out", str(out)]) == 0
+    assert main(["simulate", "--teacher", "ring", "--trials", "8", "--out", str(out), "--force"]) == 0
     with np.load(out) as f:
         assert f["u"].shape == (8, 60, 2)
 
@@ -38,7 +38,7 @@ def test_sample_and_info(tmp_path, capsys):
 
 def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert main(["simulate", "--steps", "0", "--out", str(tmp_path / "x.npz")]) == 2
-    assert "n_steps must be >= 1" in capsys.readouterr().err
+    assert "argument --steps: must be an integer >= 1; got 0" in capsys.readouterr().err
 
 
 def test_fixed_points_and_evaluate_commands(tmp_path, capsys):
@@ -67,7 +67,7 @@ def _small_fit_args(tmp_path, n_obs):
     np.save(data, y)
     out = tmp_path / "m.npz"
     args = ["fit", str(data), "--units", "10", "--rank", "2", "--activation", "tanh", "--iters", "5",
-            "--window", "20", "--quiet", "--heldout", "0", "--out", str(out)]
+            "--window", "20", "--quiet", "--heldout", "0", "--out", str(out), "--force"]
     return y, out, args
 
 
@@ -79,7 +79,7 @@ def test_fit_on_a_file_with_augment_noise(tmp_path, capsys):
     plain = lowrank.LowRankRNN.load(out).params
     assert not np.array_equal(noisy.W, plain.W)     # the noise reached the fit
     assert main(args + ["--augment-noise", "-1"]) == 2
-    assert "augment_noise must be finite and >= 0" in capsys.readouterr().err
+    assert "argument --augment-noise: must be a finite number >= 0" in capsys.readouterr().err
 
 
 def test_fit_with_correlated_noise(tmp_path, capsys):
@@ -107,7 +107,7 @@ def test_fit_with_unsmooth_below_fits_the_unsmoothed_recording(tmp_path, capsys)
     assert main(args + ["--unsmooth-below", "0.1"]) == 2
     assert "--unsmooth-below needs --data-hann" in capsys.readouterr().err
     assert main(args + ["--data-hann", "15", "--unsmooth-below", "0.2"]) == 2
-    assert "max_freq=0.2 reaches frequencies the 15-point Hann window removes" in capsys.readouterr().err
+    assert "--unsmooth-below 0.2 reaches frequencies the 15-point Hann window removes" in capsys.readouterr().err
 
 
 def test_plot_options_write_images(tmp_path, capsys):

@@ -59,3 +59,19 @@ def test_missing_arrays_and_foreign_files(tmp_path):
         lowrank.LowRankRNN.load(tmp_path / "other.npz")
     with pytest.raises(FileNotFoundError):
         lowrank.LowRankRNN.load(tmp_path / "absent.npz")
+
+
+@pytest.mark.parametrize("make", [lambda a: a, np.asfortranarray, lambda a: a.astype(">f8"),
+                                  lambda a: a.astype(np.int16), lambda a: a[:0]])
+def test_careful_readers_read_what_numpy_wrote(tmp_path, make):
+    a = make(np.arange(24.0).reshape(4, 6) - 5)
+    np.save(tmp_path / "a.npy", a)
+    np.savez(tmp_path / "a.npz", a=a, b=np.array("text"))
+    for got in (io.read_npy(tmp_path / "a.npy"), io.open_npz(tmp_path / "a.npz").read("a")):
+        assert got.dtype == a.dtype and got.shape == a.shape and np.array_equal(got, a)
+    with io.open_npz(tmp_path / "a.npz") as z:
+        assert z.files == ["a", "b"] and z.header("a") == (a.shape, a.dtype) and str(z.read("b")) == "text"
+        with pytest.raises(ValueError, match="has shape"):
+            z.read("a", shape=(1,))
+        with pytest.raises(ValueError, match="no array 'c'"):
+            z.read("c")

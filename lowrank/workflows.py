@@ -1,0 +1,540 @@
+"""The computations behind the ``lowrank`` command line, as plain Python functions.
+
+Each command of :mod:`lowrank.cli` parses its arguments, calls one function
+here and prints what it returns; the functions are as usable from Python::
+
+    from lowrank import workflows
+    out = workflows.fit_recording("rec.npy", rank=3, n_units=256, n_iter=5000, out="m.npz")
+    ev = workflows.evaluate_recording("m.npz", "rec.npy", smooth_hann=15)
+
+They take plain arguments (paths, numbers, strings; arrays or models where
+that is natural), and follow one policy for files:
+
+Inputs
+    Data files are ``.npy`` (one array) or ``.npz`` (``y``, and inputs
+    ``u``); model files are read by :func:`lowrank.io.read_model`. Every
+    failure to read one is a ``ValueError`` naming the file
+    (``FileNotFoundError`` when there is none); complex or text data is a
+    ``TypeError``, as in the library.
+Outputs
+    Checked before anything is computed: an output that is also an input
+    (the same path after resolving links, or the same file) is refused; an
+    existing output is replaced only with ``force=True`` (``--force``); its
+    folder is created if needed and must be writable. Every file is written
+    atomically (:mod:`lowrank._files`): a reader, or a run killed
+    mid-write, sees the old file or the new one, never a mix.
+Failed and interrupted fits
+    A fit that fails while computing (a non-finite ELBO or gradient,
+    ``FloatingPointError`` or ``lowrank.smc.SMCDegeneracyError``, or any
+    other error after its first update) still writes ``out``: the best
+    parameters the fit found where the error carries them
+    (``best_params``), else the last good ones, with the history so far
+    where it carries one (the initial parameters if no update left finite
+    ones). The exception is then re-raised with ``saved_to`` (``out``, or
+    None if nothing could be written), ``saved_what`` (``"best"``, ``"last
+    good"`` or ``"initial"``), ``saved_best`` and ``fit_iterations``
+    (updates completed) set. Errors
+    raised before the first update (bad data or settings) write nothing.
+    A fit stopped by Ctrl-C returns normally with
+    ``stop_reason == "interrupted"`` after writing its best parameters.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from ._checks import as_float_array, check_bool, check_int
+from ._files import TMP_SUFFIX, atomic_write
+
+__all__ = ["Recording", "FitOutcome", "load_recording", "load_model", "check_outputs",
+           "simulate_teacher", "sample_model", "model_info", "fixed_points_of", "fit_recording", "fit_demo",
+           "evaluate_recording", "demo_description", "load_inputs", "DEMO", "DEFAULT_UNITS"]
+
+#: n_units of a fit when none is given and the read-out is latent (the library itself has no default).
+DEFAULT_UNITS = 128
+
+#: Settings of the built-in demo (``fit_demo``; ``lowrank fit`` without a data file).
+#: (``lowrank.cli.DEMO`` is the same dict; the keys are the command line's names.)
+DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="relu", readout="units",
+            iters=2000, lr=1e-2, lr_end=1e-3, window=None)
+
+
+class Recording(NamedTuple):
+    """Observations ``y`` and optional inputs ``u`` read from a data file, as float64 arrays."""
+
+    y: np.ndarray
+    u: Optional[np.ndarray]
+
+
+class FitOutcome(NamedTuple):
+    """What :func:`fit_recording` and :func:`fit_demo` return.
+
+    Attributes
+    ----------
+    model : LowRankRNN
+        The fitted model (best parameters after an interruption).
+    out : str or None
+        Where the model was written.
+    n_iter : int
+    stop_reason : str
+        ``"completed"``, ``"callback"`` or ``"interrupted"``.
+    best_elbo : float
+    plot : str or None
+        Where the training curve was drawn.
+    summary : str or None
+        The demo's description of its data and recovery report.
+    """
+
+    model: object
+    out: Optional[str]
+    n_iter: int
+    stop_reason: str
+    best_elbo: float
+    plot: Optional[str] = None
+    summary: Optional[str] = None
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+def _as_path(name, value):
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError(f"{name} must be a path (str or PathLike); got {type(value).__name__}")
+
+
+def _read_data_file(path, keys):
+    """``{key: array}`` for those of ``keys`` in a data file (a ``.npy`` holds ``keys[0]`` only)."""
+    from .io import open_npz, read_npy
+    if path.endswith(".npy"):
+        return {keys[0]: read_npy(path, "data file (.npy array)")}
+    if path.endswith(".npz"):
+        with open_npz(path, "data file (.npz archive)") as z:
+            if keys[0] not in z.files:
+                raise ValueError(f"{path} has no array {keys[0]!r} (found {z.files})")
+            return {k: z.read(k) for k in keys if k in z.files}
+    raise ValueError(f"data files must be .npy or .npz; got {path!r}")
+
+
+def _check_array(arr, name, ndims, what):
+    arr = as_float_array(name, arr, None)
+    if arr.ndim not in ndims:
+        got = "a 0-d array (a single number)" if arr.ndim == 0 else f"shape {arr.shape}"
+        raise ValueError(f"{name} must have shape {what}; got {got}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    return arr
+
+
+def load_recording(data, *, ndims=(2, 3)):
+    """Observations (and inputs) from a data file, or from an array.
+
+    Parameters
+    ----------
+    data : str or PathLike or ndarray
+        ``.npy``: the observations, (T, D) or (n_trials, T, D); ``.npz``: the
+        observations under ``y`` and optional inputs under ``u`` (same shape
+        but for the last axis). An array is taken as the observations.
+    ndims : tuple of int
+        Allowed numbers of dimensions of ``y``.
+
+    Returns
+    -------
+    Recording
+    """
+    shape = " or ".join({2: "(T, D)", 3: "(n_trials, T, D)"}[d] for d in ndims)
+    if not isinstance(data, (str, os.PathLike)):
+        return Recording(_check_array(data, "data", ndims, shape), None)
+    path = os.fspath(data)
+    arrays = _read_data_file(path, ("y", "u"))
+    y = _check_array(arrays["y"], f"the data in {path}", ndims, shape)
+    u = arrays.get("u")
+    if u is not None:
+        want = y.shape[:-1] + ("U",)
+        u = _check_array(u, f"the inputs u in {path}", (y.ndim,), str(want).replace("'", ""))
+        if u.shape[:-1] != y.shape[:-1]:
+            raise ValueError(f"the inputs u in {path} must have shape {want} to match y; got {u.shape}")
+    return Recording(y, u)
+
+
+def load_inputs(inputs):
+    """Inputs for :func:`sample_model`: a path (``.npy``, or ``.npz`` with ``u``), an array, or None."""
+    if inputs is None or not isinstance(inputs, (str, os.PathLike)):
+        return inputs
+    path = os.fspath(inputs)
+    u = _read_data_file(path, ("u",))["u"]
+    return _check_array(u, f"the inputs in {path}", (2, 3), "(T, U) or (n_trials, T, U)")
+
+
+def load_model(model):
+    """A ``LowRankRNN`` from a model file (or the model itself)."""
+    from .rnn import LowRankRNN
+    if isinstance(model, LowRankRNN):
+        return model
+    return LowRankRNN.load(_as_path("model", model))
+
+
+# ---- writing ---------------------------------------------------------------------------------------
+
+def _same_file(a, b):
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs, inputs=None, *, force=False, keep=()):
+    """Check output paths before any compute (the policy in the module docstring).
+
+    Parameters
+    ----------
+    outputs : dict of name -> path or None
+        The files to be written, by argument name (None: not written).
+    inputs : dict of name -> path or None
+        Files read by the same call; an output may not be one of them.
+    force : bool
+        Replace existing outputs.
+    keep : iterable of names
+        Outputs that may exist without ``force`` (a checkpoint being resumed).
+
+    Returns
+    -------
+    dict of name -> str
+        The outputs given, as str paths. Their folders exist afterwards.
+    """
+    force = check_bool("force", force)
+    outs = {k: _as_path(k, v) for k, v in outputs.items() if v is not None}
+    ins = {k: os.fspath(v) for k, v in (inputs or {}).items() if isinstance(v, (str, os.PathLike))}
+    names = list(outs)
+    for i, k in enumerate(names):
+        for j in names[:i]:
+            if _same_file(outs[k], outs[j]):
+                raise ValueError(f"{k}={outs[k]!r} is the same file as {j}={outs[j]!r}; give them different paths")
+    for k, p in outs.items():
+        for j, q in ins.items():
+            if _same_file(p, q):
+                raise ValueError(f"{k}={p!r} is the input file {j}={q!r}; refusing to overwrite an input")
+        if os.path.isdir(p):
+            raise ValueError(f"{k}={p!r} is a directory; give a file name")
+        if os.path.lexists(p) and not force and k not in keep:
+            raise ValueError(f"{k}={p!r} already exists; pass force=True to replace it")
+        _check_folder(k, p)
+    return outs
+
+
+def _check_folder(name, path):
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{name}={path!r}: cannot create its folder {folder!r} ({exc.strerror or exc})") from None
+    # The real test of writability (os.access is wrong for root and for some network file systems).
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=TMP_SUFFIX,
+                                   dir=folder)
+    except OSError as exc:
+        raise ValueError(f"{name}={path!r}: cannot write in {folder!r} ({exc.strerror or exc})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(tmp)
+
+
+def _save_npz(path, **arrays):
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def _plot_format(path):
+    """The image format for ``path`` (from its extension); imports matplotlib, so fails early without it."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ValueError("plot needs matplotlib: pip install 'lowrank[plot]'") from None
+    supported = Figure().canvas.get_supported_filetypes()
+    ext = os.path.splitext(path)[1][1:].lower()
+    if ext not in supported:
+        raise ValueError(f"plot={path!r}: the file name must end in one of "
+                         f"{', '.join('.' + e for e in sorted(supported))}")
+    return ext
+
+
+# ---- commands --------------------------------------------------------------------------------------
+
+def simulate_teacher(teacher="oscillator", *, n_trials=None, n_steps=None, seed=0, out="data.npz", force=False):
+    """Simulate a built-in teacher's data set and write it to ``out`` (``y``, ``z``, and ``u``/``labels`` if any).
+
+    Returns the ``lowrank.teachers.Dataset``.
+    """
+    from . import teachers
+    check_int("n_trials", n_trials, 1, allow_none=True)
+    check_int("n_steps", n_steps, 1, allow_none=True)
+    out = check_outputs({"out": out}, force=force)["out"]
+    t = teachers.get(teacher, seed=seed)
+    d = t.dataset(n_trials=n_trials, n_steps=n_steps, seed=seed)
+    _save_npz(out, y=d.y, z=d.z, u=d.u, labels=d.labels)
+    return d
+
+
+def sample_model(model, *, n_trials=1, n_steps=1000, inputs=None, noise_scale=1.0, seed=0, out="gen.npz",
+                 force=False):
+    """Generate data from a saved model and write ``y``, ``z`` (and ``u``) to ``out``; returns the ``Sample``."""
+    out = check_outputs({"out": out}, {"model": model, "inputs": inputs}, force=force)["out"]
+    m = load_model(model)
+    s = m.sample(n_trials, n_steps, inputs=load_inputs(inputs), noise_scale=noise_scale, seed=seed)
+    _save_npz(out, y=s.y, z=s.z, u=s.u)
+    return s
+
+
+def model_info(model):
+    """``(model, extra, history)`` of a model file: the model, its extra arrays, and its fit's History or None."""
+    from .io import read_model
+    from .rnn import LowRankRNN
+    from .training import History
+    f = read_model(_as_path("model", model))
+    m = LowRankRNN.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+    try:
+        history = History.from_extra(f.extra)
+    except (KeyError, ValueError, TypeError, IndexError):
+        history = None
+    return m, f.extra, history
+
+
+def fixed_points_of(model, inputs=None, *, plot=None, force=False):
+    """Every fixed point of a saved model under a constant input; optionally drawn to ``plot``."""
+    outs = check_outputs({"plot": plot}, {"model": model}, force=force)
+    if "plot" in outs:
+        _plot_format(outs["plot"])
+    m = load_model(model)
+    res = m.fixed_points(inputs=inputs)
+    if "plot" in outs:
+        from . import plotting
+        plotting.save_figure(plotting.plot_fixed_points(m, res), outs["plot"])
+    return res
+
+
+def evaluate_recording(model, data, *, smooth_hann=None, burn_in=0.25, context=50, seed=0, plot=None,
+                       force=False):
+    """``lowrank.evaluate`` of a saved model against a recording file; optionally drawn to ``plot``.
+
+    ``data`` is a ``.npy`` (T, D) recording or a ``.npz`` with ``y`` (T, D)
+    and, for a model with inputs, ``u`` (T, U). ``context`` steps at its start
+    set the initial state of the generated series (0: the model's
+    initial-state distribution); see :func:`lowrank.evaluate`.
+    """
+    from .evaluation import evaluate
+    outs = check_outputs({"plot": plot}, {"model": model, "data": data}, force=force)
+    if "plot" in outs:
+        _plot_format(outs["plot"])
+    m = load_model(model)
+    rec = load_recording(data, ndims=(2,))
+    U = m.options.n_inputs
+    if U and rec.u is None:
+        raise ValueError(f"the model has n_inputs={U}: give the recording as a .npz with y (T, D) and its "
+                         f"inputs u (T, {U})")
+    T = rec.y.shape[0]
+    context = check_int("context", context, 0)
+    if context > T:
+        raise ValueError(f"context must be between 0 and the recording's length {T}; got {context}")
+    res = evaluate(m, rec.y, rec.u, smooth_hann=smooth_hann, burn_in=burn_in, context=context, seed=seed)
+    if "plot" in outs:
+        from . import plotting
+        plotting.save_figure(plotting.plot_evaluation(res), outs["plot"])
+    return res
+
+
+def _fit_outputs(out, checkpoint, resume, plot, data, force):
+    # A checkpoint may be the file being resumed (the usual way to continue a fit): then it is
+    # written without force, and only the other outputs are checked against it.
+    continuing = checkpoint is not None and resume is not None and _same_file(checkpoint, resume)
+    outs = check_outputs({"out": out, "checkpoint": checkpoint, "plot": plot},
+                         {"data": data, "resume": None if continuing else resume}, force=force,
+                         keep=("checkpoint",) if continuing else ())
+    for name in ("out", "plot"):
+        if continuing and name in outs and _same_file(outs[name], resume):
+            raise ValueError(f"{name}={outs[name]!r} is the input file resume={resume!r}; "
+                             f"refusing to overwrite an input")
+    if "plot" in outs:
+        _plot_format(outs["plot"])
+    return outs
+
+
+def _run_fit(model, y, u, outs, fit_kw):
+    """``model.fit`` that writes ``outs["out"]`` whatever happens once it computes (module docstring)."""
+    out = outs.get("out")
+    state = {"done": 0, "finite": model.params.copy(), "finite_what": "initial"}
+
+    def track(i, m, info):
+        # Updates completed (tells a failure while computing from a refusal before it), and the
+        # last finite parameters, whatever state the fit leaves the model in when it fails.
+        state["done"] = i + 1
+        if all(np.all(np.isfinite(x)) for x in m.params):
+            state.update(finite=m.params.copy(), finite_what="last good")
+
+    try:
+        model.fit(y, inputs=u, callback=track, **fit_kw)
+    except Exception as exc:
+        if not (isinstance(exc, FloatingPointError) or state["done"] > 0):
+            raise                                     # refused before computing: bad data or settings
+        it = getattr(exc, "iteration", None)
+        exc.fit_iterations = it if isinstance(it, int) and not isinstance(it, bool) else state["done"]
+        exc.saved_to, exc.saved_best, exc.saved_what = None, False, None
+        if out is not None:
+            _save_failed_fit(model, exc, out, state["finite"], state["finite_what"])
+        raise
+    if out is not None:
+        model.save(out)
+    if "plot" in outs:
+        from . import plotting
+        plotting.save_figure(plotting.plot_history(model), outs["plot"])
+    return FitOutcome(model, out, int(model.n_iter_), model.stop_reason_, float(model.best_elbo_),
+                      outs.get("plot"))
+
+
+def _save_failed_fit(model, exc, out, tracked, tracked_what):
+    """Write the best, else the last good (else the initial) parameters of a fit that raised."""
+    from .model.params import Params, check_params
+    candidates = [("best", getattr(exc, "best_params", None)), ("last good", model.params),
+                  (tracked_what, tracked)]
+    history = getattr(exc, "history", None)
+    extra = history.to_extra() if hasattr(history, "to_extra") else None
+    for what, params in candidates:
+        if not isinstance(params, Params):
+            continue
+        try:
+            model.params = check_params(params, model.options)
+        except (TypeError, ValueError):
+            continue                                  # e.g. not finite: try the next
+        try:
+            model.save(out, extra=extra)
+        except Exception as save_exc:                 # never hide the fit's own error
+            _note(exc, f"lowrank: could not save the parameters to {out!r}: {save_exc}")
+            return
+        exc.saved_to, exc.saved_best, exc.saved_what = out, what == "best", what
+        _note(exc, f"lowrank: saved the {what} parameters to {out!r}")
+        return
+    _note(exc, "lowrank: no finite parameters to save")
+
+
+def _note(exc, text):
+    if hasattr(exc, "add_note"):                      # Python >= 3.11
+        exc.add_note(text)
+
+
+def fit_recording(data, *, rank, n_units=None, activation="relu", readout="latent", likelihood="gaussian",
+                  link="softplus", n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3, lr_end=None,
+                  heldout=None, eval_every=50, augment_noise=None, correlated_noise=False, data_hann=None,
+                  unsmooth_below=None, seed=0, checkpoint=None, checkpoint_every=None, resume=None,
+                  out=None, plot=None, force=False, verbose=1):
+    """Fit a ``LowRankRNN`` to a recording and write it to ``out``.
+
+    Defaults are those of :class:`lowrank.LowRankRNN` and :func:`lowrank.fit`,
+    except ``n_units``, which the library requires: None means ``D`` (the
+    number of recorded channels) for ``readout="units"``, else
+    ``DEFAULT_UNITS`` (128). ``seed`` seeds both the initialisation and the
+    fit. ``window=None`` trains on whole trials.
+
+    Parameters
+    ----------
+    data : path or ndarray
+        See :func:`load_recording`.
+    correlated_noise : bool
+        Full-covariance observation noise shaped like the data beyond its top
+        ``rank`` directions (:func:`lowrank.residual_noise_basis`); with
+        ``data_hann``, its residual is scaled back up by that Hann window's
+        white-noise gain.
+    data_hann, unsmooth_below : int, float, optional
+        The recording was smoothed by a ``data_hann``-point Hann window; with
+        ``unsmooth_below``, undo that below this frequency before fitting
+        (:func:`lowrank.metrics.hann_unsmooth`).
+    out, plot : path, optional
+        The model file and a training-curve image (see the module docstring
+        for the output policy and for what happens when the fit fails).
+    Other parameters are those of ``LowRankRNN`` and ``lowrank.fit``.
+
+    Returns
+    -------
+    FitOutcome
+    """
+    from .rnn import LowRankRNN
+    correlated_noise = check_bool("correlated_noise", correlated_noise)
+    rank = check_int("rank", rank, 1)
+    if data_hann is not None and not (correlated_noise or unsmooth_below is not None):
+        raise ValueError("data_hann only applies with correlated_noise or unsmooth_below")
+    if unsmooth_below is not None and data_hann is None:
+        raise ValueError("unsmooth_below needs data_hann: the Hann window that smoothed the recording")
+    if unsmooth_below is not None and likelihood != "gaussian":
+        raise ValueError("unsmooth_below applies to continuous recordings (Gaussian likelihood), not counts")
+    outs = _fit_outputs(out, checkpoint, resume, plot, data, force)
+    y, u = load_recording(data)
+    D = y.shape[-1]
+    if n_units is None:
+        n_units = D if readout == "units" else DEFAULT_UNITS
+    basis = None
+    if correlated_noise:
+        from .metrics import hann_noise_gain
+        from .model.noise_basis import residual_noise_basis
+        gain = hann_noise_gain(data_hann) if data_hann else 1.0
+        basis = residual_noise_basis(y, rank, smoothing_gain=gain)
+    if unsmooth_below is not None:
+        from .metrics import hann_unsmooth
+        y = hann_unsmooth(y, data_hann, max_freq=unsmooth_below, axis=y.ndim - 2)
+    model = LowRankRNN(n_units=n_units, rank=rank, n_obs=D, n_inputs=0 if u is None else u.shape[-1],
+                       activation=activation, readout=readout, likelihood=likelihood, link=link, seed=seed,
+                       noise_basis=basis)
+    fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
+                  lr_end=lr_end, heldout=heldout, eval_every=eval_every, augment_noise=augment_noise, seed=seed,
+                  checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
+                  verbose=verbose)
+    return _run_fit(model, y, u, outs, fit_kw)
+
+
+def demo_description():
+    """One line saying what :func:`fit_demo` fits (the teacher, its data set and the split)."""
+    from . import teachers
+    d = DEMO
+    t = teachers.get(d["teacher"], seed=0)
+    return (f"no data file given: fitting the built-in '{d['teacher']}' teacher's data set "
+            f"({d['n_train']} training + {t.n_trials - d['n_train']} held-out trials of {t.n_steps} steps, "
+            f"{t.model.options.n_obs} units)")
+
+
+def fit_demo(*, rank=None, n_units=None, activation=None, readout=None, n_particles=10, batch_size=10,
+             window=None, n_iter=None, lr=None, lr_end=None, eval_every=None, seed=0, checkpoint=None,
+             checkpoint_every=None, resume=None, out=None, plot=None, force=False, verbose=1):
+    """Fit a student to the built-in oscillator teacher's data and compare it with the teacher.
+
+    None takes the demo's setting (``DEMO``: rank 2, 20 units, ReLU, units
+    read-out, whole trials, 2000 updates, lr 1e-2 decaying to 1e-3, the last
+    40 trials held out and evaluated every ``n_iter // 10`` updates). The
+    returned ``summary`` is the recovery report (None after an interruption).
+    """
+    from . import teachers
+    from .recovery import compare_to_teacher
+    from .rnn import LowRankRNN
+    d = DEMO
+    outs = _fit_outputs(out, checkpoint, resume, plot, None, force)
+    n_iter = d["iters"] if n_iter is None else check_int("n_iter", n_iter, 1)
+    teacher = teachers.get(d["teacher"], seed=0)
+    data = teacher.dataset(seed=0)
+    y_train, y_test = data.y[:d["n_train"]], data.y[d["n_train"]:]
+
+    def pick(value, key):
+        return d[key] if value is None else value
+
+    model = LowRankRNN(n_units=pick(n_units, "units"), rank=pick(rank, "rank"), n_obs=data.y.shape[2],
+                       activation=pick(activation, "activation"), readout=pick(readout, "readout"), seed=seed)
+    fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter,
+                  lr=pick(lr, "lr"), lr_end=pick(lr_end, "lr_end"), y_val=y_test,
+                  eval_every=max(1, n_iter // 10) if eval_every is None else eval_every, seed=seed,
+                  checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
+                  verbose=verbose)
+    res = _run_fit(model, y_train, None, outs, fit_kw)
+    if res.stop_reason == "interrupted":
+        return res
+    rec = compare_to_teacher(model, teacher, y_test, n_particles=n_particles, seed=seed)
+    return res._replace(summary=rec.summary())
