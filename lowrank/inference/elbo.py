@@ -26,7 +26,7 @@ from ..kernels.proposal import gram, setup
 from ..kernels.resampling import RESAMPLE_CODE
 from ..kernels.smc_backward import assemble, grad_layout, smc_backward
 from ..kernels.smc_forward import smc_forward
-from ..kernels.transition import feed_inputs
+from ..model.equations import fed_inputs, initial_mean
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.params import BLOCKS, Params, check_params, grad_to_flat
@@ -78,8 +78,8 @@ class SMCResult(NamedTuple):
 
 
 def valid_proposals(options: ModelOptions):
-    """Proposals available for a model: ``optimal`` needs a linear-Gaussian read-out."""
-    return ("bootstrap", "optimal") if options.linear_gaussian_readout else ("bootstrap",)
+    """Proposals available for a model (``ModelOptions.proposals``): ``optimal`` needs a linear-Gaussian read-out."""
+    return options.proposals
 
 
 def _resolve_model(model, options):
@@ -248,15 +248,8 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     p = params
 
     abar = float(np.mean(p.a))
-    v = u
-    if U > 0 and opts.filter_inputs:
-        v = np.empty_like(u)
-        for s in range(S):
-            feed_inputs(u[s], abar, True, v[s])
-    mu_init = np.repeat(p.mu0[None, :], S, axis=0)
-    if U > 0 and np.any(v[:, 0] != 0.0):
-        mu_init = mu_init + np.linalg.solve(p.m.T @ p.m, p.m.T @ (p.W_u @ v[:, 0].T)).T
-    mu_init = np.ascontiguousarray(mu_init)
+    v = np.ascontiguousarray(fed_inputs(u, p.a, opts.filter_inputs))
+    mu_init = np.ascontiguousarray(initial_mean(p, v[:, 0]))
 
     if opts.likelihood == "gaussian":
         inv_sigma = 1.0 / p.sigma
