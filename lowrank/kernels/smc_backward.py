@@ -214,13 +214,13 @@ def smc_backward(act, readout, from_rates, lik, link, prop, bin_width, filt, aba
             if t >= 1:
                 # Transitions from step t-1, all particles at once: recompute the
                 # pre-activations, then reverse.
-                preactivations(act, ZP, K, mT, h, xb, XW, PB)
-                transition_adjoints(act, ZP, K, a, mT, nT, h, XW, DF, GX, DZ, dh, da)
+                preactivations(act, ZP, mT, h, xb, XW, PB)
+                transition_adjoints(act, ZP, a, mT, nT, h, XW, DF, GX, DZ, dh, da)
                 for k in range(K):
                     j = anc[s, t, k]
                     for r in range(R):
                         dz_prev[j, r] += DZ[k, r]
-                transition_adjoint_block(DF, ZP, PB, GX, K, dmT, dnT, dxb_p)
+                transition_adjoint_block(DF, ZP, PB, GX, dmT, dnT, dxb_p)
 
             # Close step t. The transition's pre-activation is m z + W_u v - h, so
             # the adjoint of h is minus that of the input current (dxb_p holds

@@ -85,7 +85,7 @@ def smc_forward(act, readout, from_rates, lik, link, prop, rs_code, tau, bin_wid
                     j = anc[s, t, k]
                     for r in range(R):
                         ZP[k, r] = Z[s, t - 1, j, r]
-                transition_means(act, ZP, K, a, mT, nT, h, xb, XW, PW, FK)
+                transition_means(act, ZP, a, mT, nT, h, xb, XW, PW, FK)
             for k in range(K):
                 for r in range(R):
                     f[r] = FK[k, r]
