@@ -423,3 +423,20 @@ def test_padded_lengths_ignore_tail():
     assert np.all(np.isnan(r.particles[1, 4:])) and np.all(r.ancestors[1, 4:] == -1)
     assert r.particles.shape == (2, 7, 4, 2) and r.log_weights.shape == (2, 7, 4)
 
+
+# ------------------------------------------------------ kernel signatures
+
+def test_grad_views_tile_the_row():
+    from lowrank.kernels.smc_args import GradLayout, Grads, grad_layout, grad_shapes, grad_views
+    N, R, D, U, Uv = 7, 3, 4, 2, 2
+    lay = grad_layout(N, R, D, U, Uv)
+    assert GradLayout._fields[:-1] == Grads._fields == tuple(grad_shapes(N, R, D, U, Uv))
+    row = np.arange(lay.size, dtype=np.float64)
+    views = grad_views(row, lay, R, N, D, U, Uv)
+    for name, shape in grad_shapes(N, R, D, U, Uv).items():
+        view = getattr(views, name)
+        assert view.shape == shape, name
+        start = getattr(lay, name)
+        np.testing.assert_array_equal(view.ravel(), row[start:start + view.size])
+    assert sum(v.size for v in views) == lay.size
+
