@@ -440,3 +440,17 @@ def test_grad_views_tile_the_row():
         np.testing.assert_array_equal(view.ravel(), row[start:start + view.size])
     assert sum(v.size for v in views) == lay.size
 
+
+def test_kernels_take_at_most_twelve_arguments():
+    import ast
+    import glob
+    folder = os.path.join(REPO, "lowrank", "kernels")
+    wide = []
+    for path in glob.glob(os.path.join(folder, "*.py")):
+        with open(path) as fh:
+            tree = ast.parse(fh.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and any("jit" in ast.unparse(d) for d in node.decorator_list):
+                if len(node.args.args) > 12:
+                    wide.append(f"{os.path.basename(path)}:{node.name} ({len(node.args.args)})")
+    assert not wide, wide
