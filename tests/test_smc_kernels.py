@@ -160,39 +160,30 @@ def _phi_numpy(code, x, h):
     return [x, np.maximum(x, 0), np.maximum(x + h, 0) - np.maximum(x, 0), np.tanh(x)][code]
 
 
+def _transition_numpy(act, Z, a, mT, nT, h, xb):
+    """``a z + nᵀ φ(m z + xb)`` for the rows of ``Z`` (K, R); xb (N,) the input drive."""
+    return a * Z + _phi_numpy(act, Z @ mT + xb, h) @ nT.T
+
+
 @pytest.mark.parametrize("act", [0, 1, 2, 3])
 @pytest.mark.parametrize("R", [1, 2, 3, 5])
-def test_transition_mean_matches_numpy(act, R):
-    rng = np.random.default_rng(act * 10 + R)
+@pytest.mark.parametrize("K", [1, 2, 7])  # odd K: pairs plus one single
+def test_transition_means_match_numpy(act, R, K):
+    rng = np.random.default_rng(act * 10 + R + 100 * K)
     N, U = 37, 2
     m, n = rng.standard_normal((N, R)), rng.standard_normal((N, R)) / N
-    h, a, z = rng.uniform(0.1, 0.5, N), rng.uniform(0.5, 0.9, R), rng.standard_normal(R)
+    h, a, Z = rng.uniform(0.1, 0.5, N), rng.uniform(0.5, 0.9, R), rng.standard_normal((K, R))
     Wu, v = rng.standard_normal((N, U)), rng.standard_normal(U)
     xb = np.empty(N)
     tr.input_drive(Wu, v, h, xb)
     np.testing.assert_allclose(xb, Wu @ v - h, rtol=1e-13, atol=1e-14)
-    x, p, f = np.empty(N), np.empty(N), np.empty(R)
-    tr.transition_mean(act, z, a, np.ascontiguousarray(m.T), np.ascontiguousarray(n.T), h, xb, x, p, f)
-    xr = m @ z + Wu @ v - h
-    np.testing.assert_allclose(x, xr, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(f, a * z + n.T @ _phi_numpy(act, xr, h), rtol=1e-12, atol=1e-13)
-
-
-@pytest.mark.parametrize("act", [0, 1, 2, 3])
-@pytest.mark.parametrize("R", [2, 3, 4])
-def test_batched_transition_means_match_single(act, R):
-    rng = np.random.default_rng(R)
-    N, K = 29, 7  # odd K: pairs plus one single
-    mT, nT = rng.standard_normal((R, N)), rng.standard_normal((R, N))
-    h, a, xb = rng.uniform(0.1, 0.5, N), rng.uniform(0.5, 0.9, R), rng.standard_normal(N)
-    Z = rng.standard_normal((K, R))
+    mT, nT = np.ascontiguousarray(m.T), np.ascontiguousarray(n.T)
     X, P, F = np.empty((K, N)), np.empty((K, N)), np.empty((K, R))
-    tr.transition_means(act, Z, K, a, mT, nT, h, xb, X, P, F)
-    x, p, f = np.empty(N), np.empty(N), np.empty(R)
-    for k in range(K):
-        tr.transition_mean(act, Z[k], a, mT, nT, h, xb, x, p, f)
-        np.testing.assert_allclose(F[k], f, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(X[k], x, rtol=1e-12, atol=1e-12)
+    tr.transition_means(act, Z, a, mT, nT, h, xb, X, P, F)
+    xr = Z @ m.T + Wu @ v - h
+    np.testing.assert_allclose(X, xr, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(P, _phi_numpy(act, xr, h), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(F, _transition_numpy(act, Z, a, mT, nT, h, xb), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("act", [0, 1, 2, 3])
@@ -207,18 +198,16 @@ def test_transition_adjoint_finite_differences(act, K):
     C = rng.standard_normal((K, R))  # objective sum_k C_k . f(Z_k)
 
     def objective(mT, nT, h, a, xb, Z):
-        x, p, f, tot = np.empty(N), np.empty(N), np.empty(R), 0.0
-        for k in range(K):
-            tr.transition_mean(act, Z[k], a, mT, nT, h, xb - h, x, p, f)
-            tot += C[k] @ f
-        return tot
+        X, P, F = np.empty((K, N)), np.empty((K, N)), np.empty((K, R))
+        tr.transition_means(act, Z, a, mT, nT, h, xb - h, X, P, F)
+        return float(np.sum(C * F))
 
     X, PB, GX = np.empty((K, N)), np.empty((K, N)), np.empty((K, N))
     dmT, dnT, dhp, da, dxb = np.zeros((R, N)), np.zeros((R, N)), np.zeros(N), np.zeros(R), np.zeros(N)
     dZ = np.zeros((K, R))
-    tr.preactivations(act, Z, K, mT, h, xb0 - h, X, PB)
-    tr.transition_adjoints(act, Z, K, a, mT, nT, h, X, C, GX, dZ, dhp, da)
-    tr.transition_adjoint_block(C, Z, PB, GX, K, dmT, dnT, dxb)
+    tr.preactivations(act, Z, mT, h, xb0 - h, X, PB)
+    tr.transition_adjoints(act, Z, a, mT, nT, h, X, C, GX, dZ, dhp, da)
+    tr.transition_adjoint_block(C, Z, PB, GX, dmT, dnT, dxb)
     dh = dhp - dxb
     args = [mT, nT, h, a, xb0, Z]
     grads = [dmT, dnT, dh, da, dxb, dZ]
@@ -433,3 +422,35 @@ def test_padded_lengths_ignore_tail():
     assert r.elbo_per_step[1] == pytest.approx(r.elbo[1] / 4)
     assert np.all(np.isnan(r.particles[1, 4:])) and np.all(r.ancestors[1, 4:] == -1)
     assert r.particles.shape == (2, 7, 4, 2) and r.log_weights.shape == (2, 7, 4)
+
+
+# ------------------------------------------------------ kernel signatures
+
+def test_grad_views_tile_the_row():
+    from lowrank.kernels.smc_args import GradLayout, Grads, grad_layout, grad_shapes, grad_views
+    N, R, D, U, Uv = 7, 3, 4, 2, 2
+    lay = grad_layout(N, R, D, U, Uv)
+    assert GradLayout._fields[:-1] == Grads._fields == tuple(grad_shapes(N, R, D, U, Uv))
+    row = np.arange(lay.size, dtype=np.float64)
+    views = grad_views(row, lay, R, N, D, U, Uv)
+    for name, shape in grad_shapes(N, R, D, U, Uv).items():
+        view = getattr(views, name)
+        assert view.shape == shape, name
+        start = getattr(lay, name)
+        np.testing.assert_array_equal(view.ravel(), row[start:start + view.size])
+    assert sum(v.size for v in views) == lay.size
+
+
+def test_kernels_take_at_most_twelve_arguments():
+    import ast
+    import glob
+    folder = os.path.join(REPO, "lowrank", "kernels")
+    wide = []
+    for path in glob.glob(os.path.join(folder, "*.py")):
+        with open(path) as fh:
+            tree = ast.parse(fh.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef) and any("jit" in ast.unparse(d) for d in node.decorator_list):
+                if len(node.args.args) > 12:
+                    wide.append(f"{os.path.basename(path)}:{node.name} ({len(node.args.args)})")
+    assert not wide, wide

@@ -98,14 +98,13 @@ def _binom_table(H, R):
     return tab
 
 
-def _run_kernel(kernel, n_items, args, cap):
+def _run_kernel(kernel, n_items, arr, cap):
     n_chunks = int(max(1, min(n_items, 1024)))
     while True:
-        out = kernel(*args, n_chunks, cap)
-        counts = out[4]
-        if counts.max(initial=0) <= cap:
+        out = kernel(arr, n_chunks, cap)
+        if out.counts.max(initial=0) <= cap:
             return out, n_chunks
-        cap = int(counts.max())
+        cap = int(out.counts.max())
 
 
 def _collect(out, n_chunks, level_offset):
@@ -127,11 +126,11 @@ def _enumerate(M, N, h, a, c, activation, tol):
     qdirs, perm, bt = _geometry(H, R, b)
     binom = _binom_table(H, R)
     oma = np.ascontiguousarray(1.0 - a)
-    args = (W, b, bt, Q, r, r0, oma, qdirs, perm, float(tol), binom)
+    arr = _kernels.Arrangement(W, b, bt, Q, r, r0, oma, qdirs, perm, float(tol), binom)
     n_lines = math.comb(H, R - 1) if H >= R - 1 else 0
     n_direct = sum(math.comb(H, k) for k in range(0, min(R - 2, H) + 1)) if R >= 2 else 0
-    out_d, nch_d = _run_kernel(_kernels.direct_levels, n_direct, args, 8)
-    out_l, nch_l = _run_kernel(_kernels.walk_lines, n_lines, args, 8)
+    out_d, nch_d = _run_kernel(_kernels.direct_levels, n_direct, arr, 8)
+    out_l, nch_l = _run_kernel(_kernels.walk_lines, n_lines, arr, 8)
     kd, sd, kid, reg_d, _ = _collect(out_d, nch_d, 0)
     kl, sl, kil, reg_l, vert = _collect(out_l, nch_l, 1)
     keys = kd + kl

@@ -2,8 +2,10 @@
 
 The objective and every convention (time indexing, draws, resampling,
 proposals) are specified in ``docs/smc.md``. The compiled kernels live in
-:mod:`lowrank.inference`; this module validates input, draws the random
-numbers, calls the kernels and packages the result.
+:mod:`lowrank.kernels`; :func:`elbo` checks its input and draws the random
+numbers, packs the kernels' arguments into the named structures of
+:mod:`lowrank.kernels.smc_args` (:func:`pack`), runs the forward pass and,
+for the gradient, the backward pass, and packages the result.
 
 Gradient bias
 -------------
@@ -24,12 +26,14 @@ import numpy as np
 
 from ..kernels.proposal import gram, setup
 from ..kernels.resampling import RESAMPLE_CODE
-from ..kernels.smc_backward import assemble, grad_layout, smc_backward
+from ..kernels.smc_args import (Codes, Draws, ModelArrays, ProposalArrays, Sequences, SMCInputs, grad_layout,
+                                records)
+from ..kernels.smc_backward import assemble, smc_backward
 from ..kernels.smc_forward import smc_forward
-from ..kernels.transition import feed_inputs
+from ..model.equations import fed_inputs, initial_mean
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
-from ..model.params import BLOCKS, Params, check_params, grad_to_flat
+from ..model.params import Params, check_params, grad_to_flat
 
 PROPOSAL_CODE = {"bootstrap": 0, "optimal": 1}
 
@@ -78,8 +82,8 @@ class SMCResult(NamedTuple):
 
 
 def valid_proposals(options: ModelOptions):
-    """Proposals available for a model: ``optimal`` needs a linear-Gaussian read-out."""
-    return ("bootstrap", "optimal") if options.linear_gaussian_readout else ("bootstrap",)
+    """Proposals available for a model (``ModelOptions.proposals``): ``optimal`` needs a linear-Gaussian read-out."""
+    return options.proposals
 
 
 def _resolve_model(model, options):
@@ -145,6 +149,15 @@ def _check_data(y, inputs, lengths, opts):
     return np.ascontiguousarray(y), np.ascontiguousarray(u), lengths
 
 
+class Choices(NamedTuple):
+    """The algorithm's options of a call of :func:`elbo`, checked."""
+
+    proposal: int      # PROPOSAL_CODE
+    resampling: int    # RESAMPLE_CODE
+    tau: float         # ESS threshold, -1 to resample at every step
+    n_particles: int
+
+
 def _check_choices(opts, proposal, resample, ess_threshold, n_particles):
     valid = valid_proposals(opts)
     if not isinstance(proposal, str) or proposal not in PROPOSAL_CODE:
@@ -162,22 +175,119 @@ def _check_choices(opts, proposal, resample, ess_threshold, n_particles):
         tau = float(ess_threshold)
         if not (0.0 < tau <= 1.0):
             raise ValueError(f"ess_threshold must lie in (0, 1]; got {ess_threshold!r}")
-    return PROPOSAL_CODE[proposal], RESAMPLE_CODE[resample], tau
+    return Choices(PROPOSAL_CODE[proposal], RESAMPLE_CODE[resample], tau, int(n_particles))
 
 
 def _draws(draws, seed, S, T, K, R):
+    """The caller's ``(eps, unif)`` checked, or fresh ones from ``seed`` (docs/smc.md), as :class:`Draws`."""
     if draws is None:
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((S, T, K, R))
         unif = rng.random((S, T, K))
-        return eps, unif
+        return Draws(eps, unif)
     eps, unif = draws
     eps = np.ascontiguousarray(eps, dtype=np.float64)
     unif = np.ascontiguousarray(unif, dtype=np.float64)
     if eps.shape != (S, T, K, R) or unif.shape != (S, T, K):
         raise ValueError(f"draws must be (eps, unif) with shapes {(S, T, K, R)} and {(S, T, K)}; "
                          f"got {eps.shape} and {unif.shape}")
-    return eps, unif
+    return Draws(eps, unif)
+
+
+def _model_arrays(p, opts, v):
+    """:class:`ModelArrays` of checked parameters ``p``; ``v`` (S, T, U) the fed inputs."""
+    D = opts.n_obs
+    if opts.likelihood == "gaussian":
+        inv_sigma = 1.0 / p.sigma
+        gconst = float(-np.sum(np.log(p.sigma)) - 0.5 * D * math.log(2 * math.pi))
+    else:
+        inv_sigma, gconst = np.zeros(0), 0.0
+    mT = np.ascontiguousarray(p.m.T)
+    return ModelArrays(mT, np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u,
+                       np.ascontiguousarray(initial_mean(p, v[:, 0])), p.L_z, p.L_0,
+                       np.ascontiguousarray(p.W.T), np.ascontiguousarray(mT[:, :min(D, opts.n_units)]),
+                       p.W_v, p.gain, p.b, inv_sigma, gconst, float(np.mean(p.a)))
+
+
+def _proposal_arrays(p, opts, inv_sigma, optimal):
+    """:class:`ProposalArrays`: the optimal proposal's set-up, or zeros for bootstrap."""
+    R, D = opts.rank, opts.n_obs
+    P2, LP2, k2 = np.zeros((2, R, R)), np.zeros((2, R, R)), np.zeros(2)
+    if not optimal:
+        return ProposalArrays(np.zeros((0, R)), np.zeros(0), np.zeros((R, R)), P2, LP2, k2)
+    B = p.W if opts.readout == "latent" else np.ascontiguousarray(p.gain[:, None] * p.m[:D])
+    rinv = inv_sigma * inv_sigma
+    G = gram(B, rinv)
+    k2[0] = setup(G, p.L_0, rinv, P2[0], LP2[0])
+    k2[1] = setup(G, p.L_z, rinv, P2[1], LP2[1])
+    return ProposalArrays(B, rinv, G, P2, LP2, k2)
+
+
+def pack(params, opts, y, u, lengths, choices, draws):
+    """The kernels' arguments (:class:`SMCInputs`) of a checked call.
+
+    ``params`` checked ``Params``; ``y`` (S, T, D), ``u`` (S, T, U) and
+    ``lengths`` (S,) as returned by the checks; ``choices`` :class:`Choices`;
+    ``draws`` :class:`Draws`. The fed inputs and the initial means come from
+    :mod:`lowrank.model.equations`.
+    """
+    act, readout, from_rates, lik, link = kernel_codes(opts)
+    codes = Codes(act, readout, from_rates, lik, link, choices.proposal, choices.resampling,
+                  int(opts.filter_inputs), float(choices.tau), float(opts.bin_width))
+    v = np.ascontiguousarray(fed_inputs(u, params.a, opts.filter_inputs))
+    seqs = Sequences(y, u, v, lengths)
+    model = _model_arrays(params, opts, v)
+    prop = _proposal_arrays(params, opts, model.inv_sigma, choices.proposal == PROPOSAL_CODE["optimal"])
+    return SMCInputs(codes, seqs, draws, model, prop)
+
+
+def _filter(args):
+    """Run the forward pass; its :class:`Records`. Raises :class:`SMCDegeneracyError`."""
+    rec = records(*args.draws.eps.shape)
+    smc_forward(*args, rec)
+    bad = np.flatnonzero(rec.fail >= 0)
+    if bad.size:
+        s0 = int(bad[0])
+        raise SMCDegeneracyError(
+            f"all {args.draws.eps.shape[2]} particles have zero weight (log-weight -inf) in sequence {s0} at "
+            f"step {int(rec.fail[s0])} ({bad.size} sequence(s) failed); check the data scale, sigma, or use "
+            "more particles")
+    return rec
+
+
+def _gradient(args, rec, params, opts):
+    """Run the backward pass: the gradient as a ``Params`` and as a flat vector."""
+    S = args.draws.eps.shape[0]
+    lay = grad_layout(opts.n_units, opts.rank, opts.n_obs, opts.n_inputs, params.W_v.shape[1])
+    gbuf = np.empty((S, lay.size))
+    smc_backward(*args, rec, lay, gbuf)
+    g = Params(**assemble(gbuf, lay, args, params, opts))
+    return g, grad_to_flat(params, g, opts)
+
+
+def _result(args, rec, total, grads, with_particles):
+    """The :class:`SMCResult`; particles, weights and ancestors past a sequence's end NaN / -1."""
+    lengths = args.seqs.lengths
+    per_step = total / lengths
+    out = SMCResult(total, per_step, float(np.mean(per_step)), *grads)
+    if not with_particles:
+        return out
+    T = rec.Z.shape[1]
+    if np.any(lengths < T):
+        tail = np.arange(T)[None, :] >= lengths[:, None]
+        rec.Z[tail] = np.nan
+        rec.logW[tail] = np.nan
+        rec.anc[tail] = -1
+    return out._replace(particles=rec.Z, log_weights=rec.logW, ancestors=rec.anc, draws=tuple(args.draws))
+
+
+def _resolve_basis(model, noise_basis, opts):
+    """The checked noise basis: a model's own, or ``noise_basis=`` with a ``Params``."""
+    if not isinstance(model, Params):
+        if noise_basis is not None:
+            raise ValueError("noise_basis= is for a Params; a model passes its own noise_basis")
+        noise_basis = getattr(model, "noise_basis", None)
+    return check_noise_basis(noise_basis, opts)
 
 
 def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
@@ -231,99 +341,20 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     """
     params, opts = _resolve_model(model, options)
     params = check_params(params, opts)
-    if not isinstance(model, Params):
-        if noise_basis is not None:
-            raise ValueError("noise_basis= is for a Params; a model passes its own noise_basis")
-        noise_basis = getattr(model, "noise_basis", None)
-    basis = check_noise_basis(noise_basis, opts)
+    basis = _resolve_basis(model, noise_basis, opts)
     y, u, lengths = _check_data(y, inputs, lengths, opts)
     if basis is not None:
         y = np.ascontiguousarray(to_noise_coords(basis, y))
-    prop, rs, tau = _check_choices(opts, proposal, resample, ess_threshold, n_particles)
-    S, T, D = y.shape
-    K = int(n_particles)
-    N, R, U = opts.n_units, opts.rank, opts.n_inputs
-    eps, unif = _draws(draws, seed, S, T, K, R)
-    act, readout, from_rates, lik, link = kernel_codes(opts)
-    p = params
-
-    abar = float(np.mean(p.a))
-    v = u
-    if U > 0 and opts.filter_inputs:
-        v = np.empty_like(u)
-        for s in range(S):
-            feed_inputs(u[s], abar, True, v[s])
-    mu_init = np.repeat(p.mu0[None, :], S, axis=0)
-    if U > 0 and np.any(v[:, 0] != 0.0):
-        mu_init = mu_init + np.linalg.solve(p.m.T @ p.m, p.m.T @ (p.W_u @ v[:, 0].T)).T
-    mu_init = np.ascontiguousarray(mu_init)
-
-    if opts.likelihood == "gaussian":
-        inv_sigma = 1.0 / p.sigma
-        gconst = float(-np.sum(np.log(p.sigma)) - 0.5 * D * math.log(2 * math.pi))
-    else:
-        inv_sigma = np.zeros(0)
-        gconst = 0.0
-    P2 = np.zeros((2, R, R))
-    LP2 = np.zeros((2, R, R))
-    k2 = np.zeros(2)
-    if prop == 1:
-        B = p.W if opts.readout == "latent" else np.ascontiguousarray(p.gain[:, None] * p.m[:D])
-        rinv = inv_sigma * inv_sigma
-        G = gram(B, rinv)
-        k2[0] = setup(G, p.L_0, rinv, P2[0], LP2[0])
-        k2[1] = setup(G, p.L_z, rinv, P2[1], LP2[1])
-    else:
-        B, rinv, G = np.zeros((0, R)), np.zeros(0), np.zeros((R, R))
-    mT = np.ascontiguousarray(p.m.T)
-    nT = np.ascontiguousarray(p.n.T)
-
-    Z = np.empty((S, T, K, R))
-    F = np.empty((S, T, K, R))
-    anc = np.empty((S, T, K), dtype=np.int64)
-    logW = np.empty((S, T, K))
-    resampled = np.zeros((S, T), dtype=np.int8)
-    ell = np.zeros((S, T))
-    fail = np.empty(S, dtype=np.int64)
-    smc_forward(act, readout, from_rates, lik, link, prop, rs, tau, float(opts.bin_width),
-                y, v, lengths, eps, unif,
-                mT, nT, p.h, p.a, p.W_u, mu_init, p.L_z, p.L_0, p.W, p.W_v, p.gain, p.b,
-                inv_sigma, gconst, B, rinv, G, P2, LP2, k2,
-                Z, F, anc, logW, resampled, ell, fail)
-    bad = np.flatnonzero(fail >= 0)
-    if bad.size:
-        s0 = int(bad[0])
-        raise SMCDegeneracyError(
-            f"all {K} particles have zero weight (log-weight -inf) in sequence {s0} at step {int(fail[s0])}"
-            f" ({bad.size} sequence(s) failed); check the data scale, sigma, or use more particles")
-    total = ell.sum(axis=1)
+    choices = _check_choices(opts, proposal, resample, ess_threshold, n_particles)
+    S, T, _ = y.shape
+    draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank)
+    args = pack(params, opts, y, u, lengths, choices, draws)
+    rec = _filter(args)
+    total = rec.ell.sum(axis=1)
     if basis is not None:
         total = total - lengths * log_abs_det(basis)
-    per_step = total / lengths
-    value = float(np.mean(per_step))
-
-    g_params = g_flat = None
-    if grad:
-        go, shapes = grad_layout(N, R, D, U, p.W_v.shape[1])
-        gbuf = np.empty((S, int(go[-1])))
-        smc_backward(act, readout, from_rates, lik, link, prop, float(opts.bin_width),
-                     bool(opts.filter_inputs), abar, y, u, v, lengths, eps,
-                     mT, nT, p.h, p.a, p.W_u, mu_init, p.L_z, p.L_0, p.W, p.W_v, p.gain, p.b,
-                     inv_sigma, B, rinv, G, P2, LP2, Z, F, anc, logW, resampled, go, gbuf)
-        ctx = {"params": p, "options": opts, "prop": prop, "B": B, "rinv": rinv, "G": G,
-               "P2": P2, "LP2": LP2, "v": v}
-        g = assemble(gbuf, go, shapes, ctx)
-        g_params = Params(**{k: g[k].reshape(np.shape(getattr(p, k))) for k in BLOCKS})
-        g_flat = grad_to_flat(p, g_params, opts)
-
-    if not return_particles:
-        return SMCResult(total, per_step, value, g_params, g_flat)
-    if np.any(lengths < T):
-        tail = np.arange(T)[None, :] >= lengths[:, None]
-        Z[tail] = np.nan
-        logW[tail] = np.nan
-        anc[tail] = -1
-    return SMCResult(total, per_step, value, g_params, g_flat, Z, logW, anc, (eps, unif))
+    grads = _gradient(args, rec, params, opts) if grad else (None, None)
+    return _result(args, rec, total, grads, return_particles)
 
 
 def prepare(options: Optional[ModelOptions] = None):

@@ -98,7 +98,7 @@ class Prediction(NamedTuple):
 
 
 def _default_proposal(opts, proposal):
-    return ("optimal" if opts.linear_gaussian_readout else "bootstrap") if proposal is None else proposal
+    return opts.default_proposal if proposal is None else proposal
 
 
 def _check_y(model, y, inputs, extra_steps=0):

@@ -1,4 +1,4 @@
-"""Every compiled (Numba) function of lowrank: plain arrays and integer codes only.
+"""Every compiled (Numba) function of lowrank: arrays, integer codes, and NamedTuples of them.
 
 Modules, one job each:
 
@@ -7,6 +7,8 @@ Modules, one job each:
 - :mod:`.transition`    transition mean ``a z + nᵀ φ(m z + W_u v − h)`` and its adjoint
 - :mod:`.observation`   read-out means, Gaussian/Poisson log-likelihoods and adjoints
 - :mod:`.proposal`      optimal-proposal set-up (P, L_P, Woodbury terms) and its adjoint
+- :mod:`.smc_args`      the named structures the SMC kernels take (codes, data, draws,
+                        parameters, proposal, records, the gradient buffer's layout)
 - :mod:`.smc_forward`   the particle filter (one sequence per thread)
 - :mod:`.smc_backward`  hand-written reverse mode of the filter
 - :mod:`.simulate`      the latent dynamics run forward from given noise

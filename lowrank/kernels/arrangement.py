@@ -39,7 +39,14 @@ Work is split into ``n_chunks`` strided chunks (item ``i`` belongs to chunk
 writes its own slots, so the output does not depend on ``NUMBA_NUM_THREADS``.
 No randomness is drawn here: the directions ``q``, the perturbation and the
 check order come from the caller.
+
+The kernels take the arrangement as one :class:`Arrangement` and return
+their candidates as :class:`Candidates`; each chunk works in its own
+:class:`LineWork` (:func:`walk_lines`) or :class:`LevelWork`
+(:func:`direct_levels`).
 """
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit, prange
 
@@ -309,17 +316,140 @@ def _solve_region(A, rhs, oma, B, z):
     return solve_inplace(B, z)
 
 
+class Arrangement(NamedTuple):
+    """The hyperplanes and the pieces of the region systems (``lowrank.fixed_points.enumerate``).
+
+    Fields
+    ------
+    W : (H, R)
+        Unit normals.
+    b, bt : (H,)
+        True and perturbed offsets.
+    Q : (H, R, R)
+        Rank-one pieces of the region matrix.
+    r : (H, R)
+        Pieces of the right-hand side.
+    r0 : (R,)
+        Constant part of the right-hand side.
+    oma : (R,)
+        ``1 − a``.
+    qdirs : (R, R)
+        Generic orthonormal directions (rows q_1..q_R).
+    perm : (H,) int64
+        Order in which region membership is checked.
+    tol : float
+        Relative tolerance of the membership check.
+    binom : (H+2, R+1) int64
+        Binomial table ``binom[n, j] = C(n, j)``.
+    """
+
+    W: np.ndarray
+    b: np.ndarray
+    bt: np.ndarray
+    Q: np.ndarray
+    r: np.ndarray
+    r0: np.ndarray
+    oma: np.ndarray
+    qdirs: np.ndarray
+    perm: np.ndarray
+    tol: float
+    binom: np.ndarray
+
+
+class Candidates(NamedTuple):
+    """Candidate fixed points found by a kernel, in per-chunk slots.
+
+    Fields
+    ------
+    zbuf : (n_chunks, cap, R)
+        Positions (0 for singular systems).
+    sidebuf : (n_chunks, cap, H) int8
+        The region's side (0/1) of every hyperplane.
+    kindbuf : (n_chunks, cap) int8
+        ``KIND_POINT`` or ``KIND_SINGULAR``.
+    itembuf : (n_chunks, cap) int64
+        Item (subset) that produced the candidate.
+    counts : (n_chunks,) int64
+        Candidates found per chunk; may exceed ``cap`` (then rerun larger).
+    stats : (n_chunks, 2) int64
+        Regions checked, vertices visited.
+    """
+
+    zbuf: np.ndarray
+    sidebuf: np.ndarray
+    kindbuf: np.ndarray
+    itembuf: np.ndarray
+    counts: np.ndarray
+    stats: np.ndarray
+
+
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _record(c, item, z, side, kind, zbuf, sidebuf, kindbuf, itembuf, counts):
-    """Append a candidate to chunk ``c`` (counting past ``cap`` so the caller can rerun larger)."""
+def _candidates(n_chunks, cap, R, H):
+    return Candidates(np.zeros((n_chunks, cap, R)), np.zeros((n_chunks, cap, H), dtype=np.int8),
+                      np.zeros((n_chunks, cap), dtype=np.int8), np.zeros((n_chunks, cap), dtype=np.int64),
+                      np.zeros(n_chunks, dtype=np.int64), np.zeros((n_chunks, 2), dtype=np.int64))
+
+
+class Check(NamedTuple):
+    """What the membership check of a candidate reads, built once per kernel call.
+
+    Fields
+    ------
+    W : (H, R), b : (H,)
+        Normals and true offsets.
+    WT : (R, H), bp : (H,)
+        The same in check order: ``WT[i, p] = W[perm[p], i]``, ``bp[p] = b[perm[p]]``.
+    oma : (R,)
+        ``1 − a``.
+    tol : float
+        Relative tolerance.
+    scale_b : float
+        ``max(1, max |b|)``, the scale of the threshold.
+    """
+
+    W: np.ndarray
+    b: np.ndarray
+    WT: np.ndarray
+    bp: np.ndarray
+    oma: np.ndarray
+    tol: float
+    scale_b: float
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _check_data(arr):
+    """The :class:`Check` of an :class:`Arrangement`, and ``pos`` (H,) the
+    position of each hyperplane in the check order ``arr.perm``."""
+    W, b, perm = arr.W, arr.b, arr.perm
+    H, R = W.shape
+    WT = np.empty((R, H))
+    bp = np.empty(H)
+    pos = np.empty(H, dtype=np.int64)
+    for p in range(H):
+        pos[perm[p]] = p
+        bp[p] = b[perm[p]]
+        for i in range(R):
+            WT[i, p] = W[perm[p], i]
+    scale_b = 1.0
+    for j in range(H):
+        if abs(b[j]) > scale_b:
+            scale_b = abs(b[j])
+    return Check(W, b, WT, bp, arr.oma, arr.tol, scale_b), pos
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _record(c, item, z, side, kind, out):
+    """Append a candidate to chunk ``c`` of ``out`` (counting past ``cap`` so the caller can rerun larger)."""
+    counts = out.counts
+    zbuf, sidebuf = out.zbuf, out.sidebuf
     n = counts[c]
     if n < zbuf.shape[1]:
         for i in range(z.shape[0]):
             zbuf[c, n, i] = z[i] if kind == KIND_POINT else 0.0
         for j in range(side.shape[0]):
             sidebuf[c, n, j] = side[j]
-        kindbuf[c, n] = kind
-        itembuf[c, n] = item
+        out.kindbuf[c, n] = kind
+        out.itembuf[c, n] = item
     counts[c] = n + 1
 
 
@@ -356,32 +486,40 @@ def _seen(c, z, dtol, zbuf, kindbuf, counts):
     return False
 
 
-@njit(fastmath=FASTMATH, cache=CACHE)
-def _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
-                      B, z, zbuf, sidebuf, kindbuf, itembuf, counts, first, n_first):
-    """Solve the region system; record the solution if it lies in the region.
+# The per-candidate functions below run tens of millions of times (R = 3):
+# they take the arrays they use, not whole work structures, because every
+# array bound by a call costs an atomic reference-count update.
 
-    ``side[j]`` (0/1) is the region's side of every hyperplane.
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _check_and_record(c, item, A, rhs, side, S, n_first, B, z, chk, perm, out):
+    """Solve the region system ``(diag(1 − a) − A) z = rhs`` into ``z``; record
+    the solution in ``out`` (:class:`Candidates`) if it lies in the region.
+
+    ``side[j]`` (0/1) is the region's side of every hyperplane; the
+    hyperplanes ``S[:n_first]`` are checked first, then all in the order
+    ``perm``; ``B`` (R, R) is solver workspace; ``chk`` a :class:`Check`.
     """
-    if not _solve_region(A, rhs, oma, B, z):
+    if not _solve_region(A, rhs, chk.oma, B, z):
         # Singular: a continuum or nothing; the Python layer decides with an
         # SVD.  Keep the region so that it is not dropped silently.
-        _record(c, item, z, side, KIND_SINGULAR, zbuf, sidebuf, kindbuf, itembuf, counts)
+        _record(c, item, z, side, KIND_SINGULAR, out)
         return
     zmax = 0.0
     for i in range(z.shape[0]):
         zmax = max(zmax, abs(z[i]))
-    thr = tol * (scale_b + zmax)
+    tol = chk.tol
+    thr = tol * (chk.scale_b + zmax)
+    W, b = chk.W, chk.b
     # The hyperplanes through the charged vertex bound the region's cone and
     # reject most candidates, so try them before the rest.
-    if _outside(z, W, b, side, first, n_first, thr) or _outside(z, W, b, side, perm, W.shape[0], thr):
+    if _outside(z, W, b, side, S, n_first, thr) or _outside(z, W, b, side, perm, W.shape[0], thr):
         return
     # Points on many region boundaries (e.g. the origin of a clipped-relu
     # network with c = 0, where all the x + h = 0 hyperplanes meet) are
     # found from every adjacent region: keep one copy per chunk.
-    if _seen(c, z, 100.0 * tol * (1.0 + zmax), zbuf, kindbuf, counts):
+    if _seen(c, z, 100.0 * tol * (1.0 + zmax), out.zbuf, out.kindbuf, out.counts):
         return
-    _record(c, item, z, side, KIND_POINT, zbuf, sidebuf, kindbuf, itembuf, counts)
+    _record(c, item, z, side, KIND_POINT, out)
 
 
 # Block length of the vectorised membership scan in ``_check_and_record_p``.
@@ -389,25 +527,26 @@ _SCAN_BLOCK = 16
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _check_and_record_p(c, item, A, rhs, oma, W, b, side, WT, bp, sgn, tol, scale_b,
-                        B, z, zbuf, sidebuf, kindbuf, itembuf, counts, first, n_first):
+def _check_and_record_p(c, item, A, rhs, side, sgn, S, n_first, B, z, chk, out):
     """Same decision as :func:`_check_and_record`, with the full membership
-    scan done in ``perm`` order over contiguous arrays: ``WT[i, p] =
-    W[perm[p], i]``, ``bp[p] = b[perm[p]]`` and ``sgn[p] = ±1`` (+1 where
-    ``side[perm[p]] == 1``), so a block of hyperplanes is tested without
-    branches (a point is rejected iff ``sgn·(wᵀz − b) < −thr`` somewhere).
+    scan done in ``perm`` order over contiguous arrays (``chk.WT``,
+    ``chk.bp``) and ``sgn[p] = ±1`` (+1 where ``side[perm[p]] == 1``), so a
+    block of hyperplanes is tested without branches (a point is rejected iff
+    ``sgn·(wᵀz − b) < −thr`` somewhere).
     """
-    if not _solve_region(A, rhs, oma, B, z):
-        _record(c, item, z, side, KIND_SINGULAR, zbuf, sidebuf, kindbuf, itembuf, counts)
+    if not _solve_region(A, rhs, chk.oma, B, z):
+        _record(c, item, z, side, KIND_SINGULAR, out)
         return
     R = z.shape[0]
     zmax = 0.0
     for i in range(R):
         zmax = max(zmax, abs(z[i]))
-    thr = tol * (scale_b + zmax)
-    if _outside(z, W, b, side, first, n_first, thr):
+    tol = chk.tol
+    thr = tol * (chk.scale_b + zmax)
+    if _outside(z, chk.W, chk.b, side, S, n_first, thr):
         return
-    H = W.shape[0]
+    WT, bp = chk.WT, chk.bp
+    H = bp.shape[0]
     nthr = -thr
     if R == 3:
         z0 = z[0]
@@ -434,303 +573,395 @@ def _check_and_record_p(c, item, A, rhs, oma, W, b, side, WT, bp, sgn, tol, scal
                 v += WT[i, q] * z[i]
             if sgn[q] * v < nthr:
                 return
-    if _seen(c, z, 100.0 * tol * (1.0 + zmax), zbuf, kindbuf, counts):
+    if _seen(c, z, 100.0 * tol * (1.0 + zmax), out.zbuf, out.kindbuf, out.counts):
         return
-    _record(c, item, z, side, KIND_POINT, zbuf, sidebuf, kindbuf, itembuf, counts)
+    _record(c, item, z, side, KIND_POINT, out)
+
+
+class LevelWork(NamedTuple):
+    """Per-chunk work arrays of :func:`direct_levels`.
+
+    Fields
+    ------
+    S : (max(R, 1),) int64   the subset of hyperplanes of the item
+    inS : (H,) bool          membership of S
+    side : (H,) int8         the region's sides
+    Wp, Winv : (R, R)        the flat's normals completed by directions, and its inverse
+    mu : (R,)                a hyperplane's normal in the basis ``Winv``
+    A : (R, R), rhs : (R,)   the region's system
+    B : (R, R), z : (R,)     solver workspace and solution
+    """
+
+    S: np.ndarray
+    inS: np.ndarray
+    side: np.ndarray
+    Wp: np.ndarray
+    Winv: np.ndarray
+    mu: np.ndarray
+    A: np.ndarray
+    rhs: np.ndarray
+    B: np.ndarray
+    z: np.ndarray
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _level_work(H, R):
+    return LevelWork(np.zeros(max(R, 1), dtype=np.int64), np.zeros(H, dtype=np.bool_),
+                     np.zeros(H, dtype=np.int8), np.empty((R, R)), np.empty((R, R)), np.empty(R),
+                     np.empty((R, R)), np.empty(R), np.empty((R, R)), np.empty(R))
+
+
+class LineWork(NamedTuple):
+    """Per-chunk work arrays of :func:`walk_lines` (k = R − 1).
+
+    Fields
+    ------
+    S : (R,) int64           the line's hyperplanes, then (``S[k]``) the crossed one
+    inS : (H,) bool          membership of ``S[:k]``
+    side : (H,) int8         the current region's sides
+    sgn : (H,)               ``±1`` per hyperplane, in check order
+    keys : (H,)              crossing parameters t along the line
+    idx : (H,) int64         the crossed hyperplanes, sorted by t
+    beta : (H,)              ``w_jᵀ u`` of every hyperplane
+    Wp, Winv : (R, R)        the line's normals and ``q_1``, and its inverse
+    p0, u : (R,)             the line ``p0 + t u``
+    sig : (max(k, 1),) int8  sides of ``S[:k]`` of the region being checked
+    Aw : (R, R), rw : (R,)   the system of the sides off the line's hyperplanes
+    A : (R, R), rhs : (R,)   the system of the region being checked
+    B : (R, R), z : (R,)     solver workspace and solution
+    rs_ua, rs_ub : (H,) uint64, rs_ib : (H,) int64, rs_hist : (8, 256) int64
+                             radix-sort workspace
+    """
+
+    S: np.ndarray
+    inS: np.ndarray
+    side: np.ndarray
+    sgn: np.ndarray
+    keys: np.ndarray
+    idx: np.ndarray
+    beta: np.ndarray
+    Wp: np.ndarray
+    Winv: np.ndarray
+    p0: np.ndarray
+    u: np.ndarray
+    sig: np.ndarray
+    Aw: np.ndarray
+    rw: np.ndarray
+    A: np.ndarray
+    rhs: np.ndarray
+    B: np.ndarray
+    z: np.ndarray
+    rs_ua: np.ndarray
+    rs_ub: np.ndarray
+    rs_ib: np.ndarray
+    rs_hist: np.ndarray
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _line_work(H, R):
+    return LineWork(np.zeros(R, dtype=np.int64), np.zeros(H, dtype=np.bool_), np.zeros(H, dtype=np.int8),
+                    np.empty(H), np.empty(H), np.empty(H, dtype=np.int64), np.empty(H),
+                    np.empty((R, R)), np.empty((R, R)), np.empty(R), np.empty(R),
+                    np.zeros(max(R - 1, 1), dtype=np.int8), np.empty((R, R)), np.empty(R),
+                    np.empty((R, R)), np.empty(R), np.empty((R, R)), np.empty(R),
+                    np.empty(H, dtype=np.uint64), np.empty(H, dtype=np.uint64), np.empty(H, dtype=np.int64),
+                    np.empty((8, 256), dtype=np.int64))
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _line_through(item, arr, w):
+    """The line cut out by the item-th (R−1)-subset ``w.S[:k]``: ``p0 + t u`` with
+    ``q_1ᵀu = 1``, so t → −∞ is the end lowest in q_1. False for parallel normals."""
+    W, bt, qdirs = arr.W, arr.bt, arr.qdirs
+    S, inS, Wp, Winv, u, p0 = w.S, w.inS, w.Wp, w.Winv, w.u, w.p0
+    R = W.shape[1]
+    k = R - 1
+    unrank_subset(item, k, arr.binom, S)
+    for i in range(k):
+        for j in range(R):
+            Wp[i, j] = W[S[i], j]
+    for j in range(R):
+        Wp[k, j] = qdirs[0, j]
+    if not invert_inplace(Wp, Winv):
+        return False
+    for j in range(R):
+        u[j] = Winv[j, k]
+        s = 0.0
+        for i in range(k):
+            s += Winv[j, i] * bt[S[i]]
+        p0[j] = s
+    for i in range(k):
+        inS[S[i]] = True
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _line_crossings(arr, pos, w):
+    """Sides at the line's t → −∞ end, the crossings sorted by t (``w.keys``,
+    ``w.idx``), and the system ``w.Aw, w.rw`` of the sides off the line.
+    Returns the number of crossings. ``pos`` (H,) as from :func:`_check_data`."""
+    W, bt, Q, r, r0 = arr.W, arr.bt, arr.Q, arr.r, arr.r0
+    inS, side, sgn, keys, idx, beta, p0, u = w.inS, w.side, w.sgn, w.keys, w.idx, w.beta, w.p0, w.u
+    Aw, rw = w.Aw, w.rw
+    H, R = W.shape
+    unorm = 0.0
+    for j in range(R):
+        unorm += u[j] * u[j]
+    unorm = np.sqrt(unorm)
+    n_cross = 0
+    for j in range(H):
+        if inS[j]:
+            continue
+        al = -bt[j]
+        be = 0.0
+        for i in range(R):
+            al += W[j, i] * p0[i]
+            be += W[j, i] * u[i]
+        beta[j] = be
+        if abs(be) > _PARALLEL_TOL * unorm:
+            keys[n_cross] = -al / be
+            idx[n_cross] = j
+            n_cross += 1
+            side[j] = 1 if be < 0.0 else 0
+        else:
+            side[j] = 1 if al > 0.0 else 0
+        sgn[pos[j]] = 1.0 if side[j] == 1 else -1.0
+    radix_sort_pairs(keys, idx, n_cross, w.rs_ua, w.rs_ub, w.rs_ib, w.rs_hist)
+    for i in range(R):
+        rw[i] = r0[i]
+        for j in range(R):
+            Aw[i, j] = 0.0
+    for j in range(H):
+        if side[j] == 1 and not inS[j]:
+            for i in range(R):
+                rw[i] += r[j, i]
+                for m in range(R):
+                    Aw[i, m] += Q[j, i, m]
+    return n_cross
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _walk_line(c, item, arr, chk, pos, w, out, n_cross):
+    """Check the regions charged to the line ``w.S[:k]``; returns the number of vertices.
+
+    Level R−1 (``e = -1``): the region at the t → −∞ end, lowest in q_2
+    there. Level R: walk the crossings, flipping one side at a time; a vertex
+    is charged from the line that omits its largest hyperplane. Each region
+    is the current sides ``Aw, rw`` plus the cone ``sig`` at ``S[:k]``.
+    """
+    W, Q, r, qdirs = arr.W, arr.Q, arr.r, arr.qdirs
+    S, side, sgn, sig, Winv, idx, beta = w.S, w.side, w.sgn, w.sig, w.Winv, w.idx, w.beta
+    Aw, rw, A, rhs, B, z = w.Aw, w.rw, w.A, w.rhs, w.B, w.z
+    R = W.shape[1]
+    k = R - 1
+    maxS = -1
+    for i in range(k):
+        maxS = max(maxS, S[i])
+    n_vert = 0
+    for e in range(-1, n_cross):
+        n_first = k
+        if e < 0:
+            for i in range(k):
+                s = 0.0
+                for m in range(R):
+                    s += qdirs[1, m] * Winv[m, i]
+                sig[i] = 1 if s > 0.0 else 0
+        else:
+            j = idx[e]
+            flip = -1.0 if side[j] == 1 else 1.0
+            side[j] = 0 if side[j] == 1 else 1
+            sgn[pos[j]] = flip
+            for i in range(R):
+                rw[i] += flip * r[j, i]
+                for m in range(R):
+                    Aw[i, m] += flip * Q[j, i, m]
+            if j < maxS:
+                continue
+            be = beta[j]
+            for i in range(k):
+                # σ_i = sign(−(w_jᵀ G_i) / β_j), G = Winv[:, :k]
+                g = 0.0
+                for m in range(R):
+                    g += W[j, m] * Winv[m, i]
+                sig[i] = 1 if -g / be > 0.0 else 0
+            S[k] = j
+            n_first = k + 1
+            n_vert += 1
+        for i in range(R):
+            rhs[i] = rw[i]
+            for m in range(R):
+                A[i, m] = Aw[i, m]
+        for i in range(k):
+            side[S[i]] = sig[i]
+            sgn[pos[S[i]]] = 1.0 if sig[i] == 1 else -1.0
+            if sig[i] == 1:
+                for m in range(R):
+                    rhs[m] += r[S[i], m]
+                    for l in range(R):
+                        A[m, l] += Q[S[i], m, l]
+        _check_and_record_p(c, item, A, rhs, side, sgn, S, n_first, B, z, chk, out)
+    return n_vert
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def walk_lines(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
-    """Levels R−1 and R: walk every line cut out by R−1 hyperplanes.
-
-    Parameters
-    ----------
-    W : (H, R) unit normals.
-    b, bt : (H,) true and perturbed offsets.
-    Q : (H, R, R), r : (H, R) rank-one pieces; r0 : (R,) constant part.
-    oma : (R,) ``1 − a``.
-    qdirs : (R, R) generic orthonormal directions (rows q_1..q_R).
-    perm : (H,) order in which region membership is checked.
-    tol : relative tolerance of the membership check.
-    binom : (H+2, R+1) int64 binomial table.
-    n_chunks, cap : number of chunks and candidate slots per chunk.
-
-    Returns
-    -------
-    zbuf (n_chunks, cap, R), sidebuf (n_chunks, cap, H) int8,
-    kindbuf (n_chunks, cap) int8, itembuf (n_chunks, cap) int64,
-    counts (n_chunks,) candidates found (may exceed cap: rerun larger),
-    stats (n_chunks, 2) int64: regions checked, vertices visited.
-    """
-    H, R = W.shape
+def _walk_chunks(arr, chk, pos, out):
+    """The chunks of :func:`walk_lines` (item ``i`` in chunk ``i % n_chunks``), in parallel."""
+    n_chunks = out.counts.shape[0]
+    H, R = arr.W.shape
     k = R - 1
-    n_items = binom[H, k] if H >= k else 0
-    zbuf = np.zeros((n_chunks, cap, R))
-    sidebuf = np.zeros((n_chunks, cap, H), dtype=np.int8)
-    kindbuf = np.zeros((n_chunks, cap), dtype=np.int8)
-    itembuf = np.zeros((n_chunks, cap), dtype=np.int64)
-    counts = np.zeros(n_chunks, dtype=np.int64)
-    stats = np.zeros((n_chunks, 2), dtype=np.int64)
-    scale_b = 1.0
-    for j in range(H):
-        if abs(b[j]) > scale_b:
-            scale_b = abs(b[j])
-    # membership data in check order (see _check_and_record_p)
-    WT = np.empty((R, H))
-    bp = np.empty(H)
-    pos = np.empty(H, dtype=np.int64)
-    for p in range(H):
-        pos[perm[p]] = p
-        bp[p] = b[perm[p]]
-        for i in range(R):
-            WT[i, p] = W[perm[p], i]
+    n_items = arr.binom[H, k] if H >= k else 0
+    stats = out.stats
     for c in prange(n_chunks):
-        # per-chunk work arrays, reused by every item of the chunk
-        sgn = np.empty(H)
-        S = np.zeros(R, dtype=np.int64)
-        inS = np.zeros(H, dtype=np.bool_)
-        side = np.zeros(H, dtype=np.int8)
-        keys = np.empty(H)
-        idx = np.empty(H, dtype=np.int64)
-        beta = np.empty(H)
-        stack = np.empty(192, dtype=np.int64)
-        Wp = np.empty((R, R))
-        Winv = np.empty((R, R))
-        p0 = np.empty(R)
-        rs_ua = np.empty(H, dtype=np.uint64)
-        rs_ub = np.empty(H, dtype=np.uint64)
-        rs_ib = np.empty(H, dtype=np.int64)
-        rs_hist = np.empty((8, 256), dtype=np.int64)
-        u = np.empty(R)
-        sig = np.zeros(max(k, 1), dtype=np.int8)
-        Aw = np.empty((R, R))
-        rw = np.empty(R)
-        Av = np.empty((R, R))
-        rv = np.empty(R)
-        B = np.empty((R, R))
-        z = np.empty(R)
+        w = _line_work(H, R)
+        inS, S = w.inS, w.S
         n_reg = 0
         n_vert = 0
         for item in range(c, n_items, n_chunks):
-            unrank_subset(item, k, binom, S)
-            # Line: W_S x = bt_S, parameterised as p0 + t u with q_1ᵀu = 1,
-            # so t → −∞ is the end lowest in q_1.
-            for i in range(k):
-                for j in range(R):
-                    Wp[i, j] = W[S[i], j]
-            for j in range(R):
-                Wp[k, j] = qdirs[0, j]
-            if not invert_inplace(Wp, Winv):
+            if not _line_through(item, arr, w):
                 continue  # parallel normals: no line
-            for j in range(R):
-                u[j] = Winv[j, k]
-                s = 0.0
-                for i in range(k):
-                    s += Winv[j, i] * bt[S[i]]
-                p0[j] = s
-            maxS = -1
-            for i in range(k):
-                inS[S[i]] = True
-                if S[i] > maxS:
-                    maxS = S[i]
-            unorm = 0.0
-            for j in range(R):
-                unorm += u[j] * u[j]
-            unorm = np.sqrt(unorm)
-            n_cross = 0
-            for j in range(H):
-                if inS[j]:
-                    continue
-                al = -bt[j]
-                be = 0.0
-                for i in range(R):
-                    al += W[j, i] * p0[i]
-                    be += W[j, i] * u[i]
-                beta[j] = be
-                if abs(be) > _PARALLEL_TOL * unorm:
-                    keys[n_cross] = -al / be
-                    idx[n_cross] = j
-                    n_cross += 1
-                    side[j] = 1 if be < 0.0 else 0
-                else:
-                    side[j] = 1 if al > 0.0 else 0
-                sgn[pos[j]] = 1.0 if side[j] == 1 else -1.0
-            radix_sort_pairs(keys, idx, n_cross, rs_ua, rs_ub, rs_ib, rs_hist)
-            for i in range(R):
-                rw[i] = r0[i]
-                for j in range(R):
-                    Aw[i, j] = 0.0
-            for j in range(H):
-                if side[j] == 1 and not inS[j]:
-                    for i in range(R):
-                        rw[i] += r[j, i]
-                        for l in range(R):
-                            Aw[i, l] += Q[j, i, l]
-            # Level R−1: the region at the t → −∞ end, lowest in q_2 there.
-            for i in range(k):
-                s = 0.0
-                for j in range(R):
-                    s += qdirs[1, j] * Winv[j, i]
-                sig[i] = 1 if s > 0.0 else 0
-            for i in range(R):
-                rv[i] = rw[i]
-                for l in range(R):
-                    Av[i, l] = Aw[i, l]
-            for i in range(k):
-                side[S[i]] = sig[i]
-                sgn[pos[S[i]]] = 1.0 if sig[i] == 1 else -1.0
-                if sig[i] == 1:
-                    for m in range(R):
-                        rv[m] += r[S[i], m]
-                        for l in range(R):
-                            Av[m, l] += Q[S[i], m, l]
-            _check_and_record_p(c, item, Av, rv, oma, W, b, side, WT, bp, sgn, tol, scale_b,
-                              B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, k)
-            n_reg += 1
-            # Level R: walk the crossings; charge each vertex from the line
-            # that omits its largest hyperplane.
-            for e in range(n_cross):
-                j = idx[e]
-                if side[j] == 1:
-                    side[j] = 0
-                    sgn[pos[j]] = -1.0
-                    for i in range(R):
-                        rw[i] -= r[j, i]
-                        for l in range(R):
-                            Aw[i, l] -= Q[j, i, l]
-                else:
-                    side[j] = 1
-                    sgn[pos[j]] = 1.0
-                    for i in range(R):
-                        rw[i] += r[j, i]
-                        for l in range(R):
-                            Aw[i, l] += Q[j, i, l]
-                if j < maxS:
-                    continue
-                be = beta[j]
-                for i in range(R):
-                    rv[i] = rw[i]
-                    for l in range(R):
-                        Av[i, l] = Aw[i, l]
-                for i in range(k):
-                    # σ_i = sign(−(w_jᵀ G_i) / β_j), G = Winv[:, :k]
-                    g = 0.0
-                    for m in range(R):
-                        g += W[j, m] * Winv[m, i]
-                    si = 1 if -g / be > 0.0 else 0
-                    side[S[i]] = si
-                    sgn[pos[S[i]]] = 1.0 if si == 1 else -1.0
-                    if si == 1:
-                        for m in range(R):
-                            rv[m] += r[S[i], m]
-                            for l in range(R):
-                                Av[m, l] += Q[S[i], m, l]
-                S[k] = j
-                _check_and_record_p(c, item, Av, rv, oma, W, b, side, WT, bp, sgn, tol, scale_b,
-                                  B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, k + 1)
-                n_reg += 1
-                n_vert += 1
+            n_cross = _line_crossings(arr, pos, w)
+            nv = _walk_line(c, item, arr, chk, pos, w, out, n_cross)
+            n_reg += 1 + nv
+            n_vert += nv
             for i in range(k):
                 inS[S[i]] = False
         stats[c, 0] = n_reg
         stats[c, 1] = n_vert
-    return zbuf, sidebuf, kindbuf, itembuf, counts, stats
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def walk_lines(arr, n_chunks, cap):
+    """Levels R−1 and R: walk every line cut out by R−1 hyperplanes.
+
+    Parameters
+    ----------
+    arr : Arrangement
+        ``W`` (H, R), ``b, bt`` (H,), ``Q`` (H, R, R), ``r`` (H, R), ``r0``,
+        ``oma`` (R,), ``qdirs`` (R, R), ``perm`` (H,), ``tol``, ``binom`` (H+2, R+1).
+    n_chunks, cap : int
+        Number of chunks and candidate slots per chunk.
+
+    Returns
+    -------
+    Candidates
+        ``zbuf`` (n_chunks, cap, R), ``sidebuf`` (n_chunks, cap, H),
+        ``kindbuf``, ``itembuf`` (n_chunks, cap), ``counts`` (n_chunks,),
+        ``stats`` (n_chunks, 2): regions checked, vertices visited.
+    """
+    H, R = arr.W.shape
+    # Built here and handed to the parallel loop as arguments: Numba cannot
+    # type a NamedTuple created inside a function with a parallel loop.
+    out = _candidates(n_chunks, cap, R, H)
+    chk, pos = _check_data(arr)
+    _walk_chunks(arr, chk, pos, out)
+    return out
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _flat_sides(arr, w, kk):
+    """Sides of the region charged to the flat of ``w.S[:kk]`` (independent normals:
+    ``w.Winv`` already inverted); fills ``w.side`` and the system ``w.A, w.rhs``."""
+    W, bt, qdirs, Q, r, r0 = arr.W, arr.bt, arr.qdirs, arr.Q, arr.r, arr.r0
+    S, inS, side, Winv, mu, A, rhs = w.S, w.inS, w.side, w.Winv, w.mu, w.A, w.rhs
+    H, R = W.shape
+    # Sides at the point at infinity v = W'^{-1} [bt_S; −L_1; …; −L_{R−k}]
+    # with L_{R−k} ≫ … ≫ L_1 ≫ 1: the flat q_1 = −L_1 must lie below
+    # every vertex, and within it q_2 = −L_2 below every vertex of
+    # that flat (which sit at q_2 ~ L_1), and so on, so the last
+    # direction dominates.
+    for j in range(H):
+        if inS[j]:
+            continue
+        for i in range(R):
+            s = 0.0
+            for m in range(R):
+                s += Winv[m, i] * W[j, m]
+            mu[i] = s
+        decided = False
+        for i in range(R - 1, kk - 1, -1):
+            if abs(mu[i]) > _PARALLEL_TOL:
+                side[j] = 1 if mu[i] < 0.0 else 0
+                decided = True
+                break
+        if not decided:
+            v = -bt[j]
+            for i in range(kk):
+                v += mu[i] * bt[S[i]]
+            side[j] = 1 if v > 0.0 else 0
+    # Sides of S: the cone lowest in q_{R−k+1} within the flat.
+    for i in range(kk):
+        s = 0.0
+        for m in range(R):
+            s += qdirs[R - kk, m] * Winv[m, i]
+        side[S[i]] = 1 if s > 0.0 else 0
+    for i in range(R):
+        rhs[i] = r0[i]
+        for m in range(R):
+            A[i, m] = 0.0
+    for j in range(H):
+        if side[j] == 1:
+            for i in range(R):
+                rhs[i] += r[j, i]
+                for m in range(R):
+                    A[i, m] += Q[j, i, m]
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _flat_basis(arr, w, kk):
+    """``w.Winv``: inverse of the normals of ``w.S[:kk]`` completed by ``q_1 … q_{R−kk}``;
+    False when the normals are dependent."""
+    W, qdirs, S, Wp = arr.W, arr.qdirs, w.S, w.Wp
+    R = W.shape[1]
+    for i in range(kk):
+        for j in range(R):
+            Wp[i, j] = W[S[i], j]
+    for i in range(R - kk):
+        for j in range(R):
+            Wp[kk + i, j] = qdirs[i, j]
+    return invert_inplace(Wp, w.Winv)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def direct_levels(W, b, bt, Q, r, r0, oma, qdirs, perm, tol, binom, n_chunks, cap):
-    """Levels 0..R−2: one region per k-subset, evaluated from scratch.
-
-    Same arguments and outputs as :func:`walk_lines` (``stats[:, 1]`` is 0).
-    Item ordering: all 0-subsets, then 1-subsets, …, (R−2)-subsets (colex).
-    """
-    H, R = W.shape
-    kmax = min(R - 2, H)
-    offs = np.zeros(max(kmax + 2, 1), dtype=np.int64)
-    for kk in range(kmax + 1):
-        offs[kk + 1] = offs[kk] + binom[H, kk]
-    n_items = offs[kmax + 1] if kmax >= 0 else 0
-    zbuf = np.zeros((n_chunks, cap, R))
-    sidebuf = np.zeros((n_chunks, cap, H), dtype=np.int8)
-    kindbuf = np.zeros((n_chunks, cap), dtype=np.int8)
-    itembuf = np.zeros((n_chunks, cap), dtype=np.int64)
-    counts = np.zeros(n_chunks, dtype=np.int64)
-    stats = np.zeros((n_chunks, 2), dtype=np.int64)
-    scale_b = 1.0
-    for j in range(H):
-        if abs(b[j]) > scale_b:
-            scale_b = abs(b[j])
+def _direct_chunks(arr, offs, chk, out):
+    """The chunks of :func:`direct_levels`, in parallel; ``offs`` (kmax+2,) are
+    the first items of each level."""
+    n_chunks = out.counts.shape[0]
+    H, R = arr.W.shape
+    n_items = offs[-1]
+    stats = out.stats
     for c in prange(n_chunks):
-        S = np.zeros(max(R, 1), dtype=np.int64)
-        inS = np.zeros(H, dtype=np.bool_)
-        side = np.zeros(H, dtype=np.int8)
-        Wp = np.empty((R, R))
-        Winv = np.empty((R, R))
-        mu = np.empty(R)
-        A = np.empty((R, R))
-        rhs = np.empty(R)
-        B = np.empty((R, R))
-        z = np.empty(R)
+        w = _level_work(H, R)
+        inS, S = w.inS, w.S
         n_reg = 0
         for item in range(c, n_items, n_chunks):
             kk = 0
             while offs[kk + 1] <= item:
                 kk += 1
-            unrank_subset(item - offs[kk], kk, binom, S)
-            for i in range(kk):
-                for j in range(R):
-                    Wp[i, j] = W[S[i], j]
-            for i in range(R - kk):
-                for j in range(R):
-                    Wp[kk + i, j] = qdirs[i, j]
-            if not invert_inplace(Wp, Winv):
+            unrank_subset(item - offs[kk], kk, arr.binom, S)
+            if not _flat_basis(arr, w, kk):
                 continue
             for i in range(kk):
                 inS[S[i]] = True
-            # Sides at the point at infinity v = W'^{-1} [bt_S; −L_1; …; −L_{R−k}]
-            # with L_{R−k} ≫ … ≫ L_1 ≫ 1: the flat q_1 = −L_1 must lie below
-            # every vertex, and within it q_2 = −L_2 below every vertex of
-            # that flat (which sit at q_2 ~ L_1), and so on, so the last
-            # direction dominates.
-            for j in range(H):
-                if inS[j]:
-                    continue
-                for i in range(R):
-                    s = 0.0
-                    for m in range(R):
-                        s += Winv[m, i] * W[j, m]
-                    mu[i] = s
-                decided = False
-                for i in range(R - 1, kk - 1, -1):
-                    if abs(mu[i]) > _PARALLEL_TOL:
-                        side[j] = 1 if mu[i] < 0.0 else 0
-                        decided = True
-                        break
-                if not decided:
-                    v = -bt[j]
-                    for i in range(kk):
-                        v += mu[i] * bt[S[i]]
-                    side[j] = 1 if v > 0.0 else 0
-            # Sides of S: the cone lowest in q_{R−k+1} within the flat.
-            for i in range(kk):
-                s = 0.0
-                for m in range(R):
-                    s += qdirs[R - kk, m] * Winv[m, i]
-                side[S[i]] = 1 if s > 0.0 else 0
-            for i in range(R):
-                rhs[i] = r0[i]
-                for l in range(R):
-                    A[i, l] = 0.0
-            for j in range(H):
-                if side[j] == 1:
-                    for i in range(R):
-                        rhs[i] += r[j, i]
-                        for l in range(R):
-                            A[i, l] += Q[j, i, l]
-            _check_and_record(c, item, A, rhs, oma, W, b, side, perm, tol, scale_b,
-                              B, z, zbuf, sidebuf, kindbuf, itembuf, counts, S, kk)
+            _flat_sides(arr, w, kk)
+            _check_and_record(c, item, w.A, w.rhs, w.side, S, kk, w.B, w.z, chk, arr.perm, out)
             n_reg += 1
             for i in range(kk):
                 inS[S[i]] = False
         stats[c, 0] = n_reg
-    return zbuf, sidebuf, kindbuf, itembuf, counts, stats
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def direct_levels(arr, n_chunks, cap):
+    """Levels 0..R−2: one region per k-subset, evaluated from scratch.
+
+    Same arguments and output as :func:`walk_lines` (``stats[:, 1]`` is 0).
+    Item ordering: all 0-subsets, then 1-subsets, …, (R−2)-subsets (colex).
+    """
+    H, R = arr.W.shape
+    kmax = min(R - 2, H)
+    offs = np.zeros(max(kmax + 2, 1), dtype=np.int64)
+    for kk in range(kmax + 1):
+        offs[kk + 1] = offs[kk] + arr.binom[H, kk]
+    out = _candidates(n_chunks, cap, R, H)
+    _direct_chunks(arr, offs, _check_data(arr)[0], out)
+    return out

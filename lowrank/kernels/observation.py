@@ -132,51 +132,47 @@ def loglik_adjoint(lik, link, y, eta, inv_sigma, bin_width, w, deta, dsigma):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def readout_adjoint(readout, from_rates, act, z, WT, mDT, hD, gain, off, deta, xw,
-                    dz, dWT, dmT, dh, dgain, db, doff):
-    """Reverse mode of :func:`readout_mean` given ``deta`` (D,).
+def linear_adjoint(z, MT, x, dz, dMT):
+    """Reverse of a linear read-out ``c = MTᵀ z`` given the adjoint ``x`` (D,) of ``c``.
 
-    Accumulates ``dz`` (R,), ``dWT`` (R, D) (latent), the first D columns of
-    ``dmT`` (R, N), ``dh`` (N,), ``dgain``, ``db`` (D,) (units) and ``doff``
-    (D,) (the adjoint of the offset; for latent it also stands for ``db``).
-    ``xw`` (D,) is a workspace.
+    Accumulates ``dz += MT x`` (R,) and ``dMT += z xᵀ`` on the first D
+    columns of ``dMT`` (R, ≥ D); ``MT`` (R, ≥ D) is ``Wᵀ`` (latent) or
+    ``m[:D]ᵀ`` (units).
     """
-    D = deta.shape[0]
+    D = x.shape[0]
     R = z.shape[0]
-    if readout == 0:
+    for r in range(R):
+        zr = z[r]
+        s = 0.0
         for d in range(D):
-            doff[d] += deta[d]
-        for r in range(R):
-            zr = z[r]
-            s = 0.0
-            for d in range(D):
-                dWT[r, d] += deta[d] * zr
-                s += WT[r, d] * deta[d]
-            dz[r] += s
-        return
-    lincomb(off, mDT, z, xw)
-    for d in range(D):
+            dMT[r, d] += x[d] * zr
+            s += MT[r, d] * x[d]
+        dz[r] += s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def units_current_adjoint(from_rates, act, x, hD, gain, deta, dh, dgain, db, doff):
+    """Reverse of the units read-out ``eta = gain * u + b`` from the currents ``x`` (D,).
+
+    ``u = x`` (currents) or ``u = phi(x - hD)`` (``from_rates``). Overwrites
+    ``x`` with the adjoint of the currents and accumulates it into ``doff``;
+    accumulates ``dh`` (first D units), ``dgain`` and ``db`` (D,).
+    """
+    for d in range(deta.shape[0]):
         gd = deta[d]
-        x = xw[d]
+        xd = x[d]
         db[d] += gd
         if from_rates:
-            xh = x - hD[d]
+            xh = xd - hD[d]
             du = gd * gain[d]
             dx = du * dphi_dx(act, xh, hD[d])
             dh[d] += du * dphi_dh(act, xh, hD[d]) - dx
             dgain[d] += gd * phi(act, xh, hD[d])
         else:
             dx = gd * gain[d]
-            dgain[d] += gd * x
+            dgain[d] += gd * xd
         doff[d] += dx
-        xw[d] = dx
-    for r in range(R):
-        zr = z[r]
-        s = 0.0
-        for d in range(D):
-            dmT[r, d] += xw[d] * zr
-            s += mDT[r, d] * xw[d]
-        dz[r] += s
+        x[d] = dx
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)

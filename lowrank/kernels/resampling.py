@@ -102,8 +102,3 @@ def resample(code, logW, unif, anc, cw):
         while j < K - 1 and cw[j] <= p:
             j += 1
         anc[k] = j
-
-
-def offspring_counts(anc, K):
-    """Number of offspring of each particle (numpy helper for tests and diagnostics)."""
-    return np.bincount(np.asarray(anc).ravel(), minlength=K)

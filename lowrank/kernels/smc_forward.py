@@ -1,14 +1,41 @@
 """Forward pass of variational SMC (docs/smc.md), one sequence per thread.
 
-Records what the backward pass needs: particles ``Z`` (S, T, K, R), their
-prior means ``F`` (S, T, K, R), ancestors
-``anc`` (S, T, K) (``anc[:, t]`` picks the parents of step t), normalised
-log-weights after each step ``logW`` (S, T, K), whether resampling followed
-step t ``resampled`` (S, T), and the increments ``ell`` (S, T). A sequence whose
-log-weights are all ``-inf`` (or NaN) at step t stops there with
-``fail[s] = t``; otherwise ``fail[s] = -1``.
+:func:`smc_forward` fills a :class:`~.smc_args.Records`: particles ``Z``,
+their prior means ``F``, ancestors ``anc`` (``anc[:, t]`` picks the parents
+of step t), normalised log-weights after each step ``logW``, whether
+resampling followed step t ``resampled``, and the increments ``ell``, which
+is what the backward pass needs. A sequence whose log-weights are all
+``-inf`` (or NaN) at step t stops there with ``fail[s] = t``; otherwise
+``fail[s] = -1``.
+
+:func:`filter_sequence` runs one sequence and follows docs/smc.md step by
+step: prior means (the parents' transition means), proposal and weights
+(:func:`propose_bootstrap` or :func:`propose_optimal`), normalisation,
+resampling (:func:`resample_after`).
+
+Three rules keep this as fast as one long loop body:
+
+- Every array a function binds (an argument, a NamedTuple's field, a slice)
+  costs an atomic reference-count update, which Numba removes in small
+  functions but not in one this large. So the structures are unpacked once
+  per sequence, in :func:`filter_sequence`; the step functions take plain
+  arrays and the small :class:`ParticleWork`, all of which they use; and
+  each kernel they call handles all particles of the step at once.
+- Threads updating the count of one shared array contend for its cache line
+  and serialise. The step functions bind thread-local arrays only: the
+  step's noise and particles are copied in and out here, and the proposal's
+  small matrices are copied once per sequence.
+- The step functions are inlined by Numba (``inline="always"``). Left as
+  calls, a freshly compiled kernel would run the callees' own machine code
+  while a kernel loaded from the on-disk cache runs its private copies,
+  optimised again inside the kernel; with fast-math reassociation the two
+  can differ in the last bits, and the first run after a compile would not
+  reproduce later ones. :func:`filter_sequence` itself stays a call:
+  inlined into the parallel loop, its writes through the ``Records``
+  NamedTuple were dropped.
 """
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -17,128 +44,242 @@ from ..config import CACHE, FASTMATH
 from .observation import lgamma_sum, linear_residual, loglik, readout_mean, readout_offset
 from .proposal import step_terms
 from .resampling import ess, logsumexp, resample
+from .smc_args import local_proposal
 from .transition import input_drive, transition_means
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def smc_forward(act, readout, from_rates, lik, link, prop, rs_code, tau, bin_width,
-                y, v, lengths, eps, unif,
-                mT, nT, h, a, Wu, mu_init, Lz, L0, W, Wv, gain, b, inv_sigma, gconst,
-                B, rinv, G, P2, LP2, k2,
-                Z, F, anc, logW, resampled, ell, fail):
-    S, T, K, R = eps.shape
-    N = mT.shape[1]
-    D = y.shape[2]
-    U = v.shape[2]
-    mDT = np.ascontiguousarray(mT[:, :min(D, N)])
-    WT = np.ascontiguousarray(W.T)
-    hD = h[:D]
-    log_k = math.log(K)
-    for s in numba.prange(S):
-        Tb = lengths[s]
-        fail[s] = -1
-        xb = np.empty(N)
-        XW = np.empty((K, N))
-        PW = np.empty((K, N))
-        ZP = np.empty((K, R))
-        FK = np.empty((K, R))
-        f = np.empty(R)
-        q = np.empty(R)
-        zk = np.empty(R)
-        ek = np.empty(R)
-        g = np.empty(R)
-        off = np.empty(D)
-        e = np.empty(D)
-        eta = np.empty(D)
-        lw = np.empty(K)
-        cw = np.empty(K)
-        prevW = np.full(K, -log_k)
-        for i in range(N):
-            xb[i] = -h[i]
+class ForwardWork(NamedTuple):
+    """Thread-local workspace of one sequence's forward pass, apart from :class:`ParticleWork`.
+
+    Fields
+    ------
+    xb : (N,)        input drive ``W_u v_{t-1} - h`` of the transitions into the step
+    ZP : (K, R)      parents, copied from ``Z``
+    XW, PW : (K, N)  their pre-activations and rates
+    off, e : (D,)    read-out offset; residual ``y - c`` (optimal proposal)
+    cw : (K,)        cumulative weights (resampling)
+    """
+
+    xb: np.ndarray
+    ZP: np.ndarray
+    XW: np.ndarray
+    PW: np.ndarray
+    off: np.ndarray
+    e: np.ndarray
+    cw: np.ndarray
+
+
+class ParticleWork(NamedTuple):
+    """Thread-local arrays of one step's particle loop.
+
+    Fields
+    ------
+    FK : (K, R)          prior means of the step's particles
+    EK : (K, R)          their noise
+    ZK : (K, R)          the new particles
+    f, q, zk : (R,)      one particle's prior mean, ``g - G f``, new state
+    g : (R,)             the step's ``Bᵀ R⁻¹ e`` (optimal proposal)
+    eta : (D,)           one particle's read-out mean (bootstrap proposal)
+    lw : (K,)            unnormalised log-weights of the step
+    prevW : (K,)         normalised log-weights carried into the step
+    """
+
+    FK: np.ndarray
+    EK: np.ndarray
+    ZK: np.ndarray
+    f: np.ndarray
+    q: np.ndarray
+    zk: np.ndarray
+    g: np.ndarray
+    eta: np.ndarray
+    lw: np.ndarray
+    prevW: np.ndarray
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def forward_work(K, R, N, D):
+    """A fresh :class:`ForwardWork`."""
+    return ForwardWork(np.empty(N), np.empty((K, R)), np.empty((K, N)), np.empty((K, N)),
+                       np.empty(D), np.empty(D), np.empty(K))
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def particle_work(K, R, D):
+    """A fresh :class:`ParticleWork`; ``prevW`` holds the uniform ``-log K``."""
+    return ParticleWork(np.empty((K, R)), np.empty((K, R)), np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R),
+                        np.empty(R), np.empty(D), np.empty(K), np.full(K, -math.log(K)))
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def propose_bootstrap(codes, yt, L, off, model, pw):
+    """Bootstrap proposal at one step: ``z = f + L ε``, ``log w = log p(y_t | z)``.
+
+    ``yt`` (D,); ``L`` (R, R) ``L_0`` or ``L_z``; ``off`` (D,) the read-out
+    offset; ``model`` :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork`
+    (reads ``FK``, ``EK``, ``prevW``; writes ``ZK`` and ``lw = prevW + log w``).
+    """
+    act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
+    lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
+    D = yt.shape[0]
+    lgy = lgamma_sum(yt) if lik == 1 else 0.0
+    WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
+    inv_sigma, gconst = model.inv_sigma, model.gconst
+    FK, EK, ZK, zk, eta, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.zk, pw.eta, pw.lw, pw.prevW
+    K, R = FK.shape
+    for k in range(K):
+        for r in range(R):
+            acc = FK[k, r]
+            for c in range(r + 1):
+                acc += L[r, c] * EK[k, c]
+            zk[r] = acc
+            ZK[k, r] = acc
+        readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
+        lw[k] = prevW[k] + loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy)
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def propose_optimal(c0, G, P, LP, pw):
+    """Optimal proposal at one step (``lowrank.kernels.proposal``): ``z = f + P q + L_P ε``.
+
+    ``c0 = k - s/2`` the step's constant; ``G, P, LP`` (R, R) of the step's
+    regime; ``pw`` :class:`ParticleWork` (reads ``FK``, ``EK``, ``g``,
+    ``prevW``; writes ``ZK`` and ``lw = prevW + log w`` with
+    ``log w = c0 + fᵀg - fᵀGf/2 + qᵀPq/2``).
+    """
+    FK, EK, ZK, f, q, g, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.f, pw.q, pw.g, pw.lw, pw.prevW
+    K, R = FK.shape
+    for k in range(K):
+        for r in range(R):
+            f[r] = FK[k, r]
+        fg = 0.0
+        for r in range(R):
+            acc = g[r]
+            for c in range(R):
+                acc -= G[r, c] * f[c]
+            q[r] = acc
+            fg += f[r] * (g[r] + acc)
+        # fᵀg - fᵀGf/2 = fᵀ(g + q)/2
+        qpq = 0.0
+        for r in range(R):
+            pq = 0.0
+            for c in range(R):
+                pq += P[r, c] * q[c]
+            qpq += q[r] * pq
+            acc = f[r] + pq
+            for c in range(r + 1):
+                acc += LP[r, c] * EK[k, c]
+            ZK[k, r] = acc
+        wk = c0 + 0.5 * fg + 0.5 * qpq
+        lw[k] = prevW[k] + wk
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def resample_after(codes, prevW, unif_t, anc_next, cw):
+    """Ancestors ``anc_next`` (K,) of the next step; returns 1 if resampled, 0 if not.
+
+    Resampling (due at every step, or when the ESS of ``prevW`` falls below
+    ``tau K``) draws from ``prevW`` with the uniforms ``unif_t`` and resets
+    ``prevW`` to uniform; otherwise the ancestors are the identity.
+    """
+    K = prevW.shape[0]
+    tau, code = codes.tau, codes.resampling
+    if code != 0 and (tau <= 0.0 or ess(prevW) < tau * K):
+        resample(code, prevW, unif_t, anc_next, cw)
+        log_k = math.log(K)
         for k in range(K):
-            anc[s, 0, k] = k
-        for t in range(Tb):
-            if t >= 1 and U > 0:
-                input_drive(Wu, v[s, t - 1], h, xb)
-            readout_offset(readout, b, Wv, Wu, v[s, t], off)
-            yt = y[s, t]
-            st = 0.0
-            lgy = 0.0
-            if prop == 1:
-                linear_residual(readout, yt, off, gain, b, e)
-                st = step_terms(B, rinv, e, g)
-            elif lik == 1:
-                lgy = lgamma_sum(yt)
+            prevW[k] = -log_k
+        return 1
+    for k in range(K):
+        anc_next[k] = k
+    return 0
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def filter_sequence(s, codes, seqs, draws, model, prop, rec):
+    """Run the particle filter over sequence ``s`` (arguments as :func:`smc_forward`).
+
+    Copies each step's noise and parents in and its particles out, so the
+    step functions bind thread-local arrays only (see the module docstring).
+    """
+    y, v, eps, unif = seqs.y[s], seqs.v[s], draws.eps[s], draws.unif[s]
+    Z, F, anc, logW, ell, resampled = rec.Z[s], rec.F[s], rec.anc[s], rec.logW[s], rec.ell[s], rec.resampled[s]
+    mT, nT, h, a, Wu, b, Wv, gain = model.mT, model.nT, model.h, model.a, model.Wu, model.b, model.Wv, model.gain
+    mu, L0, Lz = model.mu_init[s], model.L0, model.Lz
+    prop = local_proposal(prop)
+    B, rinv, G, P2, LP2, k2 = prop.B, prop.rinv, prop.G, prop.P2, prop.LP2, prop.k2
+    K, R = eps.shape[1], eps.shape[2]
+    N, U = Wu.shape
+    act, readout = codes.activation, codes.readout
+    w = forward_work(K, R, N, y.shape[1])
+    xb, ZP, XW, PW, off, e, cw = w.xb, w.ZP, w.XW, w.PW, w.off, w.e, w.cw
+    pw = particle_work(K, R, y.shape[1])
+    FK, EK, ZK, g, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.g, pw.lw, pw.prevW
+    for i in range(N):
+        xb[i] = -h[i]
+    for k in range(K):
+        anc[0, k] = k
+    Tb = seqs.lengths[s]
+    rec.fail[s] = -1
+    for t in range(Tb):
+        if t >= 1 and U > 0:
+            input_drive(Wu, v[t - 1], h, xb)
+        readout_offset(readout, b, Wv, Wu, v[t], off)
+        for k in range(K):
+            j = anc[t, k]
+            for r in range(R):
+                EK[k, r] = eps[t, k, r]
+                if t == 0:
+                    FK[k, r] = mu[r]
+                else:
+                    ZP[k, r] = Z[t - 1, j, r]
+        if t >= 1:
+            transition_means(act, ZP, a, mT, nT, h, xb, XW, PW, FK)
+        if codes.proposal == 1:
             reg = 0 if t == 0 else 1
-            L = L0 if t == 0 else Lz
-            P = P2[reg]
-            LP = LP2[reg]
-            # Parents are copied into thread-local buffers rather than sliced:
-            # every view of a shared array touches its reference count, and
-            # threads contending for that cache line serialise.
-            if t == 0:
-                for k in range(K):
-                    for r in range(R):
-                        FK[k, r] = mu_init[s, r]
-            else:
-                for k in range(K):
-                    j = anc[s, t, k]
-                    for r in range(R):
-                        ZP[k, r] = Z[s, t - 1, j, r]
-                transition_means(act, ZP, K, a, mT, nT, h, xb, XW, PW, FK)
-            for k in range(K):
-                for r in range(R):
-                    f[r] = FK[k, r]
-                for r in range(R):
-                    ek[r] = eps[s, t, k, r]
-                if prop == 0:
-                    for r in range(R):
-                        acc = f[r]
-                        for c in range(r + 1):
-                            acc += L[r, c] * ek[c]
-                        zk[r] = acc
-                    readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
-                    w = loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy)
-                else:
-                    fg = 0.0
-                    for r in range(R):
-                        acc = g[r]
-                        for c in range(R):
-                            acc -= G[r, c] * f[c]
-                        q[r] = acc
-                        fg += f[r] * (g[r] + acc)
-                    # fᵀg - fᵀGf/2 = fᵀ(g + q)/2
-                    qpq = 0.0
-                    for r in range(R):
-                        pq = 0.0
-                        for c in range(R):
-                            pq += P[r, c] * q[c]
-                        qpq += q[r] * pq
-                        acc = f[r] + pq
-                        for c in range(r + 1):
-                            acc += LP[r, c] * ek[c]
-                        zk[r] = acc
-                    w = k2[reg] - 0.5 * st + 0.5 * fg + 0.5 * qpq
-                for r in range(R):
-                    Z[s, t, k, r] = zk[r]
-                    F[s, t, k, r] = f[r]
-                lw[k] = prevW[k] + w
-            lt = logsumexp(lw)
-            if not math.isfinite(lt):
-                fail[s] = t
-                break
-            ell[s, t] = lt
-            for k in range(K):
-                prevW[k] = lw[k] - lt
-                logW[s, t, k] = prevW[k]
-            resampled[s, t] = 0
-            if t < Tb - 1:
-                due = rs_code != 0 and (tau <= 0.0 or ess(prevW) < tau * K)
-                if due:
-                    resample(rs_code, prevW, unif[s, t], anc[s, t + 1], cw)
-                    resampled[s, t] = 1
-                    for k in range(K):
-                        prevW[k] = -log_k
-                else:
-                    for k in range(K):
-                        anc[s, t + 1, k] = k
+            linear_residual(readout, y[t], off, gain, b, e)
+            st = step_terms(B, rinv, e, g)
+            propose_optimal(k2[reg] - 0.5 * st, G, P2[reg], LP2[reg], pw)
+        else:
+            propose_bootstrap(codes, y[t], L0 if t == 0 else Lz, off, model, pw)
+        lt = logsumexp(lw)
+        if not math.isfinite(lt):
+            rec.fail[s] = t
+            return
+        ell[t] = lt
+        for k in range(K):
+            prevW[k] = lw[k] - lt
+            logW[t, k] = prevW[k]
+            for r in range(R):
+                Z[t, k, r] = ZK[k, r]
+                F[t, k, r] = FK[k, r]
+        resampled[t] = 0
+        if t < Tb - 1:
+            resampled[t] = resample_after(codes, prevW, unif[t], anc[t + 1], cw)
+
+
+@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+def smc_forward(codes, seqs, draws, model, prop, rec):
+    """The particle filter over every sequence, one sequence per thread (docs/smc.md).
+
+    Parameters
+    ----------
+    codes : Codes
+        Options as integer codes, ``tau`` and ``bin_width``.
+    seqs : Sequences
+        ``y`` (S, T, D), ``u`` and ``v`` (S, T, U), ``lengths`` (S,).
+    draws : Draws
+        ``eps`` (S, T, K, R), ``unif`` (S, T, K).
+    model : ModelArrays
+        ``mT, nT`` (R, N), ``h`` (N,), ``a`` (R,), ``Wu`` (N, U), ``mu_init`` (S, R),
+        ``Lz, L0`` (R, R), ``WT`` (R, D), ``mDT`` (R, min(D, N)), ``Wv`` (D, Uv),
+        ``gain`` (D,), ``b`` (D,), ``inv_sigma`` (D,), scalars ``gconst``, ``abar``.
+    prop : ProposalArrays
+        ``B`` (D, R), ``rinv`` (D,), ``G`` (R, R), ``P2, LP2`` (2, R, R), ``k2`` (2,).
+    rec : Records
+        Output: ``Z, F`` (S, T, K, R), ``anc`` (S, T, K), ``logW`` (S, T, K),
+        ``resampled`` (S, T), ``ell`` (S, T), ``fail`` (S,).
+
+    All structures are those of :mod:`lowrank.kernels.smc_args`.
+    """
+    for s in numba.prange(draws.eps.shape[0]):
+        filter_sequence(s, codes, seqs, draws, model, prop, rec)

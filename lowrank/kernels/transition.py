@@ -8,7 +8,8 @@ dispatched once per loop, not per unit, for the same reason.
 
 The input drive ``xb = W_u v - h`` (N,) is computed once per step and shared
 by all particles. Particles are processed two per pass over the units
-(:func:`transition_means`), so each load of ``mT, nT`` serves both. The
+(:func:`transition_means`), so each load of ``mT, nT`` serves both, and all
+particles of a step in one call of each function. The
 backward pass recomputes the pre-activations from the stored particles
 (:func:`preactivations`) instead of storing N floats per particle and step.
 Its reverse mode is split in two: a per-particle part (adjoints of the
@@ -35,63 +36,57 @@ def input_drive(Wu, v, h, xb):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def feed_inputs(u, abar, filt, v):
-    """Fed inputs ``v`` (T, U) from raw inputs ``u`` (T, U).
+def rates(act, X, h, P):
+    """``P = phi(X)`` elementwise for the rows of ``X`` (K, N) (clipped ReLU: ``relu(x + h) - relu(x)``).
 
-    ``filt``: ``v_0 = 0``, ``v_{t+1} = abar v_t + (1 - abar) u_t``; else ``v = u``.
+    All rows in one call: every call binds its arrays, which costs an atomic
+    reference-count update each (see :mod:`lowrank.kernels.smc_forward`).
     """
-    T, U = u.shape
-    if not filt:
-        v[:, :] = u
-        return
-    for j in range(U):
-        v[0, j] = 0.0
-    for t in range(T - 1):
-        for j in range(U):
-            v[t + 1, j] = abar * v[t, j] + (1.0 - abar) * u[t, j]
+    K, N = X.shape
+    for k in range(K):
+        # Row views give LLVM one-dimensional loops, which it vectorises.
+        x = X[k]
+        p = P[k]
+        if act == 1:
+            for i in range(N):
+                p[i] = max(x[i], 0.0)
+        elif act == 2:
+            for i in range(N):
+                p[i] = max(x[i] + h[i], 0.0) - max(x[i], 0.0)
+        elif act == 3:
+            for i in range(N):
+                p[i] = math.tanh(x[i])
+        else:
+            for i in range(N):
+                p[i] = x[i]
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def rates(act, x, h, p):
-    """``p = phi(x)`` elementwise (clipped ReLU: ``relu(x + h) - relu(x)``)."""
-    N = x.shape[0]
-    if act == 1:
-        for i in range(N):
-            p[i] = max(x[i], 0.0)
-    elif act == 2:
-        for i in range(N):
-            p[i] = max(x[i] + h[i], 0.0) - max(x[i], 0.0)
-    elif act == 3:
-        for i in range(N):
-            p[i] = math.tanh(x[i])
-    else:
-        for i in range(N):
-            p[i] = x[i]
+def rates_adjoint(act, X, h, G, dhp):
+    """Turn ``G`` (K, N) (adjoints of the rates) into the adjoints of ``X`` (K, N) in place.
 
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def rates_adjoint(act, x, h, g, dhp):
-    """Turn ``g`` (adjoint of the rates) into the adjoint of ``x`` in place.
-
-    For clipped ReLU also accumulates ``dhp += g * [x + h > 0]`` (the
-    explicit ``h`` inside phi); the ``-h`` in ``x`` is handled by the caller
+    For clipped ReLU also accumulates ``dhp += G * [X + h > 0]`` (the
+    explicit ``h`` inside phi); the ``-h`` in ``X`` is handled by the caller
     through the input-current adjoint.
     """
-    N = x.shape[0]
-    if act == 1:
-        for i in range(N):
-            g[i] = g[i] if x[i] > 0.0 else 0.0
-    elif act == 2:
-        for i in range(N):
-            xi = x[i]
-            gi = g[i]
-            up = gi if xi + h[i] > 0.0 else 0.0
-            dhp[i] += up
-            g[i] = up - (gi if xi > 0.0 else 0.0)
-    elif act == 3:
-        for i in range(N):
-            t = math.tanh(x[i])
-            g[i] = g[i] * (1.0 - t * t)
+    K, N = X.shape
+    for k in range(K):
+        x = X[k]
+        g = G[k]
+        if act == 1:
+            for i in range(N):
+                g[i] = g[i] if x[i] > 0.0 else 0.0
+        elif act == 2:
+            for i in range(N):
+                xi = x[i]
+                gi = g[i]
+                up = gi if xi + h[i] > 0.0 else 0.0
+                dhp[i] += up
+                g[i] = up - (gi if xi > 0.0 else 0.0)
+        elif act == 3:
+            for i in range(N):
+                t = math.tanh(x[i])
+                g[i] = g[i] * (1.0 - t * t)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -143,26 +138,6 @@ def rowdots(M, v, out):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def preactivation(act, z, mT, h, xb, x, p):
-    """``x = mT.T @ z + xb`` and rates ``p = phi(x)`` (N,)."""
-    lincomb(xb, mT, z, x)
-    rates(act, x, h, p)
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def transition_mean(act, z, a, mT, nT, h, xb, x, p, f):
-    """``f = a*z + nT @ phi(mT.T @ z + xb)`` for one particle.
-
-    ``z, a, f`` (R,); ``mT, nT`` (R, N); ``h, xb`` (N,). On return ``x``
-    (N,) holds the pre-activation and ``p`` (N,) the rates.
-    """
-    preactivation(act, z, mT, h, xb, x, p)
-    rowdots(nT, p, f)
-    for r in range(z.shape[0]):
-        f[r] += a[r] * z[r]
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
 def _lincomb0(M, c, out):
     R, N = M.shape
     if R == 3:
@@ -184,15 +159,16 @@ def _lincomb0(M, c, out):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def outer_accumulate(dM, C, V, K, total, with_total):
-    """``dM += C[:K].T @ V[:K]`` for ``dM`` (R, N), ``C`` (K, R), ``V`` (K, N).
+def outer_accumulate(dM, C, V, total, with_total):
+    """``dM += C.T @ V`` for ``dM`` (R, N), ``C`` (K, R), ``V`` (K, N).
 
     Four particles per pass, so each row of ``dM`` is loaded and stored once
     per four particles instead of once per particle. With ``with_total``
-    also ``total += V[:K].sum(axis=0)`` (N,), fused into the pass for row 0
+    also ``total += V.sum(axis=0)`` (N,), fused into the pass for row 0
     so ``V`` is read once for both.
     """
     R, N = dM.shape
+    K = C.shape[0]
     for r in range(R):
         tot = with_total and r == 0
         k = 0
@@ -221,147 +197,158 @@ def outer_accumulate(dM, C, V, K, total, with_total):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def transition_adjoint_block(DF, ZP, P, GX, K, dmT, dnT, dxb):
+def transition_adjoint_block(DF, ZP, P, GX, dmT, dnT, dxb):
     """Parameter adjoints of K transitions: ``dnT += DFᵀ P``, ``dmT += ZPᵀ GX``,
-    ``dxb += sum_k GX[k]`` (adjoint of the input current ``W_u v``)."""
-    outer_accumulate(dnT, DF, P, K, dxb, False)
-    outer_accumulate(dmT, ZP, GX, K, dxb, True)
+    ``dxb += sum_k GX[k]`` (adjoint of the input current ``W_u v``).
+
+    ``DF, ZP`` (K, R); ``P, GX`` (K, N); ``dmT, dnT`` (R, N); ``dxb`` (N,).
+    """
+    outer_accumulate(dnT, DF, P, dxb, False)
+    outer_accumulate(dmT, ZP, GX, dxb, True)
 
 
 # ---- all particles of a step, two per pass (each load of mT, nT serves both)
+#
+# Each function handles every particle in one call: a call binds its array
+# arguments, and each binding is an atomic reference-count update, which
+# per particle would cost as much as the arithmetic.
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def _preactivation_pair(Z, k, mT, xb, X):
+def _preactivation_pairs(Z, mT, xb, X):
+    """``X[k] = mT.T @ Z[k] + xb`` for the rows of ``Z`` (K, R), two per pass over the units."""
     R, N = mT.shape
-    if R == 3:
-        a0, a1, a2 = Z[k, 0], Z[k, 1], Z[k, 2]
-        b0, b1, b2 = Z[k + 1, 0], Z[k + 1, 1], Z[k + 1, 2]
-        for i in range(N):
-            m0, m1, m2, base = mT[0, i], mT[1, i], mT[2, i], xb[i]
-            X[k, i] = base + m0 * a0 + m1 * a1 + m2 * a2
-            X[k + 1, i] = base + m0 * b0 + m1 * b1 + m2 * b2
-    elif R == 2:
-        a0, a1 = Z[k, 0], Z[k, 1]
-        b0, b1 = Z[k + 1, 0], Z[k + 1, 1]
-        for i in range(N):
-            m0, m1, base = mT[0, i], mT[1, i], xb[i]
-            X[k, i] = base + m0 * a0 + m1 * a1
-            X[k + 1, i] = base + m0 * b0 + m1 * b1
-    else:
+    K = Z.shape[0]
+    k = 0
+    while k + 1 < K:
+        if R == 3:
+            a0, a1, a2 = Z[k, 0], Z[k, 1], Z[k, 2]
+            b0, b1, b2 = Z[k + 1, 0], Z[k + 1, 1], Z[k + 1, 2]
+            for i in range(N):
+                m0, m1, m2, base = mT[0, i], mT[1, i], mT[2, i], xb[i]
+                X[k, i] = base + m0 * a0 + m1 * a1 + m2 * a2
+                X[k + 1, i] = base + m0 * b0 + m1 * b1 + m2 * b2
+        elif R == 2:
+            a0, a1 = Z[k, 0], Z[k, 1]
+            b0, b1 = Z[k + 1, 0], Z[k + 1, 1]
+            for i in range(N):
+                m0, m1, base = mT[0, i], mT[1, i], xb[i]
+                X[k, i] = base + m0 * a0 + m1 * a1
+                X[k + 1, i] = base + m0 * b0 + m1 * b1
+        else:
+            lincomb(xb, mT, Z[k], X[k])
+            lincomb(xb, mT, Z[k + 1], X[k + 1])
+        k += 2
+    if k < K:
         lincomb(xb, mT, Z[k], X[k])
-        lincomb(xb, mT, Z[k + 1], X[k + 1])
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def _lincomb0_pair(M, C, k, out):
+def _lincomb0_pairs(M, C, out):
+    """``out[k] = M.T @ C[k]`` for the rows of ``C`` (K, R), two per pass over the units."""
     R, N = M.shape
-    if R == 3:
-        a0, a1, a2 = C[k, 0], C[k, 1], C[k, 2]
-        b0, b1, b2 = C[k + 1, 0], C[k + 1, 1], C[k + 1, 2]
-        for i in range(N):
-            m0, m1, m2 = M[0, i], M[1, i], M[2, i]
-            out[k, i] = m0 * a0 + m1 * a1 + m2 * a2
-            out[k + 1, i] = m0 * b0 + m1 * b1 + m2 * b2
-    elif R == 2:
-        a0, a1 = C[k, 0], C[k, 1]
-        b0, b1 = C[k + 1, 0], C[k + 1, 1]
-        for i in range(N):
-            m0, m1 = M[0, i], M[1, i]
-            out[k, i] = m0 * a0 + m1 * a1
-            out[k + 1, i] = m0 * b0 + m1 * b1
-    else:
+    K = C.shape[0]
+    k = 0
+    while k + 1 < K:
+        if R == 3:
+            a0, a1, a2 = C[k, 0], C[k, 1], C[k, 2]
+            b0, b1, b2 = C[k + 1, 0], C[k + 1, 1], C[k + 1, 2]
+            for i in range(N):
+                m0, m1, m2 = M[0, i], M[1, i], M[2, i]
+                out[k, i] = m0 * a0 + m1 * a1 + m2 * a2
+                out[k + 1, i] = m0 * b0 + m1 * b1 + m2 * b2
+        elif R == 2:
+            a0, a1 = C[k, 0], C[k, 1]
+            b0, b1 = C[k + 1, 0], C[k + 1, 1]
+            for i in range(N):
+                m0, m1 = M[0, i], M[1, i]
+                out[k, i] = m0 * a0 + m1 * a1
+                out[k + 1, i] = m0 * b0 + m1 * b1
+        else:
+            _lincomb0(M, C[k], out[k])
+            _lincomb0(M, C[k + 1], out[k + 1])
+        k += 2
+    if k < K:
         _lincomb0(M, C[k], out[k])
-        _lincomb0(M, C[k + 1], out[k + 1])
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def _rowdots_pair(M, V, k, out):
+def _rowdots_pairs(M, V, out):
+    """``out[k] = M @ V[k]`` for the rows of ``V`` (K, N), two per pass over the units."""
     R, N = M.shape
-    if R == 3:
-        s0 = s1 = s2 = t0 = t1 = t2 = 0.0
-        for i in range(N):
-            m0, m1, m2 = M[0, i], M[1, i], M[2, i]
-            u, w = V[k, i], V[k + 1, i]
-            s0 += m0 * u
-            s1 += m1 * u
-            s2 += m2 * u
-            t0 += m0 * w
-            t1 += m1 * w
-            t2 += m2 * w
-        out[k, 0], out[k, 1], out[k, 2] = s0, s1, s2
-        out[k + 1, 0], out[k + 1, 1], out[k + 1, 2] = t0, t1, t2
-    elif R == 2:
-        s0 = s1 = t0 = t1 = 0.0
-        for i in range(N):
-            m0, m1 = M[0, i], M[1, i]
-            u, w = V[k, i], V[k + 1, i]
-            s0 += m0 * u
-            s1 += m1 * u
-            t0 += m0 * w
-            t1 += m1 * w
-        out[k, 0], out[k, 1] = s0, s1
-        out[k + 1, 0], out[k + 1, 1] = t0, t1
-    else:
+    K = V.shape[0]
+    k = 0
+    while k + 1 < K:
+        if R == 3:
+            s0 = s1 = s2 = t0 = t1 = t2 = 0.0
+            for i in range(N):
+                m0, m1, m2 = M[0, i], M[1, i], M[2, i]
+                u, w = V[k, i], V[k + 1, i]
+                s0 += m0 * u
+                s1 += m1 * u
+                s2 += m2 * u
+                t0 += m0 * w
+                t1 += m1 * w
+                t2 += m2 * w
+            out[k, 0], out[k, 1], out[k, 2] = s0, s1, s2
+            out[k + 1, 0], out[k + 1, 1], out[k + 1, 2] = t0, t1, t2
+        elif R == 2:
+            s0 = s1 = t0 = t1 = 0.0
+            for i in range(N):
+                m0, m1 = M[0, i], M[1, i]
+                u, w = V[k, i], V[k + 1, i]
+                s0 += m0 * u
+                s1 += m1 * u
+                t0 += m0 * w
+                t1 += m1 * w
+            out[k, 0], out[k, 1] = s0, s1
+            out[k + 1, 0], out[k + 1, 1] = t0, t1
+        else:
+            rowdots(M, V[k], out[k])
+            rowdots(M, V[k + 1], out[k + 1])
+        k += 2
+    if k < K:
         rowdots(M, V[k], out[k])
-        rowdots(M, V[k + 1], out[k + 1])
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def preactivations(act, Z, K, mT, h, xb, X, P):
-    """Pre-activations ``X[k]`` and rates ``P[k]`` (K, N) of parents ``Z[k]`` (K, R), k < K."""
-    k = 0
-    while k + 1 < K:
-        _preactivation_pair(Z, k, mT, xb, X)
-        k += 2
-    if k < K:
-        lincomb(xb, mT, Z[k], X[k])
-    for k in range(K):
-        rates(act, X[k], h, P[k])
+def preactivations(act, Z, mT, h, xb, X, P):
+    """Pre-activations ``X`` and rates ``P`` (K, N) of parents ``Z`` (K, R).
 
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def transition_means(act, Z, K, a, mT, nT, h, xb, X, P, F):
-    """``F[k] = a*Z[k] + nT @ phi(mT.T @ Z[k] + xb)`` for k < K.
-
-    ``Z, F`` (K, R); ``X, P`` (K, N) receive the pre-activations and rates.
+    ``mT`` (R, N); ``h`` (N,); ``xb`` (N,) the input drive ``W_u v - h``.
     """
-    preactivations(act, Z, K, mT, h, xb, X, P)
-    k = 0
-    while k + 1 < K:
-        _rowdots_pair(nT, P, k, F)
-        k += 2
-    if k < K:
-        rowdots(nT, P[k], F[k])
-    R = Z.shape[1]
+    _preactivation_pairs(Z, mT, xb, X)
+    rates(act, X, h, P)
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def transition_means(act, Z, a, mT, nT, h, xb, X, P, F):
+    """``F[k] = a*Z[k] + nT @ phi(mT.T @ Z[k] + xb)`` for every particle k.
+
+    ``Z, F`` (K, R); ``a`` (R,); ``mT, nT`` (R, N); ``h, xb`` (N,); ``X, P``
+    (K, N) receive the pre-activations and rates.
+    """
+    preactivations(act, Z, mT, h, xb, X, P)
+    _rowdots_pairs(nT, P, F)
+    K, R = Z.shape
     for k in range(K):
         for r in range(R):
             F[k, r] += a[r] * Z[k, r]
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def transition_adjoints(act, Z, K, a, mT, nT, h, X, DF, GX, DZ, dhp, da):
-    """Per-particle reverse of :func:`transition_means` for k < K.
+def transition_adjoints(act, Z, a, mT, nT, h, X, DF, GX, DZ, dhp, da):
+    """Per-particle reverse of :func:`transition_means`.
 
-    Given ``DF`` (K, R) and the pre-activations ``X``, writes ``GX`` (K, N)
-    (adjoints of the pre-activations) and ``DZ`` (K, R); accumulates ``da``
-    and (clipped ReLU) ``dhp``. Parameter adjoints of ``mT, nT`` and the input
-    current follow from :func:`transition_adjoint_block`.
+    Given ``DF`` (K, R) and the pre-activations ``X`` (K, N) of parents ``Z``
+    (K, R), writes ``GX`` (K, N) (adjoints of the pre-activations) and ``DZ``
+    (K, R); accumulates ``da`` (R,) and (clipped ReLU) ``dhp`` (N,).
+    Parameter adjoints of ``mT, nT`` and the input current follow from
+    :func:`transition_adjoint_block`.
     """
-    k = 0
-    while k + 1 < K:
-        _lincomb0_pair(nT, DF, k, GX)
-        k += 2
-    if k < K:
-        _lincomb0(nT, DF[k], GX[k])
-    for k in range(K):
-        rates_adjoint(act, X[k], h, GX[k], dhp)
-    k = 0
-    while k + 1 < K:
-        _rowdots_pair(mT, GX, k, DZ)
-        k += 2
-    if k < K:
-        rowdots(mT, GX[k], DZ[k])
-    R = Z.shape[1]
+    _lincomb0_pairs(nT, DF, GX)
+    rates_adjoint(act, X, h, GX, dhp)
+    _rowdots_pairs(mT, GX, DZ)
+    K, R = Z.shape
     for k in range(K):
         for r in range(R):
             DZ[k, r] += a[r] * DF[k, r]
