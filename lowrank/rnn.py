@@ -7,8 +7,8 @@ import numpy as np
 
 from ._checks import as_float_array, check_inputs, check_nonneg_float, check_positive_int
 from .io import read_model, save_model
-from .kernels.simulate import simulate_latents
-from .model import equations as dynamics
+from .inference.simulate import run_latents
+from .model import equations
 from .model.noise_basis import check_noise_basis, from_noise_coords
 from .model.options import ModelOptions
 from .model.params import Params, check_params, init_params, n_params
@@ -177,7 +177,7 @@ class LowRankRNN:
         noise_scale = check_nonneg_float("noise_scale", noise_scale)
         rng = np.random.default_rng(self.seed if seed is None else seed)
         u = check_inputs(inputs, o, n_trials, n_steps)
-        v = dynamics.fed_inputs(u, p.a, o.filter_inputs)
+        v = equations.fed_inputs(u, p.a, o.filter_inputs)
         R = o.rank
         # Draw order is part of the contract (same seed, same arrays): z0, latent noise, observations.
         eps0 = rng.standard_normal((n_trials, R))
@@ -187,26 +187,24 @@ class LowRankRNN:
                 raise ValueError(f"z0 must be an array, None or 'posterior'; got {z0!r}")
             start = self._posterior_initial_state(y, n_trials, rng, y_inputs, noise_scale)
         elif z0 is None:
-            start = dynamics.initial_mean(p, v[:, 0]) + noise_scale * eps0 @ p.L_0.T
+            start = equations.initial_mean(p, v[:, 0]) + noise_scale * eps0 @ p.L_0.T
         else:
             start = as_float_array("z0", z0, (1, 2), R, "rank")
             start = np.broadcast_to(start, (n_trials, R)).copy()
-        z = simulate_latents(start, eps, v, np.ascontiguousarray(p.m.T),
-                                      np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z,
-                                      noise_scale, dynamics.activation_code(o))
-        eta = dynamics.readout_mean(p, o, z, v)
+        z = run_latents(p, o, start, eps, v, noise_scale)
+        eta = equations.readout_mean(p, o, z, v)
         if o.likelihood == "gaussian":
             mean = eta
             yy = eta + p.sigma * rng.standard_normal(eta.shape) if obs_noise else eta.copy()
         else:
-            mean = dynamics.poisson_rate(eta, o.link, o.bin_width)
+            mean = equations.poisson_rate(eta, o.link, o.bin_width)
             yy = rng.poisson(mean).astype(np.int64) if obs_noise else mean.copy()
         if self.noise_basis is not None:
             mean, yy = from_noise_coords(self.noise_basis, mean), from_noise_coords(self.noise_basis, yy)
         rates = None
         if return_rates:
-            x = dynamics.unit_currents(p, z, v) - p.h
-            rates = dynamics.phi(o.activation, x, p.h)
+            x = equations.unit_currents(p, z, v) - p.h
+            rates = equations.phi(o.activation, x, p.h)
         return Sample(z=z, y=yy, rates=rates, u=(u if o.n_inputs else None), mean=mean)
 
     def _posterior_initial_state(self, y, n_trials, rng, y_inputs=None, noise_scale=1.0):

@@ -24,6 +24,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from .._checks import check_choice, check_float, check_positive_int
 from ..kernels.proposal import gram, setup
 from ..kernels.resampling import RESAMPLE_CODE
 from ..kernels.smc_args import (Codes, Draws, ModelArrays, ProposalArrays, Sequences, SMCInputs, grad_layout,
@@ -158,24 +159,22 @@ class Choices(NamedTuple):
     n_particles: int
 
 
-def _check_choices(opts, proposal, resample, ess_threshold, n_particles):
-    valid = valid_proposals(opts)
-    if not isinstance(proposal, str) or proposal not in PROPOSAL_CODE:
-        raise ValueError(f"proposal must be one of {list(valid)} for this model; got {proposal!r}")
-    if proposal not in valid:
+def check_choices(opts, proposal, resample, ess_threshold, n_particles):
+    """Validate the SMC choices for a model with options ``opts``; returns :class:`Choices`.
+
+    Public so that callers (``lowrank.fit``) can check them before any compute.
+    """
+    check_choice("proposal", proposal, tuple(PROPOSAL_CODE))
+    if proposal not in opts.proposals:
         raise ValueError(
             f"proposal={proposal!r} needs a linear-Gaussian read-out (Gaussian likelihood, latent or "
-            f"units-from-currents read-out); valid proposals for this model: {list(valid)}")
-    if not isinstance(resample, str) or resample not in RESAMPLE_CODE:
-        raise ValueError(f"resample must be one of {list(RESAMPLE_CODE)}; got {resample!r}")
-    if isinstance(n_particles, bool) or not isinstance(n_particles, (int, np.integer)) or n_particles < 1:
-        raise ValueError(f"n_particles must be an integer >= 1; got {n_particles!r}")
+            f"units-from-currents read-out); valid proposals for this model: {list(opts.proposals)}")
+    check_choice("resample", resample, tuple(RESAMPLE_CODE))
+    n_particles = check_positive_int("n_particles", n_particles)
     tau = -1.0
     if ess_threshold is not None:
-        tau = float(ess_threshold)
-        if not (0.0 < tau <= 1.0):
-            raise ValueError(f"ess_threshold must lie in (0, 1]; got {ess_threshold!r}")
-    return Choices(PROPOSAL_CODE[proposal], RESAMPLE_CODE[resample], tau, int(n_particles))
+        tau = check_float("ess_threshold", ess_threshold, low=0.0, high=1.0, low_open=True)
+    return Choices(PROPOSAL_CODE[proposal], RESAMPLE_CODE[resample], tau, n_particles)
 
 
 def _draws(draws, seed, S, T, K, R):
@@ -345,7 +344,7 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     y, u, lengths = _check_data(y, inputs, lengths, opts)
     if basis is not None:
         y = np.ascontiguousarray(to_noise_coords(basis, y))
-    choices = _check_choices(opts, proposal, resample, ess_threshold, n_particles)
+    choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
     S, T, _ = y.shape
     draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank)
     args = pack(params, opts, y, u, lengths, choices, draws)
@@ -378,4 +377,3 @@ def prepare(options: Optional[ModelOptions] = None):
     return time.perf_counter() - t0
 
 
-check_choices = _check_choices   # public name for callers that validate before any compute (training.settings)

@@ -19,9 +19,9 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..kernels.simulate import simulate_latents
-from ..model import equations as dynamics
+from ..model import equations
 from . import elbo as smc
+from .simulate import run_latents
 from ..model.noise_basis import from_noise_coords
 from .._checks import check_inputs, check_observations, check_positive_int
 
@@ -172,10 +172,10 @@ def trace_ancestry(particles, ancestors, last=None):
 def _obs_mean(model, z, v):
     """Observation mean per particle: η (Gaussian) or g(η) Δ (Poisson); z (..., R), v (..., U)."""
     o, p = model.options, model.params
-    eta = dynamics.readout_mean(p, o, z, v)
+    eta = equations.readout_mean(p, o, z, v)
     if o.likelihood == "gaussian":
         return from_noise_coords(getattr(model, "noise_basis", None), eta)
-    return dynamics.poisson_rate(eta, o.link, o.bin_width)
+    return equations.poisson_rate(eta, o.link, o.bin_width)
 
 
 def weighted_quantiles(values, log_weights, q):
@@ -239,7 +239,7 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, proposal=N
     o = model.options
     n_particles = check_positive_int("n_particles", n_particles)
     y, u, lengths = _check_y_lengths(model, y, inputs, lengths)
-    v = dynamics.fed_inputs(u, model.params.a, o.filter_inputs)
+    v = equations.fed_inputs(u, model.params.a, o.filter_inputs)
     seed = getattr(model, "seed", None) if seed is None else seed
     res = _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths)
     n, T, K, R = res.particles.shape
@@ -329,18 +329,16 @@ def predict(model, y, n_ahead, inputs=None, *, n_particles=100, proposal=None, r
     y, u = _check_y(model, y, inputs, extra_steps=H)
     n, T, _ = y.shape
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
-    v = dynamics.fed_inputs(u, p.a, o.filter_inputs)
+    v = equations.fed_inputs(u, p.a, o.filter_inputs)
     zT, w = _final_cloud(model, y, u, n_particles, proposal, resample, rng)
     K, R = n_particles, o.rank
     eps = rng.standard_normal((n, H, K, R))
-    # simulate_latents runs B independent chains from their start states: one per (trial, particle).
+    # run_latents runs B independent chains from their start states: one per (trial, particle).
     start = zT.reshape(n * K, R)
     e = np.zeros((n * K, H + 1, R))
     e[:, :H] = eps.transpose(0, 2, 1, 3).reshape(n * K, H, R)
     vv = np.repeat(v[:, T - 1:T + H], K, axis=0)                          # v_{T-1} drives T-1 → T
-    z = simulate_latents(start, e, np.ascontiguousarray(vv), np.ascontiguousarray(p.m.T),
-                                  np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z, 1.0,
-                                  dynamics.activation_code(o))
+    z = run_latents(p, o, start, e, vv)
     zf = z[:, 1:].reshape(n, K, H, R).transpose(0, 2, 1, 3)              # (n, H, K, R)
     mean_k = _obs_mean(model, zf, v[:, T:T + H, None, :])                 # (n, H, K, D)
     mean = np.einsum("nk,nhkd->nhd", w, mean_k)

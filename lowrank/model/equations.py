@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .options import ACTIVATION_CODE, ModelOptions
+from .options import ModelOptions
 from .params import Params
 
 
@@ -109,6 +109,3 @@ def transition_mean(params: Params, opts: ModelOptions, z, v):
     x = unit_currents(params, z, v) - params.h
     return params.a * z + phi(opts.activation, x, params.h) @ params.n
 
-
-def activation_code(opts: ModelOptions):
-    return ACTIVATION_CODE[opts.activation]

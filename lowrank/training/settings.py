@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from .._checks import check_bool, check_choice, check_float, check_positive_float, check_positive_int
+from ..inference.elbo import check_choices
 from ..model.options import ModelOptions
 from .optim import OPTIMIZERS
 
@@ -89,7 +90,6 @@ def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resampl
                    heldout=None, restore_best=False, on_nonfinite="raise", checkpoint=None,
                    checkpoint_every=None) -> FitSettings:
     """Validate ``fit``'s settings for a model with options ``opts`` (nothing is computed)."""
-    from ..inference.elbo import check_choices
     n_particles = check_positive_int("n_particles", n_particles)
     eval_particles = check_positive_int("eval_particles", eval_particles, allow_none=True) or n_particles
     proposal = opts.default_proposal if proposal is None else proposal
