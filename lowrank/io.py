@@ -32,6 +32,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._checks import json_seed
 from ._files import atomic_write
 from ._version import __version__
 from .model.options import ModelOptions
@@ -94,13 +95,9 @@ def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None
         arrays[_BASIS] = np.asarray(noise_basis, dtype=np.float64)
     # Version 1 whenever it describes the model fully, so older lowrank versions still read it.
     meta = {"format_version": FORMAT_VERSION if noise_basis is not None else 1, "library_version": __version__,
-            "options": options.to_dict(), "seed": _jsonable_seed(seed), "extra": sorted(extra)}
+            "options": options.to_dict(), "seed": json_seed(seed), "extra": sorted(extra)}
     arrays[_META] = np.array(json.dumps(meta))
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
-
-
-def _jsonable_seed(seed):
-    return int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
 
 
 # ---- reading arrays without trusting the file ------------------------------------------------------
@@ -340,4 +337,4 @@ def read_model(path) -> ModelFile:
         params = Params(**{k: np.array(z.read(k), dtype=np.float64) for k in BLOCKS})
         basis = np.array(z.read(_BASIS), dtype=np.float64) if _BASIS in z.files else None
         extra = {k[len("extra/"):]: np.array(z.read(k)) for k in extra_names}
-    return ModelFile(options, params, _jsonable_seed(meta.get("seed")), basis, extra, meta)
+    return ModelFile(options, params, json_seed(meta.get("seed")), basis, extra, meta)
