@@ -259,7 +259,7 @@ def test_likelihoods_match_scipy():
     y = rng.standard_normal(D)
     sigma = rng.uniform(0.5, 2, D)
     gconst = -np.sum(np.log(sigma)) - 0.5 * D * math.log(2 * math.pi)
-    got = obs.loglik(0, 0, y, eta, 1 / sigma, gconst, 1.0, 0.0)
+    got = obs.loglik(0, 0, y, eta, 1 / sigma, gconst, 1.0, 0.0, np.empty(D))
     assert got == pytest.approx(stats.norm.logpdf(y, eta, sigma).sum(), rel=1e-12)
     counts = rng.poisson(2.0, D).astype(float)
     counts[0] = 3.0
@@ -268,7 +268,7 @@ def test_likelihoods_match_scipy():
     for link, g in ((0, lambda e: np.logaddexp(0, e)), (1, np.exp)):
         bw = 0.3
         lam = g(eta) * bw
-        got = obs.loglik(1, link, counts, eta, np.zeros(0), 0.0, bw, lgy)
+        got = obs.loglik(1, link, counts, eta, np.zeros(0), 0.0, bw, lgy, np.empty(D))
         assert got == pytest.approx(stats.poisson.logpmf(counts, lam).sum(), rel=1e-10)
 
 
@@ -284,9 +284,9 @@ def test_likelihood_adjoint_finite_differences(lik, link):
     for d in range(D):
         e = eta.copy()
         e[d] += 1e-6
-        fp = obs.loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0)
+        fp = obs.loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0, np.empty(D))
         e[d] -= 2e-6
-        fm = obs.loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0)
+        fm = obs.loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0, np.empty(D))
         assert (fp - fm) / 2e-6 == pytest.approx(deta[d], rel=1e-6, abs=1e-8)
 
 

@@ -14,7 +14,10 @@ observed units). Then
 Kernels take ``W`` and ``m[:D]`` transposed, (R, D), so loops run over D.
 
 Poisson rates are ``lambda = g(eta) * bin_width``. Terms with ``y_d = 0``
-are skipped so that ``0 * log(0)`` never appears.
+contribute ``-lambda_d`` only, so that ``0 * log(0)`` never appears. The
+Poisson terms and their adjoints are those of :mod:`.vmath` (vectorised
+over D); ``loglik_adjoint`` writes ``deta``, which must not overlap ``y``
+or ``eta``.
 """
 import math
 
@@ -23,6 +26,7 @@ import numba
 from ..config import CACHE, FASTMATH
 from .activations import dphi_dh, dphi_dx, phi
 from .transition import lincomb
+from .vmath import poisson_loglik, poisson_loglik_adjoint
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -45,13 +49,6 @@ def readout_mean(readout, from_rates, act, z, WT, mDT, hD, gain, b, off, eta):
     else:
         for d in range(D):
             eta[d] = gain[d] * eta[d] + b[d]
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def _exp(x):
-    # inf past the overflow point (as compiled code does) rather than
-    # OverflowError when running with NUMBA_DISABLE_JIT=1.
-    return math.exp(x) if x < 709.78 else math.inf
 
 
 # fastmath=False must be explicit: Numba otherwise inherits the fast-math flags
@@ -77,10 +74,12 @@ def softplus(x):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik(lik, link, y, eta, inv_sigma, gauss_const, bin_width, lgy):
+def loglik(lik, link, y, eta, inv_sigma, gauss_const, bin_width, lgy, work):
     """``log p(y | eta)`` summed over D.
 
-    ``gauss_const = -sum(log sigma) - D/2 log(2 pi)``; ``lgy = sum lgamma(y+1)``.
+    ``gauss_const = -sum(log sigma) - D/2 log(2 pi)``; ``lgy = sum lgamma(y+1)``;
+    ``work`` (D,) scratch for the Poisson terms (:func:`.vmath.poisson_loglik`),
+    not overlapping ``y`` or ``eta``.
     """
     D = y.shape[0]
     s = 0.0
@@ -89,20 +88,7 @@ def loglik(lik, link, y, eta, inv_sigma, gauss_const, bin_width, lgy):
             r = (y[d] - eta[d]) * inv_sigma[d]
             s -= 0.5 * r * r
         return s + gauss_const
-    log_bw = math.log(bin_width)
-    for d in range(D):
-        e = eta[d]
-        if link == 0:
-            sp = softplus(e)
-            s -= sp * bin_width
-            if y[d] != 0.0:
-                # softplus(e) ~ exp(e) where it would underflow: keep log finite.
-                s += y[d] * ((e if e < -30.0 else math.log(sp)) + log_bw)
-        else:
-            s -= _exp(e) * bin_width
-            if y[d] != 0.0:
-                s += y[d] * (e + log_bw)
-    return s - lgy
+    return poisson_loglik(link, y, eta, bin_width, lgy, work)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -116,19 +102,7 @@ def loglik_adjoint(lik, link, y, eta, inv_sigma, bin_width, w, deta, dsigma):
             deta[d] = w * r * isg
             dsigma[d] += w * (r * r - 1.0) * isg
         return
-    for d in range(D):
-        e = eta[d]
-        if link == 0:
-            # One exp serves both sigmoid(e) and softplus(e).
-            q = math.exp(-abs(e))
-            sg = 1.0 / (1.0 + q) if e >= 0.0 else q / (1.0 + q)
-            g = -bin_width * sg
-            if y[d] != 0.0:
-                # d log softplus / de = sigmoid / softplus -> 1 as e -> -inf
-                g += y[d] * (1.0 if e < -30.0 else sg / (max(e, 0.0) + log1p_unit(q)))
-        else:
-            g = y[d] - bin_width * _exp(e)
-        deta[d] = w * g
+    poisson_loglik_adjoint(link, y, eta, bin_width, w, deta)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)

@@ -80,6 +80,7 @@ class ParticleWork(NamedTuple):
     f, q, zk : (R,)      one particle's prior mean, ``g - G f``, new state
     g : (R,)             the step's ``Bᵀ R⁻¹ e`` (optimal proposal)
     eta : (D,)           one particle's read-out mean (bootstrap proposal)
+    ll : (D,)            its per-channel Poisson log-likelihood terms (scratch)
     lw : (K,)            unnormalised log-weights of the step
     prevW : (K,)         normalised log-weights carried into the step
     """
@@ -92,6 +93,7 @@ class ParticleWork(NamedTuple):
     zk: np.ndarray
     g: np.ndarray
     eta: np.ndarray
+    ll: np.ndarray
     lw: np.ndarray
     prevW: np.ndarray
 
@@ -107,7 +109,7 @@ def forward_work(K, R, N, D):
 def particle_work(K, R, D):
     """A fresh :class:`ParticleWork`; ``prevW`` holds the uniform ``-log K``."""
     return ParticleWork(np.empty((K, R)), np.empty((K, R)), np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R),
-                        np.empty(R), np.empty(D), np.empty(K), np.full(K, -math.log(K)))
+                        np.empty(R), np.empty(D), np.empty(D), np.empty(K), np.full(K, -math.log(K)))
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -116,7 +118,7 @@ def propose_bootstrap(codes, yt, L, off, model, pw):
 
     ``yt`` (D,); ``L`` (R, R) ``L_0`` or ``L_z``; ``off`` (D,) the read-out
     offset; ``model`` :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork`
-    (reads ``FK``, ``EK``, ``prevW``; writes ``ZK`` and ``lw = prevW + log w``).
+    (reads ``FK``, ``EK``, ``prevW``; writes ``ZK``, ``ll`` (scratch) and ``lw = prevW + log w``).
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
@@ -124,7 +126,7 @@ def propose_bootstrap(codes, yt, L, off, model, pw):
     lgy = lgamma_sum(yt) if lik == 1 else 0.0
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
     inv_sigma, gconst = model.inv_sigma, model.gconst
-    FK, EK, ZK, zk, eta, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.zk, pw.eta, pw.lw, pw.prevW
+    FK, EK, ZK, zk, eta, ll, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.zk, pw.eta, pw.ll, pw.lw, pw.prevW
     K, R = FK.shape
     for k in range(K):
         for r in range(R):
@@ -134,7 +136,7 @@ def propose_bootstrap(codes, yt, L, off, model, pw):
             zk[r] = acc
             ZK[k, r] = acc
         readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
-        lw[k] = prevW[k] + loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy)
+        lw[k] = prevW[k] + loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy, ll)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
