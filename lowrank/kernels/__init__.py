@@ -14,7 +14,6 @@ Modules, one job each:
 - :mod:`.simulate`      the latent dynamics run forward from given noise
 - :mod:`.arrangement`   region enumeration of a hyperplane arrangement (fixed points)
 - :mod:`.vmath`         branch-free exp/log/softplus and the Poisson log-likelihood, vectorised by LLVM
-- :mod:`.smc_args`      the named argument structures of the SMC kernels
 
 Randomness never originates here: callers draw every normal and uniform
 (docs/design.md §4). The numpy-level entry points are
