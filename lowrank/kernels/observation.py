@@ -51,28 +51,6 @@ def readout_mean(readout, from_rates, act, z, WT, mDT, hD, gain, b, off, eta):
             eta[d] = gain[d] * eta[d] + b[d]
 
 
-# fastmath=False must be explicit: Numba otherwise inherits the fast-math flags
-# of the (fast-math) caller, and reassociation folds (1 + q) - 1 to q.
-@numba.njit(fastmath=False, cache=CACHE)
-def log1p_unit(q):
-    """``log(1 + q)`` for ``q`` in [0, 1], accurate to a few ulp.
-
-    Goldberg's trick ``log(u) * q / (u - 1)``, ``u = 1 + q``: one ``log`` and a
-    division, about 3x cheaper than libm's ``log1p`` here, which dominated the
-    Poisson-softplus likelihood.
-    """
-    u = 1.0 + q
-    if u == 1.0:
-        return q
-    return math.log(u) * (q / (u - 1.0))
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def softplus(x):
-    """``log(1 + exp(x))`` without overflow."""
-    return max(x, 0.0) + log1p_unit(math.exp(-abs(x)))
-
-
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def loglik(lik, link, y, eta, inv_sigma, gauss_const, bin_width, lgy, work):
     """``log p(y | eta)`` summed over D.
