@@ -62,6 +62,40 @@ _PIVOT_TOL = 1e-11
 _PARALLEL_TOL = 1e-12
 
 
+@njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _largest_entry(B):
+    """``max |B_ij|`` of a square matrix."""
+    n = B.shape[0]
+    scale = 0.0
+    for i in range(n):
+        for j in range(n):
+            v = abs(B[i, j])
+            if v > scale:
+                scale = v
+    return scale
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _pivot_row(B, col):
+    """Row ``>= col`` with the largest ``|B[row, col]|`` (the first on ties)."""
+    p = col
+    best = abs(B[col, col])
+    for i in range(col + 1, B.shape[0]):
+        v = abs(B[i, col])
+        if v > best:
+            best = v
+            p = i
+    return p
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _swap_rows(A, i, k):
+    for j in range(A.shape[1]):
+        t = A[i, j]
+        A[i, j] = A[k, j]
+        A[k, j] = t
+
+
 @njit(fastmath=FASTMATH, cache=CACHE)
 def solve_inplace(B, y):
     """Solve ``B x = y`` by Gaussian elimination with partial pivoting.
@@ -78,30 +112,16 @@ def solve_inplace(B, y):
         ``B`` (the system is treated as singular; ``y`` is then garbage).
     """
     n = B.shape[0]
-    scale = 0.0
-    for i in range(n):
-        for j in range(n):
-            v = abs(B[i, j])
-            if v > scale:
-                scale = v
+    scale = _largest_entry(B)
     if scale == 0.0:
         return False
     thr = _PIVOT_TOL * scale
     for col in range(n):
-        p = col
-        best = abs(B[col, col])
-        for i in range(col + 1, n):
-            v = abs(B[i, col])
-            if v > best:
-                best = v
-                p = i
-        if best <= thr:
+        p = _pivot_row(B, col)
+        if abs(B[p, col]) <= thr:
             return False
         if p != col:
-            for j in range(n):
-                t = B[col, j]
-                B[col, j] = B[p, j]
-                B[p, j] = t
+            _swap_rows(B, col, p)
             t = y[col]
             y[col] = y[p]
             y[p] = t
@@ -127,33 +147,17 @@ def invert_inplace(B, out):
     for i in range(n):
         for j in range(n):
             out[i, j] = 1.0 if i == j else 0.0
-    scale = 0.0
-    for i in range(n):
-        for j in range(n):
-            v = abs(B[i, j])
-            if v > scale:
-                scale = v
+    scale = _largest_entry(B)
     if scale == 0.0:
         return False
     thr = 1e-10 * scale
     for col in range(n):
-        p = col
-        best = abs(B[col, col])
-        for i in range(col + 1, n):
-            v = abs(B[i, col])
-            if v > best:
-                best = v
-                p = i
-        if best <= thr:
+        p = _pivot_row(B, col)
+        if abs(B[p, col]) <= thr:
             return False
         if p != col:
-            for j in range(n):
-                t = B[col, j]
-                B[col, j] = B[p, j]
-                B[p, j] = t
-                t = out[col, j]
-                out[col, j] = out[p, j]
-                out[p, j] = t
+            _swap_rows(B, col, p)
+            _swap_rows(out, col, p)
         piv = B[col, col]
         for j in range(n):
             B[col, j] /= piv
