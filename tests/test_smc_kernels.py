@@ -20,7 +20,8 @@ from lowrank.kernels import observation as obs
 from lowrank.kernels import resampling as rs
 from lowrank.kernels import transition as tr
 from lowrank.kernels import vmath
-from lowrank.model import ModelOptions, init_params
+from lowrank.model import ModelOptions, equations, init_params
+from lowrank.model.options import ACTIVATION_CODE
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -157,8 +158,12 @@ def test_logsumexp_edge_cases():
 
 # ---------------------------------------------------------------- transition
 
+_ACTIVATION_NAME = {code: name for name, code in ACTIVATION_CODE.items()}
+
+
 def _phi_numpy(code, x, h):
-    return [x, np.maximum(x, 0), np.maximum(x + h, 0) - np.maximum(x, 0), np.tanh(x)][code]
+    """The model's own numpy φ (lowrank.model.equations), the reference for the compiled one."""
+    return equations.phi(_ACTIVATION_NAME[code], x, h)
 
 
 def _transition_numpy(act, Z, a, mT, nT, h, xb):
