@@ -19,7 +19,7 @@ Adjoint of one step. With ``pi = exp(logW_t)`` and ``dlogW`` the adjoint of
     dell   = c_s - sum(dlogW)            c_s = 1 / (S T_s)
     dlw    = dell * pi + dlogW           adjoint of log w_t and of logW_{t-1}
 
-then the particles' adjoints (:func:`bootstrap_adjoints` or
+then the particles' adjoints (:func:`observation_adjoints` for the bootstrap, or
 :func:`optimal_adjoints`) down to the prior means ``DF``, the transitions
 from step t-1 (:func:`transition_adjoint`), and what step t read from the
 inputs (:func:`offset_adjoint`, :func:`input_adjoint`). The adjoints of
@@ -171,8 +171,8 @@ def weight_adjoints(cs, carry, logWt, dlogW, dlw):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def bootstrap_adjoints(codes, yt, off, model, g, pa, dz, doff):
-    """Read-out adjoints of step t's particles ``pa.ZK`` (K, R) under the bootstrap proposal.
+def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
+    """Adjoints of ``log p(y_t | z)`` for step t's particles ``pa.ZK`` (K, R), weighted by ``pa.dlw``.
 
     Adds them to ``dz`` (K, R) in place, to the read-out blocks of ``g``
     (:class:`~.smc_args.Grads`) and to the offset's adjoint ``doff`` (D,);
@@ -393,7 +393,7 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf):
             step_terms_adjoint(B, rinv, e, dg, ds, de, dB, drinv)
             residual_adjoint(codes.readout, de, off, gain, db, dgain, doff)
         else:
-            bootstrap_adjoints(codes, y[t], off, model, g, pa, dz, doff)
+            observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
             noise_adjoint(EK, dz, dL0 if t == 0 else dLz)
             DF[:, :] = dz
         if t == 0:

@@ -113,12 +113,13 @@ def particle_work(K, R, D):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def propose_bootstrap(codes, yt, L, off, model, pw):
-    """Bootstrap proposal at one step: ``z = f + L ε``, ``log w = log p(y_t | z)``.
+def observe_particles(codes, yt, off, model, pw):
+    """Weights from the observation at one step: ``lw = prevW + log p(y_t | z)`` for each particle.
 
-    ``yt`` (D,); ``L`` (R, R) ``L_0`` or ``L_z``; ``off`` (D,) the read-out
-    offset; ``model`` :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork`
-    (reads ``FK``, ``EK``, ``prevW``; writes ``ZK``, ``ll`` (scratch) and ``lw = prevW + log w``).
+    ``yt`` (D,); ``off`` (D,) the read-out offset; ``model``
+    :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork` (reads
+    ``ZK``, ``prevW``; writes ``zk``, ``eta``, ``ll`` (scratch) and ``lw``).
+    Shared by every proposal whose weight holds ``log p(y_t | z)``.
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
@@ -126,17 +127,32 @@ def propose_bootstrap(codes, yt, L, off, model, pw):
     lgy = lgamma_sum(yt) if lik == 1 else 0.0
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
     inv_sigma, gconst = model.inv_sigma, model.gconst
-    FK, EK, ZK, zk, eta, ll, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.zk, pw.eta, pw.ll, pw.lw, pw.prevW
+    ZK, zk, eta, ll, lw, prevW = pw.ZK, pw.zk, pw.eta, pw.ll, pw.lw, pw.prevW
+    K, R = ZK.shape
+    for k in range(K):
+        for r in range(R):
+            zk[r] = ZK[k, r]
+        readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
+        lw[k] = prevW[k] + loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy, ll)
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def propose_bootstrap(codes, yt, L, off, model, pw):
+    """Bootstrap proposal at one step: ``z = f + L ε``, ``log w = log p(y_t | z)``.
+
+    ``yt`` (D,); ``L`` (R, R) ``L_0`` or ``L_z``; ``off`` (D,) the read-out
+    offset; ``model`` :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork`
+    (reads ``FK``, ``EK``, ``prevW``; writes ``ZK`` and ``lw = prevW + log w``).
+    """
+    FK, EK, ZK = pw.FK, pw.EK, pw.ZK
     K, R = FK.shape
     for k in range(K):
         for r in range(R):
             acc = FK[k, r]
             for c in range(r + 1):
                 acc += L[r, c] * EK[k, c]
-            zk[r] = acc
             ZK[k, r] = acc
-        readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
-        lw[k] = prevW[k] + loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy, ll)
+    observe_particles(codes, yt, off, model, pw)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
