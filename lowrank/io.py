@@ -9,6 +9,10 @@ Format history
    noise). Files without it load as diagonal-noise models, so version-1
    files read unchanged; files that have it are written as version 2, so
    a lowrank that cannot honour it refuses them instead of dropping it.
+3: adds the ``enc`` block (the encoder proposal's network) and the
+   ``encoder`` entry of the options. Files of models without an encoder
+   have neither and are still written as version 1 or 2; earlier files load
+   as models without an encoder.
 
 Reading
 -------
@@ -41,7 +45,7 @@ from .model.params import BLOCKS, Params, block_shapes
 __all__ = ["ModelFile", "save_model", "read_model", "read_metadata", "read_npy", "open_npz", "NpzArchive",
            "FORMAT_VERSION"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _BASIS = "noise_basis"
 _META = "__metadata__"
 _NPY_MAGIC = b"\x93NUMPY"
@@ -93,8 +97,11 @@ def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None
         arrays[f"extra/{k}"] = np.asarray(v)
     if noise_basis is not None:
         arrays[_BASIS] = np.asarray(noise_basis, dtype=np.float64)
-    # Version 1 whenever it describes the model fully, so older lowrank versions still read it.
-    meta = {"format_version": FORMAT_VERSION if noise_basis is not None else 1, "library_version": __version__,
+    # The lowest version that describes the model fully, so older lowrank versions still read it.
+    version = 3 if options.encoder is not None else 2 if noise_basis is not None else 1
+    if options.encoder is None:
+        del arrays["enc"]
+    meta = {"format_version": version, "library_version": __version__,
             "options": options.to_dict(), "seed": json_seed(seed), "extra": sorted(extra)}
     arrays[_META] = np.array(json.dumps(meta))
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
@@ -318,10 +325,12 @@ def read_model(path) -> ModelFile:
         meta = _read_meta(z)
         _check_version(meta, path)
         options = _options(meta, path)
-        missing = [k for k in BLOCKS if k not in z.files]
+        # Files from before the encoder (version < 3) have no ``enc``: an empty block.
+        optional = {"enc"} if options.encoder is None else set()
+        missing = [k for k in BLOCKS if k not in z.files and k not in optional]
         if missing:
             raise ValueError(f"{path} is missing parameter arrays {missing}")
-        expected = dict(block_shapes(options))
+        expected = {k: v for k, v in block_shapes(options).items() if k in z.files or k not in optional}
         if _BASIS in z.files:
             expected[_BASIS] = (options.n_obs, options.n_obs)
         # Every header first: nothing is allocated for a file whose shapes do not fit its options.
@@ -334,7 +343,8 @@ def read_model(path) -> ModelFile:
         extra_names = [k for k in z.files if k.startswith("extra/")]
         for k in extra_names:
             z.header(k)
-        params = Params(**{k: np.array(z.read(k), dtype=np.float64) for k in BLOCKS})
+        params = Params(**{k: np.array(z.read(k), dtype=np.float64) if k in z.files else np.zeros(0)
+                           for k in BLOCKS})
         basis = np.array(z.read(_BASIS), dtype=np.float64) if _BASIS in z.files else None
         extra = {k[len("extra/"):]: np.array(z.read(k)) for k in extra_names}
     return ModelFile(options, params, json_seed(meta.get("seed")), basis, extra, meta)

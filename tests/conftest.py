@@ -22,6 +22,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from lowrank.model.options import ModelOptions  # noqa: E402
+from lowrank.model.encoder import init_encoder  # noqa: E402
 from lowrank.model.params import Params, block_shapes  # noqa: E402
 
 
@@ -71,6 +72,7 @@ def random_params(opts: ModelOptions, rng, *, noise_scale=(0.3, 0.7), sigma_rang
         W_v=rng.normal(0.0, 0.3, shapes["W_v"]),
         gain=rng.uniform(0.5, 1.5, shapes["gain"]),
         sigma=rng.uniform(*sigma_range, shapes["sigma"]),
+        enc=init_encoder(opts.encoder, D, R, rng) if opts.encoder is not None else np.zeros(0),
     )
     return Params(**{k: np.asarray(v, dtype=np.float64).reshape(shapes[k]) for k, v in p.items()})
 

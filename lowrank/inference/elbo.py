@@ -32,11 +32,12 @@ from ..kernels.smc_args import (Codes, Draws, ModelArrays, ProposalArrays, Seque
 from ..kernels.smc_backward import assemble, smc_backward
 from ..kernels.smc_forward import smc_forward
 from ..model.equations import fed_inputs, initial_mean
+from .encoder import encode, encode_adjoint
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.params import Params, check_params, grad_to_flat
 
-PROPOSAL_CODE = {"bootstrap": 0, "optimal": 1}
+PROPOSAL_CODE = {"bootstrap": 0, "optimal": 1, "encoder": 2}
 
 
 class SMCDegeneracyError(FloatingPointError):
@@ -165,6 +166,9 @@ def check_choices(opts, proposal, resample, ess_threshold, n_particles):
     Public so that callers (``lowrank.fit``) can check them before any compute.
     """
     check_choice("proposal", proposal, tuple(PROPOSAL_CODE))
+    if proposal == "encoder" and opts.encoder is None:
+        raise ValueError("proposal='encoder' needs a model with an encoder: create it with encoder=True (or "
+                         "EncoderOptions(...)), e.g. LowRankRNN(..., encoder=True) or options.with_encoder()")
     if proposal not in opts.proposals:
         raise ValueError(
             f"proposal={proposal!r} needs a linear-Gaussian read-out (Gaussian likelihood, latent or "
@@ -208,27 +212,35 @@ def _model_arrays(p, opts, v):
                        p.W_v, p.gain, p.b, inv_sigma, gconst, float(np.mean(p.a)))
 
 
-def _proposal_arrays(p, opts, inv_sigma, optimal):
-    """:class:`ProposalArrays`: the optimal proposal's set-up, or zeros for bootstrap."""
+def _proposal_arrays(p, opts, inv_sigma, proposal, encoding):
+    """:class:`ProposalArrays`: the optimal proposal's set-up, the encoder's
+    steps (``encoding``, with ``mu`` and ``prec`` (S, T, R)), zeros where unused."""
     R, D = opts.rank, opts.n_obs
-    P2, LP2, k2 = np.zeros((2, R, R)), np.zeros((2, R, R)), np.zeros(2)
-    if not optimal:
-        return ProposalArrays(np.zeros((0, R)), np.zeros(0), np.zeros((R, R)), P2, LP2, k2)
+    P2, LP2, k2, Sinv2 = np.zeros((2, R, R)), np.zeros((2, R, R)), np.zeros(2), np.zeros((2, R, R))
+    emu = eprec = np.zeros((0, 0, R))
+    if proposal == PROPOSAL_CODE["encoder"]:
+        for reg, L in enumerate((p.L_0, p.L_z)):
+            Li = np.linalg.inv(L)
+            Sinv2[reg] = Li.T @ Li
+        emu, eprec = np.ascontiguousarray(encoding.mu), np.ascontiguousarray(encoding.prec)
+    if proposal != PROPOSAL_CODE["optimal"]:
+        return ProposalArrays(np.zeros((0, R)), np.zeros(0), np.zeros((R, R)), P2, LP2, k2, Sinv2, emu, eprec)
     B = p.W if opts.readout == "latent" else np.ascontiguousarray(p.gain[:, None] * p.m[:D])
     rinv = inv_sigma * inv_sigma
     G = gram(B, rinv)
     k2[0] = setup(G, p.L_0, rinv, P2[0], LP2[0])
     k2[1] = setup(G, p.L_z, rinv, P2[1], LP2[1])
-    return ProposalArrays(B, rinv, G, P2, LP2, k2)
+    return ProposalArrays(B, rinv, G, P2, LP2, k2, Sinv2, emu, eprec)
 
 
-def pack(params, opts, y, u, lengths, choices, draws):
+def pack(params, opts, y, u, lengths, choices, draws, encoding=None):
     """The kernels' arguments (:class:`SMCInputs`) of a checked call.
 
     ``params`` checked ``Params``; ``y`` (S, T, D), ``u`` (S, T, U) and
     ``lengths`` (S,) as returned by the checks; ``choices`` :class:`Choices`;
-    ``draws`` :class:`Draws`. The fed inputs and the initial means come from
-    :mod:`lowrank.model.equations`.
+    ``draws`` :class:`Draws`; ``encoding`` the encoder's output
+    (``lowrank.inference.encoder.Encoding``) for the encoder proposal. The fed
+    inputs and the initial means come from :mod:`lowrank.model.equations`.
     """
     act, readout, from_rates, lik, link = kernel_codes(opts)
     codes = Codes(act, readout, from_rates, lik, link, choices.proposal, choices.resampling,
@@ -236,7 +248,7 @@ def pack(params, opts, y, u, lengths, choices, draws):
     v = np.ascontiguousarray(fed_inputs(u, params.a, opts.filter_inputs))
     seqs = Sequences(y, u, v, lengths)
     model = _model_arrays(params, opts, v)
-    prop = _proposal_arrays(params, opts, model.inv_sigma, choices.proposal == PROPOSAL_CODE["optimal"])
+    prop = _proposal_arrays(params, opts, model.inv_sigma, choices.proposal, encoding)
     return SMCInputs(codes, seqs, draws, model, prop)
 
 
@@ -254,13 +266,25 @@ def _filter(args):
     return rec
 
 
-def _gradient(args, rec, params, opts):
-    """Run the backward pass: the gradient as a ``Params`` and as a flat vector."""
-    S = args.draws.eps.shape[0]
-    lay = grad_layout(opts.n_units, opts.rank, opts.n_obs, opts.n_inputs, params.W_v.shape[1])
+def backward(args, rec, params, opts):
+    """Run the backward pass: the gradient blocks (name -> array, ``enc`` zero) and the
+    adjoints of the encoder's per-step means and precisions, (S, T, R) each (zero-size
+    without the encoder proposal)."""
+    S, T, _, R = args.draws.eps.shape
+    lay = grad_layout(opts.n_units, R, opts.n_obs, opts.n_inputs, params.W_v.shape[1])
     gbuf = np.empty((S, lay.size))
-    smc_backward(*args, rec, lay, gbuf)
-    g = Params(**assemble(gbuf, lay, args, params, opts))
+    dsteps = np.zeros((S, T if args.codes.proposal == PROPOSAL_CODE["encoder"] else 0, 2 * R))
+    smc_backward(*args, rec, lay, gbuf, dsteps)
+    return assemble(gbuf, lay, args, params, opts), dsteps[..., :R], dsteps[..., R:]
+
+
+def _gradient(args, rec, params, opts, encoding):
+    """The gradient as a ``Params`` and as a flat vector (through the encoder's network if used)."""
+    blocks, dmu, dprec = backward(args, rec, params, opts)
+    if encoding is not None:
+        blocks["enc"] = encode_adjoint(params.enc, opts.encoder, args.seqs.y, args.seqs.lengths, encoding,
+                                       dmu, dprec)
+    g = Params(**blocks)
     return g, grad_to_flat(params, g, opts)
 
 
@@ -305,9 +329,11 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     options : ModelOptions, optional
     n_particles : int
         ``K >= 1``.
-    proposal : {"optimal", "bootstrap"}
+    proposal : {"optimal", "bootstrap", "encoder"}
         ``optimal`` only for linear-Gaussian read-outs (Gaussian likelihood
-        with a latent or units-from-currents read-out).
+        with a latent or units-from-currents read-out); ``encoder`` only for
+        models with an encoder (``options.encoder``), whose network reads
+        the observations as the kernels see them.
     resample : {"systematic", "stratified", "multinomial", "none"}
     ess_threshold : float in (0, 1] or None
         Resample only when ``ESS < ess_threshold * K`` (None: every step).
@@ -347,12 +373,15 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
     S, T, _ = y.shape
     draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank)
-    args = pack(params, opts, y, u, lengths, choices, draws)
+    encoding = None
+    if choices.proposal == PROPOSAL_CODE["encoder"]:
+        encoding = encode(params.enc, opts.encoder, y, lengths, opts.rank)
+    args = pack(params, opts, y, u, lengths, choices, draws, encoding)
     rec = _filter(args)
     total = rec.ell.sum(axis=1)
     if basis is not None:
         total = total - lengths * log_abs_det(basis)
-    grads = _gradient(args, rec, params, opts) if grad else (None, None)
+    grads = _gradient(args, rec, params, opts, encoding) if grad else (None, None)
     return _result(args, rec, total, grads, return_particles)
 
 

@@ -8,7 +8,7 @@ kernel takes a handful of structures instead of forty positional arrays:
 - :class:`Sequences`      the data: observations, raw and fed inputs, lengths
 - :class:`Draws`          the caller's random numbers
 - :class:`ModelArrays`    the parameters, laid out for the kernels
-- :class:`ProposalArrays` the optimal proposal's set-up
+- :class:`ProposalArrays` the optimal and encoder proposals' set-up
 - :class:`Records`        what the forward pass writes and the backward pass reads
 - :class:`GradLayout`     where each gradient block sits in a row of the
                           backward pass's per-sequence buffer, by name
@@ -161,10 +161,11 @@ class ModelArrays(NamedTuple):
 
 
 class ProposalArrays(NamedTuple):
-    """The optimal proposal's set-up (``lowrank.kernels.proposal``); zeros for bootstrap.
+    """The proposals' set-up: optimal (``lowrank.kernels.proposal``) and encoder
+    (:func:`~.smc_forward.propose_encoder`); zero-size or zeros where unused.
 
-    Index 0 of the leading axis of ``P2``, ``LP2``, ``k2`` is the initial
-    regime (``Σ_0``, t = 0), index 1 the transition regime (``Σ_z``).
+    Index 0 of the leading axis of ``P2``, ``LP2``, ``k2``, ``Sinv2`` is the
+    initial regime (``Σ_0``, t = 0), index 1 the transition regime (``Σ_z``).
 
     Fields
     ------
@@ -178,6 +179,10 @@ class ProposalArrays(NamedTuple):
         Posterior covariance ``P`` and its lower Cholesky factor.
     k2 : (2,)
         Constant of the log-weight.
+    Sinv2 : (2, R, R)
+        Prior precisions ``Σ_0⁻¹``, ``Σ_z⁻¹`` (encoder proposal).
+    emu, eprec : (S, T, R), or (0, 0, R) without the encoder proposal
+        The encoder's means ``μ_e`` and precisions ``1 / σ²_e`` per step.
     """
 
     B: np.ndarray
@@ -186,6 +191,9 @@ class ProposalArrays(NamedTuple):
     P2: np.ndarray
     LP2: np.ndarray
     k2: np.ndarray
+    Sinv2: np.ndarray
+    emu: np.ndarray
+    eprec: np.ndarray
 
 
 class Records(NamedTuple):
@@ -266,6 +274,8 @@ class Grads(NamedTuple):
         Of the sequence's initial mean ``mu_init``.
     abar : (1,)
         Of the input filter's coefficient.
+    Sinv : (2, R, R)
+        Of the prior precisions ``Sinv2`` (encoder proposal).
     """
 
     mT: np.ndarray
@@ -288,6 +298,7 @@ class Grads(NamedTuple):
     sigma: np.ndarray
     mu: np.ndarray
     abar: np.ndarray
+    Sinv: np.ndarray
 
 
 class GradLayout(NamedTuple):
@@ -295,7 +306,7 @@ class GradLayout(NamedTuple):
 
     Fields
     ------
-    mT, nT, h, a, Wu, Lz, L0, P, LP, k, G, B, rinv, WT, b, Wv, gain, sigma, mu, abar : int
+    mT, nT, h, a, Wu, Lz, L0, P, LP, k, G, B, rinv, WT, b, Wv, gain, sigma, mu, abar, Sinv : int
         Start of the block of that name (blocks follow one another in this order).
     size : int
         Length of a row, one past the last block.
@@ -321,6 +332,7 @@ class GradLayout(NamedTuple):
     sigma: int
     mu: int
     abar: int
+    Sinv: int
     size: int
 
 
@@ -328,7 +340,8 @@ def grad_shapes(N, R, D, U, Uv):
     """Shape of each :class:`Grads` block, a dict in field order."""
     return {"mT": (R, N), "nT": (R, N), "h": (N,), "a": (R,), "Wu": (N, U), "Lz": (R, R), "L0": (R, R),
             "P": (2, R, R), "LP": (2, R, R), "k": (2,), "G": (R, R), "B": (D, R), "rinv": (D,),
-            "WT": (R, D), "b": (D,), "Wv": (D, Uv), "gain": (D,), "sigma": (D,), "mu": (R,), "abar": (1,)}
+            "WT": (R, D), "b": (D,), "Wv": (D, Uv), "gain": (D,), "sigma": (D,), "mu": (R,), "abar": (1,),
+            "Sinv": (2, R, R)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -349,7 +362,8 @@ def grad_views(row, lay, R, N, D, U, Uv):
                  row[lay.LP:lay.k].reshape((2, R, R)), row[lay.k:lay.G], row[lay.G:lay.B].reshape((R, R)),
                  row[lay.B:lay.rinv].reshape((D, R)), row[lay.rinv:lay.WT], row[lay.WT:lay.b].reshape((R, D)),
                  row[lay.b:lay.Wv], row[lay.Wv:lay.gain].reshape((D, Uv)), row[lay.gain:lay.sigma],
-                 row[lay.sigma:lay.mu], row[lay.mu:lay.abar], row[lay.abar:lay.size])
+                 row[lay.sigma:lay.mu], row[lay.mu:lay.abar], row[lay.abar:lay.Sinv],
+                 row[lay.Sinv:lay.size].reshape((2, R, R)))
 
 
 # ---- thread-local copies
@@ -371,6 +385,10 @@ def local_model(model):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def local_proposal(prop):
-    """A copy of ``prop`` (:class:`ProposalArrays`) for one thread (see :func:`local_model`)."""
+    """A copy of ``prop`` (:class:`ProposalArrays`) for one thread (see :func:`local_model`).
+
+    The encoder's per-step arrays are not copied: a thread reads only its
+    own sequence's rows, binding them once per sequence.
+    """
     return ProposalArrays(prop.B.copy(), prop.rinv.copy(), prop.G.copy(), prop.P2.copy(), prop.LP2.copy(),
-                          prop.k2.copy())
+                          prop.k2.copy(), prop.Sinv2.copy(), prop.emu, prop.eprec)

@@ -40,6 +40,7 @@ import numpy as np
 from ..config import CACHE, FASTMATH
 from .observation import (linear_adjoint, linear_residual, loglik_adjoint, readout_mean, readout_offset,
                           units_current_adjoint)
+from .encoder_proposal import encoder_adjoints, encoder_work, finish_step, load_step, start_step_adjoint, step_setup
 from .proposal import gram_adjoint, setup_adjoint, step_terms, step_terms_adjoint
 from .smc_args import grad_views, local_proposal
 from .transition import input_drive, lincomb, preactivations, transition_adjoint_block, transition_adjoints
@@ -337,7 +338,7 @@ def input_adjoint(filt, abar, vt, ut, Wu, dxb_t, dWu, dv, dv_next, dabar):
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf):
+def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps):
     """Reverse mode over sequence ``s`` into ``gbuf[s]`` (arguments as :func:`smc_backward`).
 
     Copies each step's records in, so the step functions bind thread-local
@@ -348,8 +349,12 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf):
     Z, F, anc, logW, resampled = rec.Z[s], rec.F[s], rec.anc[s], rec.logW[s], rec.resampled[s]
     Wu, Wv, b, gain, L0, Lz = model.Wu, model.Wv, model.b, model.gain, model.L0, model.Lz
     prop = local_proposal(prop)
-    B, rinv, G, P2 = prop.B, prop.rinv, prop.G, prop.P2
+    B, rinv, G, P2, Sinv2 = prop.B, prop.rinv, prop.G, prop.P2, prop.Sinv2
     S, _, K, R = draws.eps.shape
+    encoder = codes.proposal == 2
+    em_s, lam_s = (prop.emu[s], prop.eprec[s]) if encoder else (prop.emu[0:0, 0], prop.eprec[0:0, 0])
+    ew = encoder_work(K if encoder else 0, R)
+    dstep = np.zeros(2 * R)
     N, U = Wu.shape
     D = y.shape[1]
     row = np.zeros(gbuf.shape[1])
@@ -392,6 +397,17 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf):
             ds = optimal_adjoints(G, P2[reg], dP[reg], dLP[reg], dG, dk, reg, pa, dz)
             step_terms_adjoint(B, rinv, e, dg, ds, de, dB, drinv)
             residual_adjoint(codes.readout, de, off, gain, db, dgain, doff)
+        elif encoder:
+            reg = 0 if t == 0 else 1
+            L = L0 if t == 0 else Lz
+            observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
+            load_step(em_s, lam_s, t, ew)
+            step_setup(Sinv2[reg], L, ew)
+            start_step_adjoint(ew)
+            total = encoder_adjoints(Sinv2[reg], g.Sinv[reg], ew, dlw, FK, EK, dz, DF)
+            finish_step(ew, g.Sinv[reg], total, L, dL0 if t == 0 else dLz, dstep)
+            for r in range(2 * R):
+                dsteps[s, t, r] = dstep[r]
         else:
             observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
             noise_adjoint(EK, dz, dL0 if t == 0 else dLz)
@@ -417,7 +433,7 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf):
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def smc_backward(codes, seqs, draws, model, prop, rec, lay, gbuf):
+def smc_backward(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps):
     """Gradient of ``value`` into per-sequence rows, one sequence per thread.
 
     Parameters
@@ -432,16 +448,19 @@ def smc_backward(codes, seqs, draws, model, prop, rec, lay, gbuf):
         Offsets of the named blocks in a row of ``gbuf``.
     gbuf : (S, lay.size)
         Output: row s holds sequence s's contribution to every block.
+    dsteps : (S, T, 2R), or (S, 0, 2R) without the encoder proposal
+        Output: the adjoints of the encoder's means ``emu[s, t]`` (first R)
+        and precisions ``eprec[s, t]`` (last R); untouched past a sequence's length.
 
     All structures are those of :mod:`lowrank.kernels.smc_args`.
     """
     for s in numba.prange(draws.eps.shape[0]):
-        differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf)
+        differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps)
 
 
 # ---- numpy level: from the summed rows to the constrained parameter blocks
 
-def _direct_blocks(part, opts):
+def _direct_blocks(part, p, opts):
     """The blocks that the kernels differentiate directly, by parameter name."""
     R = opts.rank
     return {
@@ -451,6 +470,7 @@ def _direct_blocks(part, opts):
         "b": part.b.copy(), "W_v": part.Wv.copy(),
         "gain": part.gain.copy() if opts.readout == "units" else np.zeros(0),
         "sigma": part.sigma.copy() if opts.likelihood == "gaussian" else np.zeros(0),
+        "enc": np.zeros(np.shape(p.enc)),
     }
 
 
@@ -468,6 +488,14 @@ def _proposal_setup_adjoint(part, prop, p, opts, out):
         out["gain"] += np.einsum("dr,dr->d", dB, p.m[:D])
         out["m"][:D] += p.gain[:, None] * dB
     out["sigma"] += drinv * (-2.0) / p.sigma ** 3
+
+
+def _precision_adjoint(part, prop, p, out):
+    """Push the adjoints of the prior precisions ``Σ⁻¹`` (encoder proposal) back to ``L_0``, ``L_z``."""
+    for reg, key in enumerate(("L_0", "L_z")):
+        Sinv = prop.Sinv2[reg]
+        dS = -(Sinv @ part.Sinv[reg] @ Sinv)
+        out[key] += (dS + dS.T) @ getattr(p, key)
 
 
 def _initial_mean_adjoint(dmu_s, v0, p, out):
@@ -496,9 +524,11 @@ def assemble(gbuf, lay, inputs, params, options):
     p, opts = params, options
     N, R, D, U = opts.n_units, opts.rank, opts.n_obs, opts.n_inputs
     part = grad_views(gbuf.sum(axis=0), lay, R, N, D, U, p.W_v.shape[1])
-    out = _direct_blocks(part, opts)
+    out = _direct_blocks(part, p, opts)
     if inputs.codes.proposal == 1:
         _proposal_setup_adjoint(part, inputs.prop, p, opts, out)
+    elif inputs.codes.proposal == 2:
+        _precision_adjoint(part, inputs.prop, p, out)
     if U > 0:
         v0 = inputs.seqs.v[:, 0, :]
         if np.any(v0 != 0.0):

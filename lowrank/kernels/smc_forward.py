@@ -10,7 +10,8 @@ is what the backward pass needs. A sequence whose log-weights are all
 
 :func:`filter_sequence` runs one sequence and follows docs/smc.md step by
 step: prior means (the parents' transition means), proposal and weights
-(:func:`propose_bootstrap` or :func:`propose_optimal`), normalisation,
+(:func:`propose_bootstrap`, :func:`propose_optimal`, or
+:func:`~.encoder_proposal.propose_encoder` then :func:`observe_particles`), normalisation,
 resampling (:func:`resample_after`).
 
 Three rules keep this as fast as one long loop body:
@@ -42,6 +43,7 @@ import numpy as np
 
 from ..config import CACHE, FASTMATH
 from .observation import lgamma_sum, linear_residual, loglik, readout_mean, readout_offset
+from .encoder_proposal import encoder_work, load_step, propose_encoder, step_setup
 from .proposal import step_terms
 from .resampling import ess, logsumexp, resample
 from .smc_args import local_proposal
@@ -224,8 +226,11 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
     mT, nT, h, a, Wu, b, Wv, gain = model.mT, model.nT, model.h, model.a, model.Wu, model.b, model.Wv, model.gain
     mu, L0, Lz = model.mu_init[s], model.L0, model.Lz
     prop = local_proposal(prop)
-    B, rinv, G, P2, LP2, k2 = prop.B, prop.rinv, prop.G, prop.P2, prop.LP2, prop.k2
+    B, rinv, G, P2, LP2, k2, Sinv2 = prop.B, prop.rinv, prop.G, prop.P2, prop.LP2, prop.k2, prop.Sinv2
     K, R = eps.shape[1], eps.shape[2]
+    encoder = codes.proposal == 2
+    em_s, lam_s = (prop.emu[s], prop.eprec[s]) if encoder else (prop.emu[0:0, 0], prop.eprec[0:0, 0])
+    ew = encoder_work(K if encoder else 0, R)
     N, U = Wu.shape
     act, readout = codes.activation, codes.readout
     w = forward_work(K, R, N, y.shape[1])
@@ -257,6 +262,14 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
             linear_residual(readout, y[t], off, gain, b, e)
             st = step_terms(B, rinv, e, g)
             propose_optimal(k2[reg] - 0.5 * st, G, P2[reg], LP2[reg], pw)
+        elif encoder:
+            reg = 0 if t == 0 else 1
+            load_step(em_s, lam_s, t, ew)
+            c0 = step_setup(Sinv2[reg], L0 if t == 0 else Lz, ew)
+            propose_encoder(Sinv2[reg], c0, ew, FK, EK, ZK)
+            observe_particles(codes, y[t], off, model, pw)
+            for k in range(K):
+                lw[k] += ew.corr[k]
         else:
             propose_bootstrap(codes, y[t], L0 if t == 0 else Lz, off, model, pw)
         lt = logsumexp(lw)
@@ -292,7 +305,8 @@ def smc_forward(codes, seqs, draws, model, prop, rec):
         ``Lz, L0`` (R, R), ``WT`` (R, D), ``mDT`` (R, min(D, N)), ``Wv`` (D, Uv),
         ``gain`` (D,), ``b`` (D,), ``inv_sigma`` (D,), scalars ``gconst``, ``abar``.
     prop : ProposalArrays
-        ``B`` (D, R), ``rinv`` (D,), ``G`` (R, R), ``P2, LP2`` (2, R, R), ``k2`` (2,).
+        ``B`` (D, R), ``rinv`` (D,), ``G`` (R, R), ``P2, LP2`` (2, R, R), ``k2`` (2,),
+        ``Sinv2`` (2, R, R), ``emu, eprec`` (S, T, R) (encoder proposal).
     rec : Records
         Output: ``Z, F`` (S, T, K, R), ``anc`` (S, T, K), ``logW`` (S, T, K),
         ``resampled`` (S, T), ``ell`` (S, T), ``fail`` (S,).

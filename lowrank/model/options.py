@@ -6,8 +6,10 @@ never see strings: :func:`kernel_codes` turns the options into small integers.
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 from .._checks import check_choice, check_int, check_positive_float
+from .encoder import EncoderOptions
 
 ACTIVATIONS = ("identity", "relu", "clipped_relu", "tanh")
 READOUTS = ("latent", "units")
@@ -65,6 +67,10 @@ class ModelOptions:
         Transition noise covariance ``Σ_z = L_z L_zᵀ``, full or diagonal.
     init_noise : {"full", "diag"}
         Initial-state covariance ``Σ_0 = L_0 L_0ᵀ``, full or diagonal.
+    encoder : EncoderOptions, dict, True or None
+        The encoder proposal's network (``lowrank.model.encoder``), whose
+        parameters are part of the model; ``True`` for the default network,
+        a dict of ``EncoderOptions`` fields, or None for no encoder.
     """
 
     n_units: int
@@ -82,6 +88,7 @@ class ModelOptions:
     filter_inputs: bool = False
     noise: str = "diag"
     init_noise: str = "diag"
+    encoder: Optional[EncoderOptions] = None
 
     def __post_init__(self):
         n_units = check_int("n_units", self.n_units, 1)
@@ -106,6 +113,7 @@ class ModelOptions:
         for flag in ("readout_input", "shared_leak", "filter_inputs"):
             if not isinstance(getattr(self, flag), bool):
                 raise TypeError(f"{flag} must be True or False; got {getattr(self, flag)!r}")
+        object.__setattr__(self, "encoder", _encoder_options(self.encoder))
 
     @property
     def linear_gaussian_readout(self):
@@ -115,16 +123,31 @@ class ModelOptions:
 
     @property
     def proposals(self):
-        """Proposals this model supports: ``optimal`` needs a linear-Gaussian read-out."""
-        return ("bootstrap", "optimal") if self.linear_gaussian_readout else ("bootstrap",)
+        """Proposals this model supports: ``optimal`` needs a linear-Gaussian read-out,
+        ``encoder`` a model with an encoder."""
+        out = ("bootstrap", "optimal") if self.linear_gaussian_readout else ("bootstrap",)
+        return out + ("encoder",) if self.encoder is not None else out
 
     @property
     def default_proposal(self):
-        """``"optimal"`` where it applies (it is never worse), else ``"bootstrap"``."""
+        """``"encoder"`` for a model with an encoder (it was built to be used), else
+        ``"optimal"`` where it applies (it is never worse than the bootstrap), else ``"bootstrap"``."""
+        if self.encoder is not None:
+            return "encoder"
         return "optimal" if self.linear_gaussian_readout else "bootstrap"
 
+    def with_encoder(self, encoder=True):
+        """These options with an encoder (``True``: the default network), or without one (None)."""
+        return dataclasses.replace(self, encoder=encoder)
+
     def to_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        # Without an encoder the dict is what earlier versions wrote, so they can still read the file.
+        if self.encoder is None:
+            del d["encoder"]
+        else:
+            d["encoder"] = self.encoder.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -133,6 +156,18 @@ class ModelOptions:
         if unknown:
             raise ValueError(f"unknown model options {sorted(unknown)}; valid: {sorted(fields)}")
         return cls(**d)
+
+
+def _encoder_options(value):
+    if value is None or isinstance(value, EncoderOptions):
+        return value
+    if value is True:
+        return EncoderOptions()
+    if value is False:
+        return None
+    if isinstance(value, dict):
+        return EncoderOptions.from_dict(value)
+    raise TypeError(f"encoder must be an EncoderOptions, a dict of its fields, True or None; got {type(value).__name__}")
 
 
 def kernel_codes(opts: ModelOptions):

@@ -21,6 +21,8 @@ b         (D,)               identity
 W_v       (D, U) or (D, 0)   identity (latent read-out with input term only)
 gain      (D,) or (0,)       identity (units read-out only)
 sigma     (D,) or (0,)       log (Gaussian likelihood only)
+enc       (P,) or (0,)       identity (the encoder proposal's network,
+                             ``lowrank.model.encoder``; models with one only)
 ========  =================  ==============================================
 
 Unused blocks are zero-size arrays, so every model has the same fields and
@@ -33,9 +35,10 @@ from typing import NamedTuple
 import autograd.numpy as anp
 import numpy as np
 
+from .encoder import init_encoder, n_encoder_params
 from .options import ModelOptions
 
-BLOCKS = ("m", "n", "h", "a", "W_u", "L_z", "mu0", "L_0", "W", "b", "W_v", "gain", "sigma")
+BLOCKS = ("m", "n", "h", "a", "W_u", "L_z", "mu0", "L_0", "W", "b", "W_v", "gain", "sigma", "enc")
 
 
 class Params(NamedTuple):
@@ -54,6 +57,8 @@ class Params(NamedTuple):
     W_v: np.ndarray
     gain: np.ndarray
     sigma: np.ndarray
+    # A default keeps code written before the encoder (no ``enc``) working.
+    enc: np.ndarray = np.zeros(0)
 
     def copy(self):
         return Params(*(np.array(x, dtype=np.float64, copy=True) for x in self))
@@ -71,6 +76,7 @@ def block_shapes(opts: ModelOptions):
         "W_v": (D, U) if (latent and opts.readout_input) else (D, 0),
         "gain": (0,) if latent else (D,),
         "sigma": (D,) if opts.likelihood == "gaussian" else (0,),
+        "enc": (n_encoder_params(opts.encoder, D, R),),
     }
 
 
@@ -110,7 +116,9 @@ def init_params(opts: ModelOptions, rng) -> Params:
     identity) or ``U(0, 2/√N)`` for clipped ReLU (its linear range ``[0, h]``
     must overlap the typical current ``|M z| ~ 1/√N``); leak 0.9; transition
     noise std 0.1; initial state ``N(0, I)``; read-out ``W ~ U(-1/√R, 1/√R)``,
-    ``b = 0``, gain 1, observation noise std 1 (for z-scored data).
+    ``b = 0``, gain 1, observation noise std 1 (for z-scored data); the
+    encoder (if any) by :func:`lowrank.model.encoder.init_encoder`, drawn
+    last so that the other blocks do not depend on whether there is one.
     """
     rng = np.random.default_rng(rng)
     N, R, D, U = opts.n_units, opts.rank, opts.n_obs, opts.n_inputs
@@ -133,6 +141,7 @@ def init_params(opts: ModelOptions, rng) -> Params:
     p["W_v"] = rng.uniform(-s, s, shapes["W_v"])
     p["gain"] = np.ones(shapes["gain"])
     p["sigma"] = np.ones(shapes["sigma"])
+    p["enc"] = init_encoder(opts.encoder, D, R, rng) if opts.encoder is not None else np.zeros(0)
     return Params(**{k: np.asarray(p[k], dtype=np.float64).reshape(shapes[k]) for k in BLOCKS})
 
 

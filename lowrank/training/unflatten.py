@@ -66,4 +66,4 @@ class Unflatten:
             L_z=self._chol(theta[sl["L_z"]], o.noise), mu0=theta[sl["mu0"]].copy(),
             L_0=self._chol(theta[sl["L_0"]], o.init_noise), W=theta[sl["W"]].reshape(sh["W"]).copy(),
             b=theta[sl["b"]].copy(), W_v=theta[sl["W_v"]].reshape(sh["W_v"]).copy(),
-            gain=theta[sl["gain"]].copy(), sigma=np.exp(theta[sl["sigma"]]))
+            gain=theta[sl["gain"]].copy(), sigma=np.exp(theta[sl["sigma"]]), enc=theta[sl["enc"]].copy())

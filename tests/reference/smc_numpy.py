@@ -30,7 +30,7 @@ from scipy.special import gammaln
 from lowrank.model.params import BLOCKS, Params, from_flat, to_flat
 
 LOG2PI = float(np.log(2.0 * np.pi))
-PROPOSALS = ("bootstrap", "optimal")
+PROPOSALS = ("bootstrap", "optimal", "encoder")
 RESAMPLERS = ("systematic", "stratified", "multinomial", "none")
 
 
@@ -184,6 +184,27 @@ def optimal_proposal(p, opts, L, F, y, v):
     return mean, L_P, logw
 
 
+def encoder_proposal(p, opts, L, F, mu_e, prec_e, eps_t, y, v):
+    """Particles and weights of the encoder proposal, densely: q ∝ N(z; f, Σ) N(z; μ_e, diag(1/λ)).
+
+    The proposal's covariance is ``P = (Σ⁻¹ + diag λ)⁻¹``; its noise is
+    ``L_A⁻ᵀ ε`` with ``L_A = chol(P⁻¹)`` (docs/smc.md), and the weight is
+    ``log p(y | z) + log N(z; f, Σ) − log N(z; mean, P)`` with both densities
+    evaluated in full.
+    """
+    Sigma = anp.dot(L, L.T)
+    Sinv = anp.linalg.inv(Sigma)
+    A = Sinv + anp.diag(prec_e)
+    P = anp.linalg.inv(A)
+    P = 0.5 * (P + P.T)
+    L_A = anp.linalg.cholesky(0.5 * (A + A.T))
+    mean = anp.dot(anp.dot(F, Sinv) + mu_e * prec_e, P)
+    Z = mean + anp.linalg.solve(L_A.T, eps_t.T).T
+    logw = (log_lik(p, opts, y, readout_mean(p, opts, Z, v)) + log_mvn(Z, F, Sigma)
+            - log_mvn(Z, mean, P))
+    return Z, logw
+
+
 # ---------------------------------------------------------------------------
 # Resampling (on plain values: ancestors are constants for the gradient)
 # ---------------------------------------------------------------------------
@@ -221,7 +242,7 @@ def _logsumexp(x):
 # ---------------------------------------------------------------------------
 
 def _one_sequence(p, opts, y, u, eps, unif, T, proposal, resample, ess_threshold,
-                  anc_replay, res_replay, seq, rec):
+                  anc_replay, res_replay, seq, rec, enc=None):
     K = eps.shape[1]
     logK = np.log(K)
     v = fed_inputs(p, opts, u, T)
@@ -242,6 +263,8 @@ def _one_sequence(p, opts, y, u, eps, unif, T, proposal, resample, ess_threshold
         elif proposal == "optimal":
             mean, L_P, logw = optimal_proposal(p, opts, L, F, y[t], v[t])
             Z = mean + anp.dot(eps[t], L_P.T)
+        elif proposal == "encoder":
+            Z, logw = encoder_proposal(p, opts, L, F, enc[0][t], enc[1][t], eps[t], y[t], v[t])
         else:
             raise ValueError(proposal)
         if np.all(np.isneginf(getval(logw))):
@@ -282,7 +305,7 @@ def _one_sequence(p, opts, y, u, eps, unif, T, proposal, resample, ess_threshold
 
 
 def _run(p, opts, y, inputs, draws, proposal, resample, ess_threshold, lengths,
-         ancestors, resampled):
+         ancestors, resampled, encoding=None):
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 2:
         y = y[None]
@@ -298,6 +321,9 @@ def _run(p, opts, y, inputs, draws, proposal, resample, ess_threshold, lengths,
     lengths = np.full(n_seq, T) if lengths is None else np.asarray(lengths, dtype=np.int64)
     if proposal == "optimal" and not opts.linear_gaussian_readout:
         raise ValueError("optimal proposal needs a linear-Gaussian read-out")
+    if proposal == "encoder" and encoding is None:
+        from .encoder_numpy import encode as _encode
+        encoding = _encode(p.enc, opts.encoder, y, lengths, R)
 
     nan = np.nan
     rec = {
@@ -313,7 +339,8 @@ def _run(p, opts, y, inputs, draws, proposal, resample, ess_threshold, lengths,
             p, opts, y[s, :Tb], None if inputs is None else inputs[s, :Tb],
             eps[s, :Tb], unif[s, :Tb], Tb, proposal, resample, ess_threshold,
             None if ancestors is None else np.asarray(ancestors)[s, :Tb],
-            None if resampled is None else np.asarray(resampled)[s, :Tb], s, rec))
+            None if resampled is None else np.asarray(resampled)[s, :Tb], s, rec,
+            None if encoding is None else (encoding[0][s], encoding[1][s])))
     value = 0.0
     for s in range(n_seq):
         value = value + elbos[s] / float(lengths[s])
@@ -327,7 +354,7 @@ def _as_params(params_or_model):
 
 
 def forward(params, opts, y, inputs=None, *, draws, proposal="optimal", resample="systematic",
-            ess_threshold=None, lengths=None, ancestors=None, resampled=None) -> RefResult:
+            ess_threshold=None, lengths=None, ancestors=None, resampled=None, encoding=None) -> RefResult:
     """Run the reference filter; returns plain arrays (see :class:`RefResult`).
 
     ``ancestors`` (n_seq, T, K) and ``resampled`` (n_seq, T) replay a given
@@ -335,7 +362,7 @@ def forward(params, opts, y, inputs=None, *, draws, proposal="optimal", resample
     """
     p = _as_params(params)
     value, elbos, lengths, rec = _run(p, opts, y, inputs, draws, proposal, resample,
-                                      ess_threshold, lengths, ancestors, resampled)
+                                      ess_threshold, lengths, ancestors, resampled, encoding)
     elbo = np.array([float(getval(e)) for e in elbos])
     return RefResult(elbo=elbo, elbo_per_step=elbo / lengths, value=float(getval(value)),
                      ell=rec["ell"], particles=rec["particles"], prior_means=rec["prior_means"],
