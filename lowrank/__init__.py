@@ -3,6 +3,7 @@
 Public surface::
 
     lowrank.LowRankRNN            the model (sample, fit, posterior, score, predict, save/load, fixed_points)
+    lowrank.EncoderOptions        the encoder proposal's network (LowRankRNN(..., encoder=...))
     lowrank.residual_noise_basis  correlated observation noise shaped like the data's residual
     lowrank.fit                   the functional fit underneath LowRankRNN.fit
     lowrank.fit_many              many independent fits in parallel (joblib)
@@ -15,6 +16,7 @@ Public surface::
 """
 from ._version import __version__
 from .model import ModelOptions, Params
+from .model.encoder import EncoderOptions
 from .rnn import LowRankRNN, Sample
 from .model.noise_basis import residual_noise_basis
 from . import fixed_points, metrics, plotting, smc, teachers

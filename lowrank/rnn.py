@@ -9,6 +9,7 @@ from ._checks import as_float_array, check_inputs, check_nonneg_float, check_pos
 from .io import read_model, save_model
 from .inference.simulate import run_latents
 from .model import equations
+from .model.encoder import init_encoder
 from .model.noise_basis import check_noise_basis, from_noise_coords
 from .model.options import ModelOptions
 from .model.params import Params, check_params, init_params, n_params
@@ -56,6 +57,13 @@ class LowRankRNN:
     seed : int or None, default 0
         Seed of the parameter initialisation (``init_params``) and the default
         seed of the model's random operations.
+    encoder : EncoderOptions, dict, True or None, default None
+        Give the model an encoder proposal's network
+        (:class:`lowrank.model.encoder.EncoderOptions`; ``True`` for the
+        default ``[21, 11, 1] × [64, 64]`` causal GELU network), whose
+        parameters are trained with the rest and saved with the model. Its
+        default proposal is then ``"encoder"``. :meth:`fit` with
+        ``proposal="encoder"`` adds the default network to a model without one.
     noise_basis : ndarray, shape (D, D), optional
         Fixed invertible matrix ``S`` giving the Gaussian observation noise
         the full covariance ``S diag(σ²) Sᵀ`` (latent read-out only):
@@ -80,12 +88,12 @@ class LowRankRNN:
     def __init__(self, n_units, rank, n_obs, n_inputs=0, activation="relu", readout="latent",
                  units_readout_from="currents", readout_input=False, likelihood="gaussian",
                  link="softplus", bin_width=1.0, shared_leak=False, filter_inputs=False,
-                 noise="diag", init_noise="diag", seed=0, noise_basis=None):
+                 noise="diag", init_noise="diag", seed=0, noise_basis=None, encoder=None):
         self.options = ModelOptions(
             n_units=n_units, rank=rank, n_obs=n_obs, n_inputs=n_inputs, activation=activation,
             readout=readout, units_readout_from=units_readout_from, readout_input=readout_input,
             likelihood=likelihood, link=link, bin_width=bin_width, shared_leak=shared_leak,
-            filter_inputs=filter_inputs, noise=noise, init_noise=init_noise)
+            filter_inputs=filter_inputs, noise=noise, init_noise=init_noise, encoder=encoder)
         self.seed = seed
         self.noise_basis = check_noise_basis(noise_basis, self.options)  # a validated copy
         self.params = init_params(self.options, np.random.default_rng(seed))
@@ -105,6 +113,22 @@ class LowRankRNN:
 
     def copy(self):
         return type(self).from_params(self.params, self.options, self.seed, self.noise_basis)
+
+    def add_encoder(self, encoder=True, seed=None):
+        """Give the model an encoder proposal's network, freshly initialised; returns ``self``.
+
+        ``encoder`` as in the constructor (not None); ``seed`` seeds the
+        network's initialisation (None: the model's ``seed``). The other
+        parameters are kept. A model that already has an encoder gets a new one.
+        """
+        if encoder is None or encoder is False:
+            raise ValueError("encoder must be True, an EncoderOptions or a dict of its fields; got None")
+        options = self.options.with_encoder(encoder)
+        rng = np.random.default_rng(self.seed if seed is None else seed)
+        enc = init_encoder(options.encoder, options.n_obs, options.rank, rng)
+        self.params = self.params._replace(enc=enc)
+        self.options = options
+        return self
 
     @property
     def obs_cov(self):
@@ -220,12 +244,16 @@ class LowRankRNN:
         e.g. ``n_particles``, ``window``, ``batch_size``, ``n_iter``, ``lr``,
         ``heldout``, ``checkpoint``, ``resume``, ``callback``, ``seed``, are
         documented there). ``seed=None`` uses the model's ``seed``.
+        ``proposal="encoder"`` on a model without an encoder first adds the
+        default one (:meth:`add_encoder`).
 
         Sets ``params`` and the fitted attributes ``history_`` (a
         ``History``), ``n_iter_``, ``best_elbo_``, ``best_iteration_`` and
         ``stop_reason_``. Returns ``self``.
         """
         from .training import fit as _fit
+        if kwargs.get("proposal") == "encoder" and self.options.encoder is None:
+            self.add_encoder()
         res = _fit(self, y, inputs, **kwargs)
         self.history_, self.n_iter_ = res.history, res.n_iter
         self.best_elbo_, self.best_iteration_, self.stop_reason_ = res.best_elbo, res.best_iteration, res.stop_reason

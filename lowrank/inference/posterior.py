@@ -224,8 +224,10 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, proposal=N
     n_particles : int, default 100
     smooth : bool, default True
         Also trace the ancestries (``smoothed``, ``smooth_mean``).
-    proposal : {"optimal", "bootstrap"}, optional
-        Default ``"optimal"`` for linear-Gaussian read-outs, else ``"bootstrap"``.
+    proposal : {"optimal", "bootstrap", "encoder"}, optional
+        Default: the model's (``options.default_proposal``): ``"encoder"`` for
+        a model with an encoder, else ``"optimal"`` for linear-Gaussian
+        read-outs, else ``"bootstrap"``.
     resample : str, default "systematic"
     seed : int, Generator or None
         None: the model's ``seed``.

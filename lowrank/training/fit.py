@@ -133,8 +133,10 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         Fraction held out for monitoring: random trials, or the last part of
         a continuous recording (see :func:`lowrank.data.split_heldout`).
     n_particles : int, default 10
-    proposal : {"optimal", "bootstrap"}, optional
-        Default ``"optimal"`` when the read-out is linear-Gaussian, else ``"bootstrap"``.
+    proposal : {"optimal", "bootstrap", "encoder"}, optional
+        Default: the model's (``options.default_proposal``): ``"encoder"`` for a
+        model with an encoder (whose network is then trained with the rest),
+        else ``"optimal"`` when the read-out is linear-Gaussian, else ``"bootstrap"``.
     resample : {"systematic", "stratified", "multinomial", "none"}, default "systematic"
     ess_threshold : float in (0, 1], optional
         Resample only when the ESS falls below ``ess_threshold * K``.
