@@ -86,7 +86,10 @@ FLAGS = {
     "evaluate": dict(smooth_hann="--smooth-hann", window="--smooth-hann", burn_in="--burn-in",
                      context="--context", plot="--plot", force="--force"),
     "fit": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
-                likelihood="--likelihood", link="--link", n_particles="--particles", window="--window",
+                likelihood="--likelihood", link="--link", proposal="--proposal", teacher="--teacher",
+                kernel_sizes="--encoder-kernels", channels="--encoder-channels",
+                init_scale="--encoder-init-scale", padding_mode="--encoder-padding-mode",
+                n_particles="--particles", window="--window",
                 batch_size="--batch-size", n_iter="--iters", lr="--lr", lr_end="--lr-end", heldout="--heldout",
                 eval_every="--eval-every", augment_noise="--augment-noise", correlated_noise="--correlated-noise",
                 data_hann="--data-hann", unsmooth_below="--unsmooth-below", max_freq="--unsmooth-below",
@@ -164,6 +167,27 @@ def _given(args, **names):
     return {k: getattr(args, a) for k, a in names.items() if getattr(args, a) not in (None, False)}
 
 
+_ENCODER_FLAGS = dict(kernel_sizes="encoder_kernels", channels="encoder_channels",
+                      activation="encoder_activation", padding="encoder_padding",
+                      padding_mode="encoder_padding_mode", init_scale="encoder_init_scale",
+                      constant_var="encoder_constant_var")
+
+
+def _encoder_options(args):
+    """The encoder network the flags ask for: a dict of ``EncoderOptions`` fields, or None.
+
+    Any ``--encoder-*`` flag, or ``--proposal encoder``, gives the model an
+    encoder (the library's defaults for the fields not given).
+    """
+    given = _given(args, **_ENCODER_FLAGS)
+    if not given and args.proposal != "encoder":
+        return None
+    if args.proposal not in (None, "encoder"):
+        raise ValueError(f"--encoder-* flags configure the encoder proposal; they do not go with "
+                         f"--proposal {args.proposal}")
+    return given
+
+
 def cmd_fit(args):
     from . import workflows
     common = dict(n_particles=args.particles, batch_size=args.batch_size, seed=args.seed, out=args.out,
@@ -171,15 +195,21 @@ def cmd_fit(args):
                   plot=args.plot, force=args.force, verbose=0 if args.quiet else 1)
     common.update(_given(args, n_units="units", activation="activation", readout="readout", n_iter="iters",
                          lr="lr", lr_end="lr_end", eval_every="eval_every"))
+    common.update(_given(args, proposal="proposal"))
+    encoder = _encoder_options(args)
+    if encoder is not None:
+        common["encoder"] = encoder
     window = {} if args.window is None else {"window": args.window or None}      # 0: whole trials
     if args.data is None:
         extra = [flag for k, flag in _DATA_ONLY.items() if getattr(args, k) not in (None, False)]
         if extra:
             raise ValueError(f"{', '.join(extra)} {'needs' if len(extra) == 1 else 'need'} a data file; "
                              f"the demo (no DATA) does not take {'it' if len(extra) == 1 else 'them'}")
-        print(workflows.demo_description(), flush=True)
-        res = workflows.fit_demo(rank=args.rank, **window, **common)
+        print(workflows.demo_description(args.teacher), flush=True)
+        res = workflows.fit_demo(teacher=args.teacher, rank=args.rank, **window, **common)
     else:
+        if args.teacher is not None:
+            raise ValueError("--teacher picks the demo's data; it does not go with a data file")
         data_kw = _given(args, likelihood="likelihood", link="link", augment_noise="augment_noise",
                          correlated_noise="correlated_noise", data_hann="data_hann", unsmooth_below="unsmooth_below")
         if args.heldout:                                                          # 0: none, as the default
@@ -287,8 +317,34 @@ FIT_EPILOG = (
     "writes them and exits with status 130.")
 
 
+def _int_list(text):
+    try:
+        values = [int(x) for x in text.split(",") if x.strip() != ""]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be integers separated by commas (e.g. 21,11,1); got {text!r}") from None
+    return values
+
+
+def _add_encoder_flags(s):
+    from .model.encoder import ENCODER_ACTIVATIONS, PADDING_MODES, PADDINGS
+    s.add_argument("--encoder-kernels", type=_int_list, default=None, metavar="K1,K2,...",
+                   help="encoder proposal: kernel size of each layer, the last the output's (default 21,11,1)")
+    s.add_argument("--encoder-channels", type=_int_list, default=None, metavar="C1,...",
+                   help="encoder: channels of the hidden layers, one fewer than kernels (default 64,64)")
+    s.add_argument("--encoder-activation", choices=ENCODER_ACTIVATIONS, default=None, help="default gelu")
+    s.add_argument("--encoder-padding", choices=PADDINGS, default=None,
+                   help="steps each output sees: causal (past), acausal (centred), windowed, lookahead "
+                        "(default causal)")
+    s.add_argument("--encoder-padding-mode", choices=PADDING_MODES, default=None, help="default zeros")
+    s.add_argument("--encoder-init-scale", type=POS_FLOAT, default=None,
+                   help="initial encoder standard deviation (default 0.1)")
+    s.add_argument("--encoder-constant-var", action="store_true",
+                   help="one learned encoder variance per latent dimension instead of one per step")
+
+
 def _parser_fit(sub):
     from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, READOUTS
+    from .teachers import TEACHERS
     s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)", epilog=FIT_EPILOG)
     s.add_argument("data", nargs="?", default=None,
                    help=".npy (T, D) or (trials, T, D), or .npz with y (and optional inputs u)")
@@ -299,6 +355,13 @@ def _parser_fit(sub):
     s.add_argument("--readout", choices=READOUTS, default=None, help="default latent [demo: units]")
     s.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="default gaussian")
     s.add_argument("--link", choices=LINKS, default=None, help="Poisson link (default softplus)")
+    s.add_argument("--proposal", choices=("bootstrap", "optimal", "encoder"), default=None,
+                   help="SMC proposal (default: optimal for linear-Gaussian read-outs, else bootstrap; "
+                        "encoder with any --encoder-* flag) [demo with a spiking teacher: encoder]")
+    _add_encoder_flags(s)
+    s.add_argument("--teacher", choices=sorted(TEACHERS), default=None,
+                   help="demo only (no DATA): the teacher whose data set is fitted, e.g. oscillator_poisson "
+                        "for spike counts [demo: oscillator]")
     s.add_argument("--particles", type=POS_INT, default=10, help="particles K (default 10)")
     s.add_argument("--window", type=NONNEG_INT, default=None,
                    help="training window length; 0: whole trials (default 50) [demo: whole trials]")

@@ -426,7 +426,7 @@ def _note(exc, text):
 
 
 def fit_recording(data, *, rank, n_units=None, activation="relu", readout="latent", likelihood="gaussian",
-                  link="softplus", n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3, lr_end=None,
+                  link="softplus", proposal=None, encoder=None, n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3, lr_end=None,
                   heldout=None, eval_every=50, augment_noise=None, correlated_noise=False, data_hann=None,
                   unsmooth_below=None, seed=0, checkpoint=None, checkpoint_every=None, resume=None,
                   out=None, plot=None, force=False, verbose=1):
@@ -442,6 +442,9 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     ----------
     data : path or ndarray
         See :func:`load_recording`.
+    proposal, encoder
+        As for ``lowrank.fit`` and ``LowRankRNN``; ``proposal="encoder"``
+        without ``encoder`` takes the default network.
     correlated_noise : bool
         Full-covariance observation noise shaped like the data beyond its top
         ``rank`` directions (:func:`lowrank.residual_noise_basis`); with
@@ -483,35 +486,49 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     if unsmooth_below is not None:
         from .metrics import hann_unsmooth
         y = hann_unsmooth(y, data_hann, max_freq=unsmooth_below, axis=y.ndim - 2)
+    if proposal == "encoder" and encoder is None:
+        encoder = True
     model = LowRankRNN(n_units=n_units, rank=rank, n_obs=D, n_inputs=0 if u is None else u.shape[-1],
                        activation=activation, readout=readout, likelihood=likelihood, link=link, seed=seed,
-                       noise_basis=basis)
-    fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
+                       noise_basis=basis, encoder=encoder)
+    fit_kw = dict(proposal=proposal, n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
                   lr_end=lr_end, heldout=heldout, eval_every=eval_every, augment_noise=augment_noise, seed=seed,
                   checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
                   verbose=verbose)
     return _run_fit(model, y, u, outs, fit_kw)
 
 
-def demo_description():
+def demo_description(teacher=None):
     """One line saying what :func:`fit_demo` fits (the teacher, its data set and the split)."""
     from . import teachers
-    d = DEMO
-    t = teachers.get(d["teacher"], seed=0)
-    return (f"no data file given: fitting the built-in '{d['teacher']}' teacher's data set "
-            f"({d['n_train']} training + {t.n_trials - d['n_train']} held-out trials of {t.n_steps} steps, "
-            f"{t.model.options.n_obs} units)")
+    name = DEMO["teacher"] if teacher is None else teacher
+    t = teachers.get(name, seed=0)
+    n_train = _demo_train_trials(t)
+    kind = "spike counts of " if t.model.options.likelihood == "poisson" else ""
+    return (f"no data file given: fitting the built-in '{name}' teacher's data set "
+            f"({n_train} training + {t.n_trials - n_train} held-out trials of {t.n_steps} steps, "
+            f"{kind}{t.model.options.n_obs} units)")
 
 
-def fit_demo(*, rank=None, n_units=None, activation=None, readout=None, n_particles=10, batch_size=10,
-             window=None, n_iter=None, lr=None, lr_end=None, eval_every=None, seed=0, checkpoint=None,
-             checkpoint_every=None, resume=None, out=None, plot=None, force=False, verbose=1):
-    """Fit a student to the built-in oscillator teacher's data and compare it with the teacher.
+def _demo_train_trials(teacher):
+    """Training trials of the demo: ``DEMO["n_train"]`` of the oscillator's 200, the same share of others."""
+    return max(1, round(teacher.n_trials * DEMO["n_train"] / 200))
 
-    None takes the demo's setting (``DEMO``: rank 2, 20 units, ReLU, units
-    read-out, whole trials, 2000 updates, lr 1e-2 decaying to 1e-3, the last
-    40 trials held out and evaluated every ``n_iter // 10`` updates). The
-    returned ``summary`` is the recovery report (None after an interruption).
+
+def fit_demo(*, teacher=None, rank=None, n_units=None, activation=None, readout=None, proposal=None,
+             encoder=None, n_particles=10, batch_size=10, window=None, n_iter=None, lr=None, lr_end=None,
+             eval_every=None, seed=0, checkpoint=None, checkpoint_every=None, resume=None, out=None, plot=None,
+             force=False, verbose=1):
+    """Fit a student to a built-in teacher's data and compare it with the teacher.
+
+    None takes the demo's setting (``DEMO``: the ``oscillator`` teacher, rank 2,
+    20 units, ReLU, units read-out, whole trials, 2000 updates, lr 1e-2
+    decaying to 1e-3, the last 20 % of the trials held out and evaluated
+    every ``n_iter // 10`` updates). Another ``teacher`` (e.g. the spiking
+    ``oscillator_poisson``) sets the student's size, read-out, likelihood
+    and link to its own; a spiking teacher's student uses the encoder
+    proposal unless ``proposal`` says otherwise. The returned ``summary`` is
+    the recovery report (None after an interruption).
     """
     from . import teachers
     from .recovery import compare_to_teacher
@@ -519,16 +536,30 @@ def fit_demo(*, rank=None, n_units=None, activation=None, readout=None, n_partic
     d = DEMO
     outs = _fit_outputs(out, checkpoint, resume, plot, None, force)
     n_iter = d["iters"] if n_iter is None else check_int("n_iter", n_iter, 1)
-    teacher = teachers.get(d["teacher"], seed=0)
+    name = d["teacher"] if teacher is None else teacher
+    teacher = teachers.get(name, seed=0)
     data = teacher.dataset(seed=0)
-    y_train, y_test = data.y[:d["n_train"]], data.y[d["n_train"]:]
+    n_train = _demo_train_trials(teacher)
+    y_train, y_test = data.y[:n_train], data.y[n_train:]
+    t_opts = teacher.model.options
+    own = name != d["teacher"]
 
-    def pick(value, key):
-        return d[key] if value is None else value
+    def pick(value, key, teacher_value=None):
+        if value is not None:
+            return value
+        return teacher_value if own and teacher_value is not None else d[key]
 
-    model = LowRankRNN(n_units=pick(n_units, "units"), rank=pick(rank, "rank"), n_obs=data.y.shape[2],
-                       activation=pick(activation, "activation"), readout=pick(readout, "readout"), seed=seed)
-    fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter,
+    spiking = t_opts.likelihood == "poisson"
+    if proposal is None and spiking:
+        proposal = "encoder"
+    if proposal == "encoder" and encoder is None:
+        encoder = True
+    model = LowRankRNN(n_units=pick(n_units, "units", t_opts.n_units), rank=pick(rank, "rank", t_opts.rank),
+                       n_obs=data.y.shape[2], activation=pick(activation, "activation", t_opts.activation),
+                       readout=pick(readout, "readout", t_opts.readout),
+                       units_readout_from=t_opts.units_readout_from, likelihood=t_opts.likelihood,
+                       link=t_opts.link, bin_width=t_opts.bin_width, seed=seed, encoder=encoder)
+    fit_kw = dict(proposal=proposal, n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter,
                   lr=pick(lr, "lr"), lr_end=pick(lr_end, "lr_end"), y_val=y_test,
                   eval_every=max(1, n_iter // 10) if eval_every is None else eval_every, seed=seed,
                   checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
