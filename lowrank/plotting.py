@@ -9,7 +9,7 @@ import numpy as np
 
 from . import metrics
 
-__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points", "save_figure"]
+__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points", "plot_spike_statistics", "save_figure"]
 
 _STYLE = {"stable": dict(marker="o", facecolors="k", edgecolors="k"),
           "saddle": dict(marker="o", facecolors="0.6", edgecolors="k"),
@@ -248,3 +248,45 @@ def plot_fixed_points(model, fixed_points=None, ax=None, dims=(0, 1), trajectory
     if own_figure:
         ax.figure.tight_layout()
     return ax
+
+
+def plot_spike_statistics(comparison, fig=None):
+    """Generated against real spike statistics: rates, ISI CV and pairwise correlations.
+
+    Parameters
+    ----------
+    comparison : lowrank.metrics.SpikeComparison
+        From :func:`lowrank.metrics.compare_spike_statistics`.
+    fig : matplotlib Figure, optional
+        Drawn on three new axes of it; default a new 11 × 3.4 in figure.
+
+    Returns
+    -------
+    Figure
+        One panel each: per-neuron mean rate, per-neuron ISI coefficient of
+        variation, and the correlation of every pair of neurons (off the
+        diagonal), real on the x axis and generated on the y axis, with the
+        identity line.
+    """
+    plt = _pyplot()
+    if not hasattr(comparison, "real") or not hasattr(comparison, "generated"):
+        raise TypeError(f"comparison must be a SpikeComparison; got {type(comparison).__name__}")
+    fig = fig or plt.figure(figsize=(11, 3.4))
+    real, gen = comparison.real, comparison.generated
+    iu = np.triu_indices(real.corr.shape[0], 1)
+    panels = (("mean rate (spikes / bin)", real.rate, gen.rate), ("ISI coefficient of variation", real.isi_cv,
+              gen.isi_cv), ("pairwise correlation", real.corr[iu], gen.corr[iu]))
+    for i, (title, x, y) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        ok = np.isfinite(x) & np.isfinite(y)
+        ax.scatter(x[ok], y[ok], s=10, color="k", alpha=0.7)
+        if ok.any():
+            lo, hi = min(x[ok].min(), y[ok].min()), max(x[ok].max(), y[ok].max())
+            ax.plot([lo, hi], [lo, hi], color="0.5", lw=1, zorder=0)
+        ax.set_title(title)
+        ax.set_xlabel("real")
+        if i == 0:
+            ax.set_ylabel("generated")
+    fig.tight_layout()
+    return fig
+

@@ -1,0 +1,208 @@
+"""Benchmark: teacher–student on the paper's spiking teacher (Pals et al. 2024).
+
+Run from the repository root::
+
+    python bench/spikes.py                  # the full run (about 5 minutes on 2 cores)
+    python bench/spikes.py --quick          # a short fit, to check the pipeline
+    python bench/spikes.py --plot spikes.png
+
+Data: ``../shared/data/spikes/oscillator_poisson.npz`` (400 trials × 200 steps ×
+40 neurons of Poisson counts from a rank-2, 40-unit ReLU teacher, with the
+teacher's parameters in this project's parametrisation). The first 320
+trials train a rank-2, 40-unit ReLU student with the teacher's read-out
+(units from currents, Poisson, softplus) and the encoder proposal; the last
+80 are held out. Figures, written to ``bench/results/spikes.json``:
+
+- per-neuron mean rates of student-generated data against the teacher's
+  true rates (from its latents), median relative error over neurons;
+- the dominant frequency of the generated rates, student against teacher
+  (both simulated, 40 × 2048 steps);
+- held-out log-likelihood per neuron and step of student and teacher, both
+  estimated by the bootstrap filter with K = 1000 (an ELBO: a stochastic
+  lower bound, tight at this K);
+- encoder against bootstrap proposal at K = 64 on held-out data: ELBO per
+  step and mean effective sample size;
+- fixed points of student and teacher: counts and stability types;
+- spike statistics (rates, ISI CV, pairwise correlations) of generated
+  against held-out data;
+- fit time (compilation included, and reported apart).
+
+The teacher's initial state (a random-radius circle in the reference data
+set code) is approximated by the Gaussian of its first latents' mean and
+covariance for the teacher's log-likelihood.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.abspath(os.path.join(HERE, "..")))
+
+import numba  # noqa: E402
+
+import lowrank  # noqa: E402
+from lowrank._files import atomic_write  # noqa: E402
+from lowrank.metrics import compare_spike_statistics  # noqa: E402
+from lowrank.recovery import dominant_frequency  # noqa: E402
+
+DATA = os.path.abspath(os.path.join(HERE, "..", "..", "shared", "data", "spikes", "oscillator_poisson.npz"))
+N_TRAIN = 320
+
+
+def load(path):
+    if not os.path.exists(path):
+        sys.exit(f"bench/spikes.py: the spiking teacher's data are not at {path} (see ../shared/data/README.md)")
+    d = np.load(path)
+    return {k: d[k] for k in d.files}
+
+
+def teacher_model(d):
+    """The teacher as a LowRankRNN in this project's parametrisation."""
+    z0 = d["latents"][:, 0].astype(np.float64)
+    D, R = d["m"].shape
+    opts = lowrank.ModelOptions(n_units=D, rank=R, n_obs=D, activation="relu", readout="units",
+                                units_readout_from="currents", likelihood="poisson", link="softplus")
+    p = lowrank.model.init_params(opts, 0)._replace(
+        m=d["m"], n=d["n"], h=d["h"], a=d["a"], L_z=float(d["latent_noise_std"]) * np.eye(R),
+        mu0=z0.mean(0), L_0=np.linalg.cholesky(np.cov(z0.T)), gain=np.full(D, float(d["gain"])),
+        b=np.full(D, float(d["bias"])))
+    if opts.init_noise == "diag":
+        p = p._replace(L_0=np.diag(np.sqrt(np.diag(np.cov(z0.T)))))
+    return lowrank.LowRankRNN.from_params(p, opts)
+
+
+def true_rates(d):
+    """The teacher's rates (trials, T, D) from its latents."""
+    z = d["latents"].astype(np.float64)
+    return np.logaddexp(0.0, float(d["gain"]) * (z @ d["m"].T) + float(d["bias"]))
+
+
+def fit_student(y_train, args):
+    enc = lowrank.EncoderOptions(padding=args.padding)
+    student = lowrank.LowRankRNN(n_units=40, rank=2, n_obs=40, activation="relu", readout="units",
+                                 units_readout_from="currents", likelihood="poisson", link="softplus",
+                                 encoder=enc, seed=args.seed)
+    t0 = time.perf_counter()
+    lowrank.smc.prepare(student.options)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    student.fit(y_train, n_particles=args.particles, proposal="encoder", window=None, batch_size=10,
+                n_iter=args.iters, lr=args.lr, lr_end=args.lr_end, seed=args.seed, verbose=1)
+    return student, compile_s, time.perf_counter() - t0
+
+
+def mean_ess(model, y, proposal, K, seed):
+    r = lowrank.smc.elbo(model, y, n_particles=K, proposal=proposal, seed=seed, grad=False, return_particles=True)
+    W = np.exp(r.log_weights)
+    ess = 1.0 / np.sum(W * W, axis=-1)
+    return float(np.mean(r.elbo_per_step)), float(np.mean(ess))
+
+
+def fixed_point_summary(model):
+    fps = model.fixed_points()
+    kinds = sorted(str(k) for k in fps.stability)
+    return {"count": int(len(fps.z)), "stability": kinds}
+
+
+def generated(model, n_trials, n_steps, seed):
+    s = model.sample(n_trials=n_trials, n_steps=n_steps, seed=seed)
+    return s.y, s.mean
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=DATA)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--iters", type=int, default=3000)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--lr-end", type=float, default=1e-4)
+    ap.add_argument("--particles", type=int, default=64)
+    ap.add_argument("--padding", default="causal")
+    ap.add_argument("--eval-particles", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true", help="200 updates, K=256 for the log-likelihoods")
+    ap.add_argument("--plot", default=None, help="figure of the spike statistics (needs matplotlib)")
+    ap.add_argument("--out", default=os.path.join(HERE, "results", "spikes.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.iters, args.eval_particles = 200, 256
+    d = load(args.data)
+    y = d["y"].astype(np.float64)
+    y_train, y_test = y[:N_TRAIN], y[N_TRAIN:]
+    teacher = teacher_model(d)
+    print(f"spiking teacher-student: {y.shape[0]} trials x {y.shape[1]} steps x {y.shape[2]} neurons, "
+          f"{N_TRAIN} train / {y.shape[0] - N_TRAIN} held out; student rank 2, 40 ReLU units, encoder "
+          f"proposal K={args.particles}, {args.iters} updates, lr {args.lr}->{args.lr_end}, seed {args.seed}, "
+          f"{numba.get_num_threads()} threads", flush=True)
+    student, compile_s, fit_s = fit_student(y_train, args)
+    print(f"fit: {fit_s:.1f} s (+ {compile_s:.1f} s compile/cache load), best train ELBO/step "
+          f"{student.best_elbo_:.4f}", flush=True)
+
+    D = y.shape[2]
+    counts_gen, rates_gen = generated(student, 400, 200, args.seed + 1)
+    rate_teacher = true_rates(d).mean(axis=(0, 1))
+    rate_student = rates_gen.mean(axis=(0, 1))
+    rate_err = np.abs(rate_student - rate_teacher) / rate_teacher
+    long = dict(n_trials=40, n_steps=2048, seed=args.seed + 2, obs_noise=False)
+    f_teacher = dominant_frequency(teacher.sample(**long).y)
+    f_student = dominant_frequency(student.sample(**long).y)
+    ll_kw = dict(n_particles=args.eval_particles, proposal="bootstrap", seed=args.seed + 3)
+    ll_teacher = float(teacher.score(y_test, **ll_kw)) / D
+    ll_student = float(student.score(y_test, **ll_kw)) / D
+    elbo_enc, ess_enc = mean_ess(student, y_test, "encoder", 64, args.seed + 4)
+    elbo_boot, ess_boot = mean_ess(student, y_test, "bootstrap", 64, args.seed + 4)
+    fp_teacher, fp_student = fixed_point_summary(teacher), fixed_point_summary(student)
+    cmp = compare_spike_statistics(y_test, counts_gen)
+    out = {
+        "config": dict(seed=args.seed, iters=args.iters, lr=args.lr, lr_end=args.lr_end, particles=args.particles,
+                       padding=args.padding, eval_particles=args.eval_particles, n_train=N_TRAIN,
+                       n_heldout=int(y.shape[0] - N_TRAIN), threads=numba.get_num_threads(),
+                       library_version=lowrank.__version__),
+        "fit_s": fit_s, "compile_s": compile_s, "best_train_elbo_per_step": float(student.best_elbo_),
+        "ms_per_update": 1e3 * fit_s / max(student.n_iter_, 1),
+        "rate_median_rel_error": float(np.median(rate_err)),
+        "frequency_teacher": f_teacher, "frequency_student": f_student,
+        "frequency_rel_error": abs(f_student - f_teacher) / f_teacher,
+        "heldout_ll_per_neuron_step": {"teacher": ll_teacher, "student": ll_student,
+                                       "gap": ll_teacher - ll_student},
+        "heldout_k64": {"encoder": {"elbo_per_step": elbo_enc, "mean_ess": ess_enc},
+                        "bootstrap": {"elbo_per_step": elbo_boot, "mean_ess": ess_boot}},
+        "fixed_points": {"teacher": fp_teacher, "student": fp_student,
+                         "match": fp_teacher == fp_student},
+        "spike_statistics": {"mean_rate_rel_error": cmp.mean_rate_rel_error,
+                             "mean_isi_cv_error": cmp.mean_isi_cv_error, "corr_rmse": cmp.corr_rmse},
+    }
+    report(out)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    atomic_write(args.out, lambda fh: fh.write(json.dumps(out, indent=2).encode()))
+    print(f"wrote {args.out}")
+    if args.plot:
+        from lowrank import plotting
+        plotting.save_figure(plotting.plot_spike_statistics(cmp), args.plot)
+        print(f"wrote {args.plot}")
+
+
+def report(o):
+    ll, k = o["heldout_ll_per_neuron_step"], o["heldout_k64"]
+    print(f"rates: median relative error over neurons {o['rate_median_rel_error']:.3f} (goal < 0.10)")
+    print(f"frequency: teacher {o['frequency_teacher']:.4f}, student {o['frequency_student']:.4f} cycles/step, "
+          f"rel. error {o['frequency_rel_error']:.3f} (goal < 0.05)")
+    print(f"held-out LL per neuron and step (bootstrap, K={o['config']['eval_particles']}): teacher "
+          f"{ll['teacher']:.4f}, student {ll['student']:.4f}, gap {ll['gap']:.4f} (goal < 0.005)")
+    print(f"held-out K=64: encoder ELBO/step {k['encoder']['elbo_per_step']:.3f}, ESS {k['encoder']['mean_ess']:.1f}; "
+          f"bootstrap ELBO/step {k['bootstrap']['elbo_per_step']:.3f}, ESS {k['bootstrap']['mean_ess']:.1f}")
+    fp = o["fixed_points"]
+    print(f"fixed points: teacher {fp['teacher']}, student {fp['student']}, match {fp['match']}")
+    s = o["spike_statistics"]
+    print(f"spike statistics vs held-out: rate rel. error {s['mean_rate_rel_error']:.3f}, ISI CV error "
+          f"{s['mean_isi_cv_error']:.3f}, correlation RMSE {s['corr_rmse']:.4f}")
+    print(f"fit time {o['fit_s']:.1f} s + compile {o['compile_s']:.1f} s ({o['ms_per_update']:.1f} ms/update)")
+
+
+if __name__ == "__main__":
+    main()
