@@ -23,7 +23,7 @@ from reference import smc_numpy as ref   # tests/ is put on sys.path by conftest
 # ---------------------------------------------------------------------------
 
 FACTORS = {
-    "proposal": ["bootstrap", "optimal"],
+    "proposal": ["bootstrap", "optimal", "encoder"],
     "activation": ["identity", "relu", "clipped_relu", "tanh"],
     "readout": ["latent", "latent_wv", "units_currents", "units_rates"],
     "likelihood": ["gaussian", "poisson_softplus", "poisson_exp"],
@@ -102,6 +102,17 @@ def config_id(c):
     return "/".join(parts)
 
 
+PADDINGS = ("causal", "acausal", "windowed", "lookahead")
+PADDING_MODES = ("zeros", "reflect", "circular", "replicate")
+
+
+def encoder_case(i):
+    """A tiny encoder network, its padding, mode, activation and variance cycling with the case."""
+    return dict(kernel_sizes=(3, 2) if i % 2 else (2, 3, 1), channels=(4,) if i % 2 else (3, 2),
+                activation=("gelu", "leaky_relu")[i % 2], padding=PADDINGS[i % 4],
+                padding_mode=PADDING_MODES[(i // 4) % 4], init_scale=1.0, constant_var=i % 3 == 0)
+
+
 def build_case(i, c, make_model, make_inputs):
     """Options, parameters, data and draws of configuration i (sizes seeded by i)."""
     rng = np.random.default_rng(1000 + i)
@@ -119,7 +130,7 @@ def build_case(i, c, make_model, make_inputs):
         readout_input=(frm == "wv"), likelihood=lik, link=link or "softplus",
         bin_width=float(rng.choice([1.0, 0.5])) if lik == "poisson" else 1.0,
         shared_leak=c["shared_leak"], filter_inputs=(c["inputs"] == "filtered"),
-        noise=c["noise"], init_noise=c["init_noise"])
+        noise=c["noise"], init_noise=c["init_noise"], encoder=encoder_case(i) if c["proposal"] == "encoder" else None)
     params = make_model(opts, 2000 + i)
     n_seq = 2
     u = make_inputs(opts, n_seq, T, 3000 + i)

@@ -322,8 +322,9 @@ def _run(p, opts, y, inputs, draws, proposal, resample, ess_threshold, lengths,
     if proposal == "optimal" and not opts.linear_gaussian_readout:
         raise ValueError("optimal proposal needs a linear-Gaussian read-out")
     if proposal == "encoder" and encoding is None:
-        from .encoder_numpy import encode as _encode
-        encoding = _encode(p.enc, opts.encoder, y, lengths, R)
+        from .encoder_numpy import encode as _encode, precision
+        mu_e, logvar = _encode(p.enc, opts.encoder, y, lengths, R)
+        encoding = (mu_e, precision(logvar))
 
     nan = np.nan
     rec = {
