@@ -19,8 +19,9 @@ Speed. A plain loop reloads every weight and output row for each
 multiply-add and runs at a fraction of the FMA rate. :func:`conv_valid` and
 :func:`weight_adjoint` work on 4 time steps × 4 input channels per pass of
 the innermost, contiguous loop over output channels: each weight loaded
-serves four steps and each accumulator row loaded takes four channels (about
-3× a plain loop here). The first layer reads raw spike counts, mostly zeros,
+serves four steps and each accumulator row loaded takes four channels (on
+this project's 2-core machine, 64→64, k=11: ~80 GFLOP/s per thread, against
+~30 blocking four steps only). The first layer reads raw spike counts, mostly zeros,
 so a sequence whose input is sparse (fewer than ``SPARSE_DENSITY`` of its
 entries non-zero) takes scatter forms that skip zero inputs instead
 (:func:`conv_sparse`, :func:`weight_adjoint_sparse`); dense data keep the
