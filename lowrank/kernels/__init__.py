@@ -12,6 +12,7 @@ Modules, one job each:
 - :mod:`.smc_forward`   the particle filter (one sequence per thread)
 - :mod:`.smc_backward`  hand-written reverse mode of the filter
 - :mod:`.simulate`      the latent dynamics run forward from given noise
+- :mod:`.encoder`       the encoder proposal's convolutional network and its reverse mode
 - :mod:`.arrangement`   region enumeration of a hyperplane arrangement (fixed points)
 - :mod:`.vmath`         branch-free exp/log/softplus and the Poisson log-likelihood, vectorised by LLVM
 
