@@ -128,7 +128,7 @@ def encode(theta, enc_opts, y, lengths, rank) -> Encoding:
         logvar = theta[lay.lv_off:lay.lv_off + R][None, None, :] * _valid_mask(lengths, T)
     else:
         logvar = out[:, :, R:].copy()
-    var = np.clip(np.exp(logvar), MIN_VAR, MAX_VAR)
+    var = np.clip(_safe_exp(logvar), MIN_VAR, MAX_VAR)
     return Encoding(mu, logvar, var, 1.0 / var, A, H, lay)
 
 
@@ -177,9 +177,18 @@ def encode_adjoint(theta, enc_opts, y, lengths, encoding, dmu, dprec):
     return grad
 
 
+_LOG_MIN, _LOG_MAX = np.log(MIN_VAR), np.log(MAX_VAR)
+
+
+def _safe_exp(logvar):
+    """``exp(logvar)`` where it matters, without overflow: exponents far outside the clip's
+    range are brought nearer first, which changes neither the clipped value nor the side."""
+    return np.exp(np.clip(logvar, _LOG_MIN - 1.0, _LOG_MAX + 1.0))
+
+
 def _logvar_adjoint(encoding, dprec):
     """d/dlogvar through ``prec = 1 / clip(exp(logvar))``: ``-dprec · prec``, zero where the clip is active."""
-    e = np.exp(encoding.logvar)
+    e = _safe_exp(encoding.logvar)
     inside = (e >= MIN_VAR) & (e <= MAX_VAR)
     return np.where(inside, -dprec * encoding.prec, 0.0)
 

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .proposal import cholesky, cholesky_adjoint
+from .proposal import cholesky
 
 
 class EncoderWork(NamedTuple):
@@ -44,6 +44,7 @@ class EncoderWork(NamedTuple):
     w, dq, dzk, dfk : (R,)    adjoint scratch: ``L_A⁻¹ dz``, ``A⁻¹ dz``, the particle's adjoints
     dLA, dA : (R, R)          the step's adjoints of ``L_A`` and (directly) of ``A``
     dem, dlam : (R,)          the step's adjoints of ``μ_e`` and ``λ``
+    X, Li, Y : (R, R)         scratch of :func:`cholesky_adjoint_into`
     """
 
     em: np.ndarray
@@ -64,14 +65,63 @@ class EncoderWork(NamedTuple):
     dA: np.ndarray
     dem: np.ndarray
     dlam: np.ndarray
+    X: np.ndarray
+    Li: np.ndarray
+    Y: np.ndarray
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def encoder_work(K, R):
     """A fresh :class:`EncoderWork`."""
-    v = lambda: np.zeros(R)   # noqa: E731
-    return EncoderWork(v(), v(), np.zeros((R, R)), np.zeros((R, R)), np.zeros(K), v(), v(), v(), v(), v(),
-                       v(), v(), v(), v(), np.zeros((R, R)), np.zeros((R, R)), v(), v())
+    v = lambda: np.zeros(R)        # noqa: E731
+    m = lambda: np.zeros((R, R))   # noqa: E731
+    return EncoderWork(v(), v(), m(), m(), np.zeros(K), v(), v(), v(), v(), v(), v(), v(), v(), v(), m(), m(),
+                       v(), v(), m(), m(), m())
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def cholesky_adjoint_into(L, dL, X, Li, Y):
+    """Symmetric adjoint of ``A`` given ``L = chol(A)`` and ``dL`` (lower part), into ``X`` (R, R).
+
+    ``sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)`` with Φ the lower triangle, diagonal halved
+    (Murray 2016), as ``lowrank.kernels.proposal.cholesky_adjoint`` but
+    without allocating: it runs at every step of every sequence. ``Li``,
+    ``Y`` (R, R) are scratch.
+    """
+    R = L.shape[0]
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            if j <= i:
+                for k in range(i, R):
+                    acc += L[k, i] * dL[k, j]
+            X[i, j] = 0.5 * acc if i == j else acc
+    for j in range(R):
+        for i in range(R):
+            Li[i, j] = 0.0
+        Li[j, j] = 1.0 / L[j, j]
+        for i in range(j + 1, R):
+            acc = 0.0
+            for k in range(j, i):
+                acc += L[i, k] * Li[k, j]
+            Li[i, j] = -acc / L[i, i]
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            for k in range(R):
+                acc += X[i, k] * Li[k, j]
+            Y[i, j] = acc
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            for k in range(R):
+                acc += Li[k, i] * Y[k, j]
+            X[i, j] = acc
+    for i in range(R):
+        for j in range(i):
+            a = 0.5 * (X[i, j] + X[j, i])
+            X[i, j] = a
+            X[j, i] = a
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -227,7 +277,8 @@ def finish_step(ew, dSinv, total, L, dL, dstep):
     constant's ``log|Σ⁻¹|/2`` to ``dL`` (R, R, diagonal) of the prior's factor ``L``;
     the step's adjoints of ``μ_e`` and ``λ`` into ``dstep`` (2R,)."""
     R = L.shape[0]
-    dAc = cholesky_adjoint(ew.LA, ew.dLA)
+    cholesky_adjoint_into(ew.LA, ew.dLA, ew.X, ew.Li, ew.Y)
+    dAc = ew.X
     for r in range(R):
         for c in range(R):
             a = ew.dA[r, c] + dAc[r, c]
