@@ -92,8 +92,9 @@ def fit_student(y_train, args):
     lowrank.smc.prepare(student.options)
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    student.fit(y_train, n_particles=args.particles, proposal="encoder", window=None, batch_size=10,
-                n_iter=args.iters, lr=args.lr, lr_end=args.lr_end, seed=args.seed, verbose=1)
+    student.fit(y_train, n_particles=args.particles, proposal=args.proposal, window=args.window or None,
+                batch_size=10, n_iter=args.iters, lr=args.lr, lr_end=args.lr_end, seed=args.seed,
+                clip_grad_norm=args.clip, verbose=1)
     return student, compile_s, time.perf_counter() - t0
 
 
@@ -124,6 +125,10 @@ def main(argv=None):
     ap.add_argument("--lr-end", type=float, default=1e-4)
     ap.add_argument("--particles", type=int, default=64)
     ap.add_argument("--padding", default="causal")
+    ap.add_argument("--proposal", default="encoder", choices=("encoder", "bootstrap"),
+                    help="training proposal (the comparisons use both)")
+    ap.add_argument("--window", type=int, default=0, help="training window length (0: whole trials)")
+    ap.add_argument("--clip", type=float, default=None, help="gradient-norm clipping")
     ap.add_argument("--eval-particles", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="200 updates, K=256 for the log-likelihoods")
     ap.add_argument("--plot", default=None, help="figure of the spike statistics (needs matplotlib)")
@@ -159,7 +164,7 @@ def main(argv=None):
     fp_teacher, fp_student = fixed_point_summary(teacher), fixed_point_summary(student)
     cmp = compare_spike_statistics(y_test, counts_gen)
     out = {
-        "config": dict(seed=args.seed, iters=args.iters, lr=args.lr, lr_end=args.lr_end, particles=args.particles,
+        "config": dict(seed=args.seed, iters=args.iters, proposal=args.proposal, window=args.window, clip=args.clip, lr=args.lr, lr_end=args.lr_end, particles=args.particles,
                        padding=args.padding, eval_particles=args.eval_particles, n_train=N_TRAIN,
                        n_heldout=int(y.shape[0] - N_TRAIN), threads=numba.get_num_threads(),
                        library_version=lowrank.__version__),
