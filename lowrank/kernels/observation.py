@@ -22,13 +22,19 @@ or ``eta``.
 import math
 
 import numba
+import numpy as np
 
 from ..config import CACHE, FASTMATH
 from .activations import dphi_dh, dphi_dx, phi
 from .transition import lincomb
-from .vmath import poisson_loglik, poisson_loglik_adjoint
+from .vmath import poisson_loglik, poisson_loglik_adjoint, poisson_loglik_adjoint_rows, poisson_loglik_rows
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+# lgamma(y + 1) of the counts 0..255, as math.lgamma gives them: the forward pass
+# needs it per step and channel, and a libm call each cost as much as a step's
+# transition. Other values fall back to math.lgamma.
+_LGAMMA1 = np.array([math.lgamma(i + 1.0) for i in range(256)])
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -129,9 +135,12 @@ def units_current_adjoint(from_rates, act, x, hD, gain, deta, dh, dgain, db, dof
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def lgamma_sum(y):
+    """``sum_d lgamma(y_d + 1)`` of ``y`` (D,); counts 0..255 from a table (same values)."""
     s = 0.0
     for d in range(y.shape[0]):
-        s += math.lgamma(y[d] + 1.0)
+        yd = y[d]
+        i = int(yd) if 0.0 <= yd < 256.0 else 0
+        s += _LGAMMA1[i] if yd == i else math.lgamma(yd + 1.0)
     return s
 
 
@@ -164,3 +173,174 @@ def linear_residual(readout, y, off, gain, b, e):
     else:
         for d in range(D):
             e[d] = y[d] - (gain[d] * off[d] + b[d])
+
+
+# ---- all particles of a step at once
+#
+# The step functions call each of these once per step with (K, D) blocks: one call
+# per particle binds its arrays (an atomic reference count each, see
+# :mod:`.smc_forward`) and runs the vectorised link terms on D-long vectors only.
+# Each loop writes one array (LLVM cannot prove that two do not alias, e.g. the
+# gradient blocks, which are views of one row, and would not vectorise).
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _lincomb_rows(base, MT, Z, out):
+    """``out[k] = base + MTᵀ Z[k]`` for ``Z`` (K, R), ``MT`` (R, ≥ D), ``base`` (D,), ``out`` (K, D)."""
+    K, D = out.shape
+    R = Z.shape[1]
+    for k in range(K):
+        o = out[k]
+        if R == 2:
+            c0, c1 = Z[k, 0], Z[k, 1]
+            for d in range(D):
+                o[d] = base[d] + MT[0, d] * c0 + MT[1, d] * c1
+        elif R == 3:
+            c0, c1, c2 = Z[k, 0], Z[k, 1], Z[k, 2]
+            for d in range(D):
+                o[d] = base[d] + MT[0, d] * c0 + MT[1, d] * c1 + MT[2, d] * c2
+        else:
+            for d in range(D):
+                o[d] = base[d]
+            for r in range(R):
+                cr = Z[k, r]
+                for d in range(D):
+                    o[d] += MT[r, d] * cr
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def readout_means(readout, from_rates, act, Z, WT, mDT, hD, gain, b, off, XC, ETA):
+    """Read-out means ``ETA`` (K, D) of the particles ``Z`` (K, R): :func:`readout_mean` per row.
+
+    ``WT`` (R, D), ``mDT`` (R, ≥ D) as :func:`readout_mean`; ``hD, gain, b,
+    off`` (D,). Units read-out: ``XC`` (K, D) receives the currents
+    ``off + m[:D] z`` (which the adjoint needs); latent: ``XC`` is not used.
+    """
+    K, D = ETA.shape
+    if readout == 0:
+        _lincomb_rows(off, WT, Z, ETA)
+        return
+    _lincomb_rows(off, mDT, Z, XC)
+    for k in range(K):
+        x, e = XC[k], ETA[k]
+        if from_rates:
+            for d in range(D):
+                e[d] = gain[d] * phi(act, x[d] - hD[d], hD[d]) + b[d]
+        else:
+            for d in range(D):
+                e[d] = gain[d] * x[d] + b[d]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def loglik_rows(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, Y, LL, out):
+    """``out[k] = log p(y | ETA[k])``: :func:`loglik` of each row of ``ETA`` (K, D).
+
+    ``y, inv_sigma`` (D,); ``Y, LL`` (K, D) scratch for the Poisson terms
+    (:func:`.vmath.poisson_loglik_rows`), not overlapping ``ETA``; ``out`` (K,).
+    """
+    if lik == 0:
+        K, D = ETA.shape
+        for k in range(K):
+            e = ETA[k]
+            s = 0.0
+            for d in range(D):
+                r = (y[d] - e[d]) * inv_sigma[d]
+                s -= 0.5 * r * r
+            out[k] = s + gauss_const
+        return
+    poisson_loglik_rows(link, y, ETA, bin_width, lgy, Y, LL, out)
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def loglik_adjoint_rows(lik, link, y, ETA, inv_sigma, bin_width, w, Y, DETA, dsigma):
+    """``DETA[k] = w[k] * dlogp/deta`` at ``ETA[k]``; Gaussian: ``dsigma += Σ_k w[k] dlogp/dsigma``.
+
+    ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, Y, DETA`` (K, D), ``Y``
+    scratch. Rows with ``w[k] == 0`` are zero and add nothing: their
+    particles do not contribute (their derivative may not even be finite).
+    """
+    if lik != 0:
+        poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, Y, DETA)
+        return
+    K, D = ETA.shape
+    for k in range(K):
+        wk = w[k]
+        e, de = ETA[k], DETA[k]
+        if wk == 0.0:
+            for d in range(D):
+                de[d] = 0.0
+            continue
+        for d in range(D):
+            de[d] = wk * (y[d] - e[d]) * inv_sigma[d] * inv_sigma[d]
+        for d in range(D):
+            r = (y[d] - e[d]) * inv_sigma[d]
+            dsigma[d] += wk * (r * r - 1.0) * inv_sigma[d]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def column_sums(X, acc):
+    """``acc += Σ_k X[k]`` for ``X`` (K, D), ``acc`` (D,), rows added in order."""
+    K, D = X.shape
+    for k in range(K):
+        x = X[k]
+        for d in range(D):
+            acc[d] += x[d]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def linear_adjoint_rows(Z, MT, X, dz, dMT):
+    """:func:`linear_adjoint` of every particle: ``dz[k] += MT X[k]``, ``dMT[:, :D] += Zᵀ X``.
+
+    ``Z, dz`` (K, R); ``MT, dMT`` (R, ≥ D); ``X`` (K, D) the adjoints of the
+    read-outs ``MTᵀ Z[k]``.
+    """
+    K, D = X.shape
+    R = Z.shape[1]
+    for k in range(K):
+        x = X[k]
+        for r in range(R):
+            s = 0.0
+            for d in range(D):
+                s += MT[r, d] * x[d]
+            dz[k, r] += s
+    for r in range(R):
+        dm = dMT[r]
+        for k in range(K):
+            x = X[k]
+            zr = Z[k, r]
+            for d in range(D):
+                dm[d] += x[d] * zr
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def units_current_adjoint_rows(from_rates, act, XC, hD, gain, DETA, dh, dgain, db, doff):
+    """:func:`units_current_adjoint` of every particle.
+
+    ``XC, DETA`` (K, D): the currents and the read-outs' adjoints; ``XC`` is
+    overwritten with the currents' adjoints, whose sum over particles goes
+    into ``doff``. Accumulates ``dh`` (first D units), ``dgain``, ``db`` (D,).
+    One array written per loop (see above).
+    """
+    K, D = XC.shape
+    column_sums(DETA, db)
+    for k in range(K):
+        x, gd = XC[k], DETA[k]
+        if from_rates:
+            for d in range(D):
+                dgain[d] += gd[d] * phi(act, x[d] - hD[d], hD[d])
+            for d in range(D):
+                xh = x[d] - hD[d]
+                du = gd[d] * gain[d]
+                dh[d] += du * dphi_dh(act, xh, hD[d]) - du * dphi_dx(act, xh, hD[d])
+        else:
+            for d in range(D):
+                dgain[d] += gd[d] * x[d]
+    for k in range(K):
+        x, gd = XC[k], DETA[k]
+        if from_rates:
+            for d in range(D):
+                x[d] = gd[d] * gain[d] * dphi_dx(act, x[d] - hD[d], hD[d])
+        else:
+            for d in range(D):
+                x[d] = gd[d] * gain[d]
+    column_sums(XC, doff)

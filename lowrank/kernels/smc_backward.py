@@ -38,11 +38,11 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .observation import (linear_adjoint, linear_residual, loglik_adjoint, readout_mean, readout_offset,
-                          units_current_adjoint)
+from .observation import (column_sums, linear_adjoint_rows, linear_residual, loglik_adjoint_rows, readout_means,
+                          readout_offset, units_current_adjoint_rows)
 from .proposal import gram_adjoint, setup_adjoint, step_terms, step_terms_adjoint
 from .smc_args import grad_views, local_proposal
-from .transition import input_drive, lincomb, preactivations, transition_adjoint_block, transition_adjoints
+from .transition import input_drive, preactivations, transition_adjoint_block, transition_adjoints
 
 
 class Transition(NamedTuple):
@@ -119,6 +119,10 @@ class ParticleAdjoints(NamedTuple):
         adjoints of the state and of ``q``
     g, dg : (R,)         the step's ``Bᵀ R⁻¹ e`` and its adjoint (optimal proposal)
     eta, deta, xw : (D,) one particle's read-out mean, its adjoint, scratch
+    ETA, DETA : (K, D)   the particles' read-out means and their adjoints
+                         (:func:`observation_adjoints`)
+    XC : (K, D)          their currents ``off + m[:D] z``, then the currents' adjoints (units)
+    YK : (K, D)          the step's observation, tiled (Poisson)
     """
 
     lwt: np.ndarray
@@ -139,6 +143,10 @@ class ParticleAdjoints(NamedTuple):
     eta: np.ndarray
     deta: np.ndarray
     xw: np.ndarray
+    ETA: np.ndarray
+    DETA: np.ndarray
+    XC: np.ndarray
+    YK: np.ndarray
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -152,7 +160,8 @@ def backward_work(K, R, N, D, U):
     pa = ParticleAdjoints(np.empty(K), np.zeros(K), np.empty((K, R)), np.empty((K, R)), np.empty((K, R)),
                           np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R), np.empty(R),
                           np.empty(R), np.empty(R), np.empty(R), np.zeros(R), np.zeros(R),
-                          np.empty(D), np.empty(D), np.empty(D))
+                          np.empty(D), np.empty(D), np.empty(D),
+                          np.empty((K, D)), np.empty((K, D)), np.empty((K, D)), np.empty((K, D)))
     return w, tw, pa
 
 
@@ -177,34 +186,28 @@ def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
     Adds them to ``dz`` (K, R) in place, to the read-out blocks of ``g``
     (:class:`~.smc_args.Grads`) and to the offset's adjoint ``doff`` (D,);
     ``yt`` (D,), ``off`` (D,) the read-out offset, ``model``
-    :class:`~.smc_args.ModelArrays`, ``pa`` :class:`ParticleAdjoints` (reads ``dlw``).
+    :class:`~.smc_args.ModelArrays`, ``pa`` :class:`ParticleAdjoints` (reads
+    ``ZK``, ``dlw``; writes ``ETA``, ``DETA``, ``XC``, ``YK``).
+
+    Vectorised over the particles like :func:`.smc_forward.observe_particles`:
+    the read-out means are recomputed as one (K, D) block, the likelihood's
+    adjoint runs over it at once (Poisson: over the K·D elements), and the
+    read-out's reverse handles all rows per call. Particles with ``dlw = 0``
+    get zero rows, so they add nothing.
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
-    lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
     D = yt.shape[0]
-    WT, mDT, hD, gain, b, inv_sigma = model.WT, model.mDT, model.h[:D], model.gain, model.b, model.inv_sigma
-    dsigma, dWT, dmT, dh, dgain, db = g.sigma, g.WT, g.mT, g.h, g.gain, g.b
-    ZK, dlw, zk, dzk, eta, deta, xw = pa.ZK, pa.dlw, pa.zk, pa.dzk, pa.eta, pa.deta, pa.xw
-    K, R = dz.shape
-    for k in range(K):
-        wk = dlw[k]
-        if wk == 0.0:
-            continue
-        for r in range(R):
-            zk[r] = ZK[k, r]
-            dzk[r] = dz[k, r]
-        readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
-        loglik_adjoint(lik, link, yt, eta, inv_sigma, bin_width, wk, deta, dsigma)
-        if readout == 0:
-            for d in range(D):
-                doff[d] += deta[d]
-            linear_adjoint(zk, WT, deta, dzk, dWT)
-        else:
-            lincomb(off, mDT, zk, xw)
-            units_current_adjoint(from_rates, act, xw, hD, gain, deta, dh, dgain, db, doff)
-            linear_adjoint(zk, mDT, xw, dzk, dmT)
-        for r in range(R):
-            dz[k, r] = dzk[r]
+    WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
+    ZK, dlw, ETA, DETA, XC, YK = pa.ZK, pa.dlw, pa.ETA, pa.DETA, pa.XC, pa.YK
+    readout_means(readout, from_rates, act, ZK, WT, mDT, hD, gain, b, off, XC, ETA)
+    loglik_adjoint_rows(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, YK, DETA,
+                        g.sigma)
+    if readout == 0:
+        column_sums(DETA, doff)
+        linear_adjoint_rows(ZK, WT, DETA, dz, g.WT)
+    else:
+        units_current_adjoint_rows(from_rates, act, XC, hD, gain, DETA, g.h, g.gain, g.b, doff)
+        linear_adjoint_rows(ZK, mDT, XC, dz, g.mT)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)

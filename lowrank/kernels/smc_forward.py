@@ -41,7 +41,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .observation import lgamma_sum, linear_residual, loglik, readout_mean, readout_offset
+from .observation import lgamma_sum, linear_residual, loglik_rows, readout_means, readout_offset
 from .proposal import step_terms
 from .resampling import ess, logsumexp, resample
 from .smc_args import local_proposal
@@ -79,10 +79,14 @@ class ParticleWork(NamedTuple):
     ZK : (K, R)          the new particles
     f, q, zk : (R,)      one particle's prior mean, ``g - G f``, new state
     g : (R,)             the step's ``Bᵀ R⁻¹ e`` (optimal proposal)
-    eta : (D,)           one particle's read-out mean (bootstrap proposal)
+    eta : (D,)           one particle's read-out mean (scratch of per-particle read-outs)
     ll : (D,)            its per-channel Poisson log-likelihood terms (scratch)
     lw : (K,)            unnormalised log-weights of the step
     prevW : (K,)         normalised log-weights carried into the step
+    ETA : (K, D)         the particles' read-out means (:func:`observe_particles`)
+    XC : (K, D)          their currents ``off + m[:D] z`` (units read-out)
+    YK : (K, D)          the step's observation, tiled (Poisson)
+    LL : (K, D)          per-channel Poisson log-likelihood terms (scratch)
     """
 
     FK: np.ndarray
@@ -96,6 +100,10 @@ class ParticleWork(NamedTuple):
     ll: np.ndarray
     lw: np.ndarray
     prevW: np.ndarray
+    ETA: np.ndarray
+    XC: np.ndarray
+    YK: np.ndarray
+    LL: np.ndarray
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -109,7 +117,8 @@ def forward_work(K, R, N, D):
 def particle_work(K, R, D):
     """A fresh :class:`ParticleWork`; ``prevW`` holds the uniform ``-log K``."""
     return ParticleWork(np.empty((K, R)), np.empty((K, R)), np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R),
-                        np.empty(R), np.empty(D), np.empty(D), np.empty(K), np.full(K, -math.log(K)))
+                        np.empty(R), np.empty(D), np.empty(D), np.empty(K), np.full(K, -math.log(K)),
+                        np.empty((K, D)), np.empty((K, D)), np.empty((K, D)), np.empty((K, D)))
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -118,22 +127,24 @@ def observe_particles(codes, yt, off, model, pw):
 
     ``yt`` (D,); ``off`` (D,) the read-out offset; ``model``
     :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork` (reads
-    ``ZK``, ``prevW``; writes ``zk``, ``eta``, ``ll`` (scratch) and ``lw``).
+    ``ZK``, ``prevW``; writes ``ETA``, ``XC``, ``YK``, ``LL`` (scratch) and ``lw``).
     Shared by every proposal whose weight holds ``log p(y_t | z)``.
+
+    Vectorised over the particles: the read-out means of all K particles
+    form one (K, D) block (:func:`~.observation.readout_means`), and the
+    log-likelihood runs over it at once (:func:`~.observation.loglik_rows`;
+    Poisson: the link terms in one loop over the K·D contiguous elements).
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
     D = yt.shape[0]
     lgy = lgamma_sum(yt) if lik == 1 else 0.0
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
-    inv_sigma, gconst = model.inv_sigma, model.gconst
-    ZK, zk, eta, ll, lw, prevW = pw.ZK, pw.zk, pw.eta, pw.ll, pw.lw, pw.prevW
-    K, R = ZK.shape
-    for k in range(K):
-        for r in range(R):
-            zk[r] = ZK[k, r]
-        readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
-        lw[k] = prevW[k] + loglik(lik, link, yt, eta, inv_sigma, gconst, bin_width, lgy, ll)
+    ZK, ETA, XC, YK, LL, lw, prevW = pw.ZK, pw.ETA, pw.XC, pw.YK, pw.LL, pw.lw, pw.prevW
+    readout_means(readout, from_rates, act, ZK, WT, mDT, hD, gain, b, off, XC, ETA)
+    loglik_rows(lik, link, yt, ETA, model.inv_sigma, model.gconst, bin_width, lgy, YK, LL, lw)
+    for k in range(lw.shape[0]):
+        lw[k] = prevW[k] + lw[k]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)

@@ -529,3 +529,101 @@ def poisson_loglik_and_adjoint(link, y, eta, bin_width, lgy, w, deta, work):
     if whole < D:
         _both_range(link, y, eta, bin_width, log_bw, w, deta, work, max(D - _BLOCK, 0), D)
     return _sum(work[:D]) - lgy
+
+
+# ---------------------------------------------------------------- Poisson likelihood, K rows at once
+#
+# The SMC kernels evaluate the likelihood of K particles against one observation per
+# step. One call per particle ran the link terms on D-long vectors, with a call (and
+# its reference counts) per particle; these kernels take the whole (K, D) block and
+# run the link terms in one loop over its K·D contiguous elements, the counts tiled
+# into a (K, D) scratch so that every element has its count at the same index.
+
+
+@numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
+def _tile(y, Y):
+    """``Y[k] = y`` for every row of ``Y`` (K, D)."""
+    for k in range(Y.shape[0]):
+        row = Y[k]
+        for d in range(y.shape[0]):
+            row[d] = y[d]
+
+
+@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
+def poisson_loglik_rows(link, y, ETA, bin_width, lgy, Y, LL, out):
+    """:func:`poisson_loglik` of each row of ``ETA`` against the same counts ``y``.
+
+    Parameters
+    ----------
+    link : int
+        0 softplus, 1 exp.
+    y : (D,) float64
+        Counts.
+    ETA : (K, D) float64, C-contiguous
+        Read-out means, one row per particle.
+    bin_width, lgy : float
+        Bin width (> 0) and ``sum_d lgamma(y_d + 1)``.
+    Y, LL : (K, D) float64, C-contiguous, written
+        Scratch: ``y`` tiled into every row; each element's
+        ``y_d log(lambda_kd) - lambda_kd``. Neither may overlap ``ETA``.
+    out : (K,) float64, written
+        ``out[k] = sum_d LL[k, d] - lgy``.
+
+    Each element rounds as in :func:`poisson_loglik` (the same
+    :func:`poisson_channel`); only the order of the sum may differ.
+    """
+    K, D = ETA.shape
+    n = K * D
+    _tile(y, Y)
+    log_bw = log_s(bin_width)
+    yf, ef, lf = Y.reshape(n), ETA.reshape(n), LL.reshape(n)
+    whole = n - n % _BLOCK
+    _loglik_range(link, yf, ef, bin_width, log_bw, lf, 0, whole)
+    if whole < n:
+        _loglik_range(link, yf, ef, bin_width, log_bw, lf, max(n - _BLOCK, 0), n)
+    for k in range(K):
+        out[k] = _sum(LL[k]) - lgy
+
+
+@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
+def poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, Y, DETA):
+    """:func:`poisson_loglik_adjoint` of each row of ``ETA``, row ``k`` weighted by ``w[k]``.
+
+    Parameters
+    ----------
+    link : int
+        0 softplus, 1 exp.
+    y : (D,) float64
+        Counts.
+    ETA : (K, D) float64, C-contiguous
+        Read-out means, one row per particle.
+    bin_width : float
+        Bin width (> 0).
+    w : (K,) float64
+        Weights of the rows' log-likelihoods.
+    Y : (K, D) float64, C-contiguous, written
+        Scratch: ``y`` tiled into every row.
+    DETA : (K, D) float64, C-contiguous, written
+        ``w[k] * d loglik / d ETA[k, d]``, as :func:`poisson_loglik_adjoint`
+        rounds it; rows with ``w[k] == 0`` are zero (even where the
+        derivative is infinite: such a row does not contribute). Must not
+        overlap ``Y`` or ``ETA``.
+    """
+    K, D = ETA.shape
+    n = K * D
+    _tile(y, Y)
+    yf, ef, df = Y.reshape(n), ETA.reshape(n), DETA.reshape(n)
+    whole = n - n % _BLOCK
+    # weight 1 here (w * (1 * dl) == w * dl exactly), the rows' weights below
+    _adjoint_range(link, yf, ef, bin_width, 1.0, df, 0, whole)
+    if whole < n:
+        _adjoint_range(link, yf, ef, bin_width, 1.0, df, max(n - _BLOCK, 0), n)
+    for k in range(K):
+        wk = w[k]
+        row = DETA[k]
+        if wk == 0.0:
+            for d in range(D):
+                row[d] = 0.0
+        else:
+            for d in range(D):
+                row[d] = wk * row[d]
