@@ -232,10 +232,10 @@ def readout_means(readout, from_rates, act, Z, WT, mDT, hD, gain, b, off, XC, ET
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik_rows(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, Y, LL, out):
+def loglik_rows(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work, out):
     """``out[k] = log p(y | ETA[k])``: :func:`loglik` of each row of ``ETA`` (K, D).
 
-    ``y, inv_sigma`` (D,); ``Y, LL`` (K, D) scratch for the Poisson terms
+    ``y, inv_sigma`` (D,); ``work`` (3, K, D) scratch for the Poisson terms
     (:func:`.vmath.poisson_loglik_rows`), not overlapping ``ETA``; ``out`` (K,).
     """
     if lik == 0:
@@ -248,19 +248,19 @@ def loglik_rows(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, Y, LL
                 s -= 0.5 * r * r
             out[k] = s + gauss_const
         return
-    poisson_loglik_rows(link, y, ETA, bin_width, lgy, Y, LL, out)
+    poisson_loglik_rows(link, y, ETA, bin_width, lgy, work, out)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik_adjoint_rows(lik, link, y, ETA, inv_sigma, bin_width, w, Y, DETA, dsigma):
+def loglik_adjoint_rows(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA, dsigma):
     """``DETA[k] = w[k] * dlogp/deta`` at ``ETA[k]``; Gaussian: ``dsigma += Σ_k w[k] dlogp/dsigma``.
 
-    ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, Y, DETA`` (K, D), ``Y``
-    scratch. Rows with ``w[k] == 0`` are zero and add nothing: their
+    ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, DETA`` (K, D); ``work``
+    (3, K, D) scratch for the Poisson terms. Rows with ``w[k] == 0`` are zero and add nothing: their
     particles do not contribute (their derivative may not even be finite).
     """
     if lik != 0:
-        poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, Y, DETA)
+        poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, work, DETA)
         return
     K, D = ETA.shape
     for k in range(K):

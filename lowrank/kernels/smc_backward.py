@@ -122,7 +122,7 @@ class ParticleAdjoints(NamedTuple):
     ETA, DETA : (K, D)   the particles' read-out means and their adjoints
                          (:func:`observation_adjoints`)
     XC : (K, D)          their currents ``off + m[:D] z``, then the currents' adjoints (units)
-    YK : (K, D)          the step's observation, tiled (Poisson)
+    OW : (3, K, D)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_adjoint_rows`)
     """
 
     lwt: np.ndarray
@@ -146,7 +146,7 @@ class ParticleAdjoints(NamedTuple):
     ETA: np.ndarray
     DETA: np.ndarray
     XC: np.ndarray
-    YK: np.ndarray
+    OW: np.ndarray
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -161,7 +161,7 @@ def backward_work(K, R, N, D, U):
                           np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R), np.empty(R),
                           np.empty(R), np.empty(R), np.empty(R), np.zeros(R), np.zeros(R),
                           np.empty(D), np.empty(D), np.empty(D),
-                          np.empty((K, D)), np.empty((K, D)), np.empty((K, D)), np.empty((K, D)))
+                          np.empty((K, D)), np.empty((K, D)), np.empty((K, D)), np.empty((3, K, D)))
     return w, tw, pa
 
 
@@ -187,7 +187,7 @@ def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
     (:class:`~.smc_args.Grads`) and to the offset's adjoint ``doff`` (D,);
     ``yt`` (D,), ``off`` (D,) the read-out offset, ``model``
     :class:`~.smc_args.ModelArrays`, ``pa`` :class:`ParticleAdjoints` (reads
-    ``ZK``, ``dlw``; writes ``ETA``, ``DETA``, ``XC``, ``YK``).
+    ``ZK``, ``dlw``; writes ``ETA``, ``DETA``, ``XC``, ``OW``).
 
     Vectorised over the particles like :func:`.smc_forward.observe_particles`:
     the read-out means are recomputed as one (K, D) block, the likelihood's
@@ -198,9 +198,9 @@ def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     D = yt.shape[0]
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
-    ZK, dlw, ETA, DETA, XC, YK = pa.ZK, pa.dlw, pa.ETA, pa.DETA, pa.XC, pa.YK
+    ZK, dlw, ETA, DETA, XC, OW = pa.ZK, pa.dlw, pa.ETA, pa.DETA, pa.XC, pa.OW
     readout_means(readout, from_rates, act, ZK, WT, mDT, hD, gain, b, off, XC, ETA)
-    loglik_adjoint_rows(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, YK, DETA,
+    loglik_adjoint_rows(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, OW, DETA,
                         g.sigma)
     if readout == 0:
         column_sums(DETA, doff)

@@ -85,8 +85,7 @@ class ParticleWork(NamedTuple):
     prevW : (K,)         normalised log-weights carried into the step
     ETA : (K, D)         the particles' read-out means (:func:`observe_particles`)
     XC : (K, D)          their currents ``off + m[:D] z`` (units read-out)
-    YK : (K, D)          the step's observation, tiled (Poisson)
-    LL : (K, D)          per-channel Poisson log-likelihood terms (scratch)
+    OW : (3, K, D)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_rows`)
     """
 
     FK: np.ndarray
@@ -102,8 +101,7 @@ class ParticleWork(NamedTuple):
     prevW: np.ndarray
     ETA: np.ndarray
     XC: np.ndarray
-    YK: np.ndarray
-    LL: np.ndarray
+    OW: np.ndarray
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -118,7 +116,7 @@ def particle_work(K, R, D):
     """A fresh :class:`ParticleWork`; ``prevW`` holds the uniform ``-log K``."""
     return ParticleWork(np.empty((K, R)), np.empty((K, R)), np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R),
                         np.empty(R), np.empty(D), np.empty(D), np.empty(K), np.full(K, -math.log(K)),
-                        np.empty((K, D)), np.empty((K, D)), np.empty((K, D)), np.empty((K, D)))
+                        np.empty((K, D)), np.empty((K, D)), np.empty((3, K, D)))
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -127,7 +125,7 @@ def observe_particles(codes, yt, off, model, pw):
 
     ``yt`` (D,); ``off`` (D,) the read-out offset; ``model``
     :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork` (reads
-    ``ZK``, ``prevW``; writes ``ETA``, ``XC``, ``YK``, ``LL`` (scratch) and ``lw``).
+    ``ZK``, ``prevW``; writes ``ETA``, ``XC``, ``OW`` (scratch) and ``lw``).
     Shared by every proposal whose weight holds ``log p(y_t | z)``.
 
     Vectorised over the particles: the read-out means of all K particles
@@ -140,9 +138,9 @@ def observe_particles(codes, yt, off, model, pw):
     D = yt.shape[0]
     lgy = lgamma_sum(yt) if lik == 1 else 0.0
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
-    ZK, ETA, XC, YK, LL, lw, prevW = pw.ZK, pw.ETA, pw.XC, pw.YK, pw.LL, pw.lw, pw.prevW
+    ZK, ETA, XC, OW, lw, prevW = pw.ZK, pw.ETA, pw.XC, pw.OW, pw.lw, pw.prevW
     readout_means(readout, from_rates, act, ZK, WT, mDT, hD, gain, b, off, XC, ETA)
-    loglik_rows(lik, link, yt, ETA, model.inv_sigma, model.gconst, bin_width, lgy, YK, LL, lw)
+    loglik_rows(lik, link, yt, ETA, model.inv_sigma, model.gconst, bin_width, lgy, OW, lw)
     for k in range(lw.shape[0]):
         lw[k] = prevW[k] + lw[k]
 
