@@ -279,12 +279,37 @@ def loglik_adjoint_rows(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA, 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def column_sums(X, acc):
-    """``acc += Σ_k X[k]`` for ``X`` (K, D), ``acc`` (D,), rows added in order."""
+    """``acc += Σ_k X[k]`` for ``X`` (K, D), ``acc`` (D,); four rows per pass over ``acc``."""
     K, D = X.shape
-    for k in range(K):
-        x = X[k]
+    k = 0
+    while k + 4 <= K:
+        x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
         for d in range(D):
-            acc[d] += x[d]
+            acc[d] += (x0[d] + x1[d]) + (x2[d] + x3[d])
+        k += 4
+    while k < K:
+        x0 = X[k]
+        for d in range(D):
+            acc[d] += x0[d]
+        k += 1
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def column_dots(X, Y, acc):
+    """``acc += Σ_k X[k] * Y[k]`` for ``X, Y`` (K, D), ``acc`` (D,); four rows per pass over ``acc``."""
+    K, D = X.shape
+    k = 0
+    while k + 4 <= K:
+        x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
+        y0, y1, y2, y3 = Y[k], Y[k + 1], Y[k + 2], Y[k + 3]
+        for d in range(D):
+            acc[d] += (x0[d] * y0[d] + x1[d] * y1[d]) + (x2[d] * y2[d] + x3[d] * y3[d])
+        k += 4
+    while k < K:
+        x0, y0 = X[k], Y[k]
+        for d in range(D):
+            acc[d] += x0[d] * y0[d]
+        k += 1
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -298,18 +323,35 @@ def linear_adjoint_rows(Z, MT, X, dz, dMT):
     R = Z.shape[1]
     for k in range(K):
         x = X[k]
+        if R == 2:      # both rows in one pass over x
+            s0 = s1 = 0.0
+            for d in range(D):
+                s0 += MT[0, d] * x[d]
+                s1 += MT[1, d] * x[d]
+            dz[k, 0] += s0
+            dz[k, 1] += s1
+            continue
         for r in range(R):
             s = 0.0
             for d in range(D):
                 s += MT[r, d] * x[d]
             dz[k, r] += s
+    # four particles per pass: each row of dMT loaded and stored once per four
     for r in range(R):
         dm = dMT[r]
-        for k in range(K):
-            x = X[k]
-            zr = Z[k, r]
+        k = 0
+        while k + 4 <= K:
+            x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
+            c0, c1, c2, c3 = Z[k, r], Z[k + 1, r], Z[k + 2, r], Z[k + 3, r]
             for d in range(D):
-                dm[d] += x[d] * zr
+                dm[d] += x0[d] * c0 + x1[d] * c1 + x2[d] * c2 + x3[d] * c3
+            k += 4
+        while k < K:
+            x0 = X[k]
+            c0 = Z[k, r]
+            for d in range(D):
+                dm[d] += x0[d] * c0
+            k += 1
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -332,9 +374,8 @@ def units_current_adjoint_rows(from_rates, act, XC, hD, gain, DETA, dh, dgain, d
                 xh = x[d] - hD[d]
                 du = gd[d] * gain[d]
                 dh[d] += du * dphi_dh(act, xh, hD[d]) - du * dphi_dx(act, xh, hD[d])
-        else:
-            for d in range(D):
-                dgain[d] += gd[d] * x[d]
+    if not from_rates:
+        column_dots(DETA, XC, dgain)
     for k in range(K):
         x, gd = XC[k], DETA[k]
         if from_rates:
