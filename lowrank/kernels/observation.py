@@ -27,7 +27,7 @@ import numpy as np
 from ..config import CACHE, FASTMATH
 from .activations import dphi_dh, dphi_dx, phi
 from .transition import lincomb
-from .vmath import poisson_loglik, poisson_loglik_adjoint, poisson_loglik_adjoint_rows, poisson_loglik_rows
+from .vmath import poisson_loglik, poisson_loglik_adjoint, poisson_loglik_adjoint_block, poisson_loglik_block
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -177,211 +177,171 @@ def linear_residual(readout, y, off, gain, b, e):
 
 # ---- all particles of a step at once
 #
-# The step functions call each of these once per step with (K, D) blocks: one call
-# per particle binds its arrays (an atomic reference count each, see
-# :mod:`.smc_forward`) and runs the vectorised link terms on D-long vectors only.
-# Each loop writes one array (LLVM cannot prove that two do not alias, e.g. the
-# gradient blocks, which are views of one row, and would not vectorise).
+# The step functions call each of these once per step on channel-major blocks
+# (D, K): row d holds channel d of all K particles, so the loops run over K
+# contiguous particles with the channel's parameters as scalars, and the sums over
+# particles (the gradient blocks) are sums of a row. One call per particle binds
+# its arrays (an atomic reference count each, see :mod:`.smc_forward`) and ran the
+# vectorised link terms on D-long vectors only. Particles come in as ``ZT`` (R, K),
+# the transposed ``Z``.
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def _lincomb_rows(base, MT, Z, out):
-    """``out[k] = base + MTᵀ Z[k]`` for ``Z`` (K, R), ``MT`` (R, ≥ D), ``base`` (D,), ``out`` (K, D)."""
-    K, D = out.shape
-    R = Z.shape[1]
-    for k in range(K):
-        o = out[k]
+def _lincomb_block(base, MT, ZT, out):
+    """``out[d, k] = base[d] + Σ_r MT[r, d] ZT[r, k]``: ``MT`` (R, ≥ D), ``ZT`` (R, K), ``out`` (D, K)."""
+    D, K = out.shape
+    R = ZT.shape[0]
+    for d in range(D):
+        bd = base[d]
         if R == 2:
-            c0, c1 = Z[k, 0], Z[k, 1]
-            for d in range(D):
-                o[d] = base[d] + MT[0, d] * c0 + MT[1, d] * c1
+            m0, m1 = MT[0, d], MT[1, d]
+            for k in range(K):
+                out[d, k] = bd + m0 * ZT[0, k] + m1 * ZT[1, k]
         elif R == 3:
-            c0, c1, c2 = Z[k, 0], Z[k, 1], Z[k, 2]
-            for d in range(D):
-                o[d] = base[d] + MT[0, d] * c0 + MT[1, d] * c1 + MT[2, d] * c2
+            m0, m1, m2 = MT[0, d], MT[1, d], MT[2, d]
+            for k in range(K):
+                out[d, k] = bd + m0 * ZT[0, k] + m1 * ZT[1, k] + m2 * ZT[2, k]
         else:
-            for d in range(D):
-                o[d] = base[d]
+            for k in range(K):
+                out[d, k] = bd
             for r in range(R):
-                cr = Z[k, r]
-                for d in range(D):
-                    o[d] += MT[r, d] * cr
+                mr = MT[r, d]
+                for k in range(K):
+                    out[d, k] += mr * ZT[r, k]
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def readout_means(readout, from_rates, act, Z, WT, mDT, hD, gain, b, off, XC, ETA):
-    """Read-out means ``ETA`` (K, D) of the particles ``Z`` (K, R): :func:`readout_mean` per row.
+def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA):
+    """Read-out means ``ETA`` (D, K) of the particles ``ZT`` (R, K): :func:`readout_mean` per column.
 
     ``WT`` (R, D), ``mDT`` (R, ≥ D) as :func:`readout_mean`; ``hD, gain, b,
-    off`` (D,). Units read-out: ``XC`` (K, D) receives the currents
+    off`` (D,). Units read-out: ``XC`` (D, K) receives the currents
     ``off + m[:D] z`` (which the adjoint needs); latent: ``XC`` is not used.
     """
-    K, D = ETA.shape
+    D, K = ETA.shape
     if readout == 0:
-        _lincomb_rows(off, WT, Z, ETA)
+        _lincomb_block(off, WT, ZT, ETA)
         return
-    _lincomb_rows(off, mDT, Z, XC)
-    for k in range(K):
-        x, e = XC[k], ETA[k]
+    _lincomb_block(off, mDT, ZT, XC)
+    for d in range(D):
+        gd, bd, hd = gain[d], b[d], hD[d]
         if from_rates:
-            for d in range(D):
-                e[d] = gain[d] * phi(act, x[d] - hD[d], hD[d]) + b[d]
+            for k in range(K):
+                ETA[d, k] = gd * phi(act, XC[d, k] - hd, hd) + bd
         else:
-            for d in range(D):
-                e[d] = gain[d] * x[d] + b[d]
+            for k in range(K):
+                ETA[d, k] = gd * XC[d, k] + bd
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik_rows(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work, out):
-    """``out[k] = log p(y | ETA[k])``: :func:`loglik` of each row of ``ETA`` (K, D).
+def loglik_block(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work, out):
+    """``out[k] = log p(y | ETA[:, k])``: :func:`loglik` of each particle (column of ``ETA`` (D, K)).
 
-    ``y, inv_sigma`` (D,); ``work`` (3, K, D) scratch for the Poisson terms
-    (:func:`.vmath.poisson_loglik_rows`), not overlapping ``ETA``; ``out`` (K,).
-    """
-    if lik == 0:
-        K, D = ETA.shape
-        for k in range(K):
-            e = ETA[k]
-            s = 0.0
-            for d in range(D):
-                r = (y[d] - e[d]) * inv_sigma[d]
-                s -= 0.5 * r * r
-            out[k] = s + gauss_const
-        return
-    poisson_loglik_rows(link, y, ETA, bin_width, lgy, work, out)
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik_adjoint_rows(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA, dsigma):
-    """``DETA[k] = w[k] * dlogp/deta`` at ``ETA[k]``; Gaussian: ``dsigma += Σ_k w[k] dlogp/dsigma``.
-
-    ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, DETA`` (K, D); ``work``
-    (3, K, D) scratch for the Poisson terms. Rows with ``w[k] == 0`` are zero and add nothing: their
-    particles do not contribute (their derivative may not even be finite).
+    ``y, inv_sigma`` (D,); ``work`` (2, D, K) scratch for the Poisson terms
+    (:func:`.vmath.poisson_loglik_block`), not overlapping ``ETA``; ``out`` (K,).
     """
     if lik != 0:
-        poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, work, DETA)
+        poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out)
         return
-    K, D = ETA.shape
+    D, K = ETA.shape
     for k in range(K):
-        wk = w[k]
-        e, de = ETA[k], DETA[k]
-        if wk == 0.0:
-            for d in range(D):
-                de[d] = 0.0
-            continue
-        for d in range(D):
-            de[d] = wk * (y[d] - e[d]) * inv_sigma[d] * inv_sigma[d]
-        for d in range(D):
-            r = (y[d] - e[d]) * inv_sigma[d]
-            dsigma[d] += wk * (r * r - 1.0) * inv_sigma[d]
+        out[k] = 0.0
+    for d in range(D):
+        yd, isg = y[d], inv_sigma[d]
+        for k in range(K):
+            r = (yd - ETA[d, k]) * isg
+            out[k] -= 0.5 * r * r
+    for k in range(K):
+        out[k] += gauss_const
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def column_sums(X, acc):
-    """``acc += Σ_k X[k]`` for ``X`` (K, D), ``acc`` (D,); four rows per pass over ``acc``."""
-    K, D = X.shape
-    k = 0
-    while k + 4 <= K:
-        x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
-        for d in range(D):
-            acc[d] += (x0[d] + x1[d]) + (x2[d] + x3[d])
-        k += 4
-    while k < K:
-        x0 = X[k]
-        for d in range(D):
-            acc[d] += x0[d]
-        k += 1
+def loglik_adjoint_block(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA, dsigma):
+    """``DETA[:, k] = w[k] * dlogp/deta`` at ``ETA[:, k]``; Gaussian: ``dsigma += Σ_k w[k] dlogp/dsigma``.
 
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def column_dots(X, Y, acc):
-    """``acc += Σ_k X[k] * Y[k]`` for ``X, Y`` (K, D), ``acc`` (D,); four rows per pass over ``acc``."""
-    K, D = X.shape
-    k = 0
-    while k + 4 <= K:
-        x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
-        y0, y1, y2, y3 = Y[k], Y[k + 1], Y[k + 2], Y[k + 3]
-        for d in range(D):
-            acc[d] += (x0[d] * y0[d] + x1[d] * y1[d]) + (x2[d] * y2[d] + x3[d] * y3[d])
-        k += 4
-    while k < K:
-        x0, y0 = X[k], Y[k]
-        for d in range(D):
-            acc[d] += x0[d] * y0[d]
-        k += 1
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def linear_adjoint_rows(Z, MT, X, dz, dMT):
-    """:func:`linear_adjoint` of every particle: ``dz[k] += MT X[k]``, ``dMT[:, :D] += Zᵀ X``.
-
-    ``Z, dz`` (K, R); ``MT, dMT`` (R, ≥ D); ``X`` (K, D) the adjoints of the
-    read-outs ``MTᵀ Z[k]``.
+    ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, DETA`` (D, K); ``work``
+    (2, D, K) scratch for the Poisson terms. Particles with ``w[k] == 0``
+    get zeros and add nothing (their derivative may not even be finite).
     """
-    K, D = X.shape
-    R = Z.shape[1]
-    for k in range(K):
-        x = X[k]
-        if R == 2:      # both rows in one pass over x
-            s0 = s1 = 0.0
-            for d in range(D):
-                s0 += MT[0, d] * x[d]
-                s1 += MT[1, d] * x[d]
-            dz[k, 0] += s0
-            dz[k, 1] += s1
-            continue
-        for r in range(R):
-            s = 0.0
-            for d in range(D):
-                s += MT[r, d] * x[d]
-            dz[k, r] += s
-    # four particles per pass: each row of dMT loaded and stored once per four
-    for r in range(R):
-        dm = dMT[r]
-        k = 0
-        while k + 4 <= K:
-            x0, x1, x2, x3 = X[k], X[k + 1], X[k + 2], X[k + 3]
-            c0, c1, c2, c3 = Z[k, r], Z[k + 1, r], Z[k + 2, r], Z[k + 3, r]
-            for d in range(D):
-                dm[d] += x0[d] * c0 + x1[d] * c1 + x2[d] * c2 + x3[d] * c3
-            k += 4
-        while k < K:
-            x0 = X[k]
-            c0 = Z[k, r]
-            for d in range(D):
-                dm[d] += x0[d] * c0
-            k += 1
+    if lik != 0:
+        poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA)
+        return
+    D, K = ETA.shape
+    for d in range(D):
+        yd, isg = y[d], inv_sigma[d]
+        s = 0.0
+        for k in range(K):
+            wk = w[k]
+            r = (yd - ETA[d, k]) * isg
+            DETA[d, k] = 0.0 if wk == 0.0 else wk * r * isg
+            s += 0.0 if wk == 0.0 else wk * (r * r - 1.0) * isg
+        dsigma[d] += s
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def units_current_adjoint_rows(from_rates, act, XC, hD, gain, DETA, dh, dgain, db, doff):
-    """:func:`units_current_adjoint` of every particle.
+def row_sums(X, acc):
+    """``acc[d] += Σ_k X[d, k]`` for ``X`` (D, K), ``acc`` (D,)."""
+    D, K = X.shape
+    for d in range(D):
+        s = 0.0
+        for k in range(K):
+            s += X[d, k]
+        acc[d] += s
 
-    ``XC, DETA`` (K, D): the currents and the read-outs' adjoints; ``XC`` is
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def linear_adjoint_block(ZT, MT, X, DZT, dMT):
+    """:func:`linear_adjoint` of every particle: ``DZT[:, k] += MT X[:, k]``, ``dMT[:, :D] += ZT Xᵀ``.
+
+    ``ZT, DZT`` (R, K); ``MT, dMT`` (R, ≥ D); ``X`` (D, K) the adjoints of
+    the read-outs ``MTᵀ z``.
+    """
+    D, K = X.shape
+    R = ZT.shape[0]
+    for r in range(R):
+        for d in range(D):
+            m = MT[r, d]
+            for k in range(K):
+                DZT[r, k] += m * X[d, k]
+        for d in range(D):
+            s = 0.0
+            for k in range(K):
+                s += ZT[r, k] * X[d, k]
+            dMT[r, d] += s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, dh, dgain, db, doff):
+    """:func:`units_current_adjoint` of every particle (column).
+
+    ``XC, DETA`` (D, K): the currents and the read-outs' adjoints; ``XC`` is
     overwritten with the currents' adjoints, whose sum over particles goes
     into ``doff``. Accumulates ``dh`` (first D units), ``dgain``, ``db`` (D,).
-    One array written per loop (see above).
     """
-    K, D = XC.shape
-    column_sums(DETA, db)
-    for k in range(K):
-        x, gd = XC[k], DETA[k]
+    D, K = XC.shape
+    for d in range(D):
+        gn, hd = gain[d], hD[d]
+        sb = sg = so = sh = 0.0
         if from_rates:
-            for d in range(D):
-                dgain[d] += gd[d] * phi(act, x[d] - hD[d], hD[d])
-            for d in range(D):
-                xh = x[d] - hD[d]
-                du = gd[d] * gain[d]
-                dh[d] += du * dphi_dh(act, xh, hD[d]) - du * dphi_dx(act, xh, hD[d])
-    if not from_rates:
-        column_dots(DETA, XC, dgain)
-    for k in range(K):
-        x, gd = XC[k], DETA[k]
-        if from_rates:
-            for d in range(D):
-                x[d] = gd[d] * gain[d] * dphi_dx(act, x[d] - hD[d], hD[d])
+            for k in range(K):
+                gd = DETA[d, k]
+                xh = XC[d, k] - hd
+                du = gd * gn
+                dx = du * dphi_dx(act, xh, hd)
+                sb += gd
+                sg += gd * phi(act, xh, hd)
+                sh += du * dphi_dh(act, xh, hd) - dx
+                so += dx
+                XC[d, k] = dx
+            dh[d] += sh
         else:
-            for d in range(D):
-                x[d] = gd[d] * gain[d]
-    column_sums(XC, doff)
+            for k in range(K):
+                gd = DETA[d, k]
+                dx = gd * gn
+                sb += gd
+                sg += gd * XC[d, k]
+                so += dx
+                XC[d, k] = dx
+        db[d] += sb
+        dgain[d] += sg
+        doff[d] += so

@@ -38,8 +38,8 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .observation import (column_sums, linear_adjoint_rows, linear_residual, loglik_adjoint_rows, readout_means,
-                          readout_offset, units_current_adjoint_rows)
+from .observation import (linear_adjoint_block, linear_residual, loglik_adjoint_block, readout_block, readout_offset,
+                          row_sums, units_current_adjoint_block)
 from .proposal import gram_adjoint, setup_adjoint, step_terms, step_terms_adjoint
 from .smc_args import grad_views, local_proposal
 from .transition import input_drive, preactivations, transition_adjoint_block, transition_adjoints
@@ -119,10 +119,10 @@ class ParticleAdjoints(NamedTuple):
         adjoints of the state and of ``q``
     g, dg : (R,)         the step's ``Bᵀ R⁻¹ e`` and its adjoint (optimal proposal)
     eta, deta, xw : (D,) one particle's read-out mean, its adjoint, scratch
-    ETA, DETA : (K, D)   the particles' read-out means and their adjoints
-                         (:func:`observation_adjoints`)
-    XC : (K, D)          their currents ``off + m[:D] z``, then the currents' adjoints (units)
-    OW : (3, K, D)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_adjoint_rows`)
+    ZT, DZT : (R, K)     the particles, transposed, and their adjoints (:func:`observation_adjoints`)
+    ETA, DETA : (D, K)   their read-out means, channel-major, and the means' adjoints
+    XC : (D, K)          their currents ``off + m[:D] z``, then the currents' adjoints (units)
+    OW : (2, D, K)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_adjoint_block`)
     """
 
     lwt: np.ndarray
@@ -143,6 +143,8 @@ class ParticleAdjoints(NamedTuple):
     eta: np.ndarray
     deta: np.ndarray
     xw: np.ndarray
+    ZT: np.ndarray
+    DZT: np.ndarray
     ETA: np.ndarray
     DETA: np.ndarray
     XC: np.ndarray
@@ -161,7 +163,8 @@ def backward_work(K, R, N, D, U):
                           np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R), np.empty(R),
                           np.empty(R), np.empty(R), np.empty(R), np.zeros(R), np.zeros(R),
                           np.empty(D), np.empty(D), np.empty(D),
-                          np.empty((K, D)), np.empty((K, D)), np.empty((K, D)), np.empty((3, K, D)))
+                          np.empty((R, K)), np.empty((R, K)), np.empty((D, K)), np.empty((D, K)), np.empty((D, K)),
+                          np.empty((2, D, K)))
     return w, tw, pa
 
 
@@ -187,27 +190,35 @@ def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
     (:class:`~.smc_args.Grads`) and to the offset's adjoint ``doff`` (D,);
     ``yt`` (D,), ``off`` (D,) the read-out offset, ``model``
     :class:`~.smc_args.ModelArrays`, ``pa`` :class:`ParticleAdjoints` (reads
-    ``ZK``, ``dlw``; writes ``ETA``, ``DETA``, ``XC``, ``OW``).
+    ``ZK``, ``dlw``; writes ``ZT``, ``DZT``, ``ETA``, ``DETA``, ``XC``, ``OW``).
 
     Vectorised over the particles like :func:`.smc_forward.observe_particles`:
-    the read-out means are recomputed as one (K, D) block, the likelihood's
-    adjoint runs over it at once (Poisson: over the K·D elements), and the
-    read-out's reverse handles all rows per call. Particles with ``dlw = 0``
-    get zero rows, so they add nothing.
+    the read-out means are recomputed as one channel-major block (D, K),
+    the likelihood's adjoint runs over it at once, and the read-out's
+    reverse handles all particles per call, the sums over particles being
+    sums of a row. Particles with ``dlw = 0`` get zeros, so they add nothing.
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     D = yt.shape[0]
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
-    ZK, dlw, ETA, DETA, XC, OW = pa.ZK, pa.dlw, pa.ETA, pa.DETA, pa.XC, pa.OW
-    readout_means(readout, from_rates, act, ZK, WT, mDT, hD, gain, b, off, XC, ETA)
-    loglik_adjoint_rows(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, OW, DETA,
-                        g.sigma)
+    ZK, dlw, ZT, DZT, ETA, DETA, XC, OW = pa.ZK, pa.dlw, pa.ZT, pa.DZT, pa.ETA, pa.DETA, pa.XC, pa.OW
+    K, R = dz.shape
+    for r in range(R):
+        for k in range(K):
+            ZT[r, k] = ZK[k, r]
+            DZT[r, k] = dz[k, r]
+    readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA)
+    loglik_adjoint_block(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, OW, DETA,
+                         g.sigma)
     if readout == 0:
-        column_sums(DETA, doff)
-        linear_adjoint_rows(ZK, WT, DETA, dz, g.WT)
+        row_sums(DETA, doff)
+        linear_adjoint_block(ZT, WT, DETA, DZT, g.WT)
     else:
-        units_current_adjoint_rows(from_rates, act, XC, hD, gain, DETA, g.h, g.gain, g.b, doff)
-        linear_adjoint_rows(ZK, mDT, XC, dz, g.mT)
+        units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, g.h, g.gain, g.b, doff)
+        linear_adjoint_block(ZT, mDT, XC, DZT, g.mT)
+    for k in range(K):
+        for r in range(R):
+            dz[k, r] = DZT[r, k]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)

@@ -41,7 +41,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .observation import lgamma_sum, linear_residual, loglik_rows, readout_means, readout_offset
+from .observation import lgamma_sum, linear_residual, loglik_block, readout_block, readout_offset
 from .proposal import step_terms
 from .resampling import ess, logsumexp, resample
 from .smc_args import local_proposal
@@ -83,9 +83,10 @@ class ParticleWork(NamedTuple):
     ll : (D,)            its per-channel Poisson log-likelihood terms (scratch)
     lw : (K,)            unnormalised log-weights of the step
     prevW : (K,)         normalised log-weights carried into the step
-    ETA : (K, D)         the particles' read-out means (:func:`observe_particles`)
-    XC : (K, D)          their currents ``off + m[:D] z`` (units read-out)
-    OW : (3, K, D)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_rows`)
+    ZT : (R, K)          the new particles, transposed (:func:`observe_particles`)
+    ETA : (D, K)         their read-out means, channel-major
+    XC : (D, K)          their currents ``off + m[:D] z`` (units read-out)
+    OW : (2, D, K)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_block`)
     """
 
     FK: np.ndarray
@@ -99,6 +100,7 @@ class ParticleWork(NamedTuple):
     ll: np.ndarray
     lw: np.ndarray
     prevW: np.ndarray
+    ZT: np.ndarray
     ETA: np.ndarray
     XC: np.ndarray
     OW: np.ndarray
@@ -116,7 +118,7 @@ def particle_work(K, R, D):
     """A fresh :class:`ParticleWork`; ``prevW`` holds the uniform ``-log K``."""
     return ParticleWork(np.empty((K, R)), np.empty((K, R)), np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R),
                         np.empty(R), np.empty(D), np.empty(D), np.empty(K), np.full(K, -math.log(K)),
-                        np.empty((K, D)), np.empty((K, D)), np.empty((3, K, D)))
+                        np.empty((R, K)), np.empty((D, K)), np.empty((D, K)), np.empty((2, D, K)))
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -125,23 +127,29 @@ def observe_particles(codes, yt, off, model, pw):
 
     ``yt`` (D,); ``off`` (D,) the read-out offset; ``model``
     :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork` (reads
-    ``ZK``, ``prevW``; writes ``ETA``, ``XC``, ``OW`` (scratch) and ``lw``).
+    ``ZK``, ``prevW``; writes ``ZT``, ``ETA``, ``XC``, ``OW`` (scratch) and ``lw``).
     Shared by every proposal whose weight holds ``log p(y_t | z)``.
 
     Vectorised over the particles: the read-out means of all K particles
-    form one (K, D) block (:func:`~.observation.readout_means`), and the
-    log-likelihood runs over it at once (:func:`~.observation.loglik_rows`;
-    Poisson: the link terms in one loop over the K·D contiguous elements).
+    form one channel-major block ``ETA`` (D, K) (:func:`~.observation.readout_block`),
+    and the log-likelihood runs over it at once (:func:`~.observation.loglik_block`):
+    every loop runs over the K particles of one channel, whose count and
+    parameters are scalars there; Poisson channels without a count skip the
+    ``log`` (:func:`~.vmath.poisson_loglik_block`).
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
     D = yt.shape[0]
     lgy = lgamma_sum(yt) if lik == 1 else 0.0
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
-    ZK, ETA, XC, OW, lw, prevW = pw.ZK, pw.ETA, pw.XC, pw.OW, pw.lw, pw.prevW
-    readout_means(readout, from_rates, act, ZK, WT, mDT, hD, gain, b, off, XC, ETA)
-    loglik_rows(lik, link, yt, ETA, model.inv_sigma, model.gconst, bin_width, lgy, OW, lw)
-    for k in range(lw.shape[0]):
+    ZK, ZT, ETA, XC, OW, lw, prevW = pw.ZK, pw.ZT, pw.ETA, pw.XC, pw.OW, pw.lw, pw.prevW
+    K, R = ZK.shape
+    for r in range(R):
+        for k in range(K):
+            ZT[r, k] = ZK[k, r]
+    readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA)
+    loglik_block(lik, link, yt, ETA, model.inv_sigma, model.gconst, bin_width, lgy, OW, lw)
+    for k in range(K):
         lw[k] = prevW[k] + lw[k]
 
 

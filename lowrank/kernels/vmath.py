@@ -250,11 +250,22 @@ def log1p_s(x):
 
 
 @numba.njit(fastmath=False, error_model="numpy", forceinline=True, cache=CACHE)
+def _softplus_q(x, q):
+    """``softplus(x)`` given ``q = e^-|x|``."""
+    return (x if x > 0.0 else 0.0) + _log1p_unit(q)
+
+
+@numba.njit(fastmath=False, error_model="numpy", forceinline=True, cache=CACHE)
+def _sigmoid_q(x, q):
+    """``sigmoid(x)`` given ``q = e^-|x|``."""
+    return (1.0 if x >= 0.0 else q) / (1.0 + q)
+
+
+@numba.njit(fastmath=False, error_model="numpy", forceinline=True, cache=CACHE)
 def softplus_head(x):
     """``(q, g)``: ``q = e^-|x|`` and ``g = softplus(x)``, the first half of :func:`softplus_parts`."""
     q = exp_s(-abs(x))
-    g = (x if x > 0.0 else 0.0) + _log1p_unit(q)
-    return q, g
+    return q, _softplus_q(x, q)
 
 
 @numba.njit(fastmath=False, error_model="numpy", forceinline=True, cache=CACHE)
@@ -293,7 +304,7 @@ def softplus_tail(x, q, g):
     deep), and one loop over both left the CPU waiting on it (1.9 instead of
     2.9 ns an element for ``log g``). The operations are the same, hence the bits.
     """
-    dg = (1.0 if x >= 0.0 else q) / (1.0 + q)
+    dg = _sigmoid_q(x, q)
     log_g = _log_softplus_tail(x, q, log_s(g))
     dlog_g = _fma(-0.5, q, 1.0) if x < _NEG_CUT else dg / g
     return g, log_g, dg, dlog_g
@@ -565,42 +576,55 @@ def poisson_loglik_and_adjoint(link, y, eta, bin_width, lgy, w, deta, work):
     return _sum(work[:D]) - lgy
 
 
-# ---------------------------------------------------------------- Poisson likelihood, K rows at once
+# ---------------------------------------------------------------- Poisson likelihood, K particles at once
 #
 # The SMC kernels evaluate the likelihood of K particles against one observation per
 # step. One call per particle ran the link terms on D-long vectors, with a call (and
-# its reference counts) per particle; these kernels take the whole (K, D) block and
-# run the link terms in loops over its K·D contiguous elements, the counts tiled
-# into a (K, D) scratch so that every element has its count at the same index. The
-# softplus link runs in two passes, :func:`softplus_head` then the rest (see
-# :func:`softplus_tail`). The remainder of a pass (n mod the vector width) runs
-# scalar: a few elements out of K·D, so the overlapping-block trick is not needed,
-# and the terms may overwrite their inputs in place.
+# its reference counts) per particle. These kernels take the whole step as one block
+# ``ETA`` (D, K), channel-major: row d holds channel d of every particle, so each row
+# shares one count ``y_d`` (a scalar in the loop, no tiling) and the loops run over
+# K contiguous particles (no remainder when K is a multiple of the vector width);
+# the sums over channels are vector adds of rows. Channels with no count need the
+# rate only (``-lambda``; adjoint ``-bin_width g'``): their rows skip ``log g`` and
+# ``g'/g``. The softplus link runs in passes over the whole block (``exp``, then
+# ``log1p``, then the rest): each is a long chain of dependent operations (two
+# divisions deep), and one loop over all of it left the CPU waiting on that chain
+# (2.9 instead of 1.9 ns an element for ``log g``). Every element rounds as
+# :func:`poisson_channel` rounds it (the same operations).
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
-def _tile(y, Y):
-    """``Y[k] = y`` for every row of ``Y`` (K, D)."""
-    for k in range(Y.shape[0]):
-        row = Y[k]
-        for d in range(y.shape[0]):
-            row[d] = y[d]
+def _exp_pass(ETA, Q):
+    """``Q = e^-|ETA|`` (the ``q`` of :func:`softplus_head`) for (D, K) blocks."""
+    D, K = ETA.shape
+    for d in range(D):
+        for k in range(K):
+            Q[d, k] = exp_s(-abs(ETA[d, k]))
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
-def _head_pass(eta, q, g):
-    """``q, g`` (n,) = :func:`softplus_head` of ``eta`` (n,), the same operations in two
-    loops (the ``exp``, then the ``log1p``): shorter chains, as for the tail."""
-    for i in range(eta.shape[0]):
-        q[i] = exp_s(-abs(eta[i]))
-    for i in range(eta.shape[0]):
-        x = eta[i]
-        g[i] = (x if x > 0.0 else 0.0) + _log1p_unit(q[i])
+def _softplus_pass(y, ETA, Q, G, all_rows):
+    """``G = softplus(ETA)`` (the ``g`` of :func:`softplus_head`) given ``Q``, (D, K) blocks;
+    only the channels with a count ``y[d] != 0`` unless ``all_rows``."""
+    D, K = ETA.shape
+    for d in range(D):
+        if all_rows or y[d] != 0.0:
+            for k in range(K):
+                G[d, k] = _softplus_q(ETA[d, k], Q[d, k])
+
+
+@numba.njit(fastmath=False, error_model="numpy", forceinline=True, cache=CACHE)
+def _softplus_no_count(x, q, g, bin_width):
+    """``(log p, d log p / d eta)`` of a channel with ``y = 0`` given ``q, g`` of ``x``:
+    :func:`_softplus_channel`'s values there (``fma(0, g'/g, c) = c``, ``g'/g`` being finite),
+    without the ``log``. Its own ``fastmath=False``: in a fast-math loop, the
+    products could be reassociated with the caller's weight."""
+    return -(g * bin_width), -bin_width * _sigmoid_q(x, q)
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def poisson_loglik_rows(link, y, ETA, bin_width, lgy, work, out):
-    """:func:`poisson_loglik` of each row of ``ETA`` against the same counts ``y``.
+def poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out):
+    """:func:`poisson_loglik` of each particle (column of ``ETA``) against the same counts ``y``.
 
     Parameters
     ----------
@@ -608,41 +632,49 @@ def poisson_loglik_rows(link, y, ETA, bin_width, lgy, work, out):
         0 softplus, 1 exp.
     y : (D,) float64
         Counts.
-    ETA : (K, D) float64, C-contiguous
-        Read-out means, one row per particle.
+    ETA : (D, K) float64, C-contiguous
+        Read-out means, channel-major: ``ETA[d, k]`` is channel d of particle k.
     bin_width, lgy : float
         Bin width (> 0) and ``sum_d lgamma(y_d + 1)``.
-    work : (3, K, D) float64, C-contiguous, written
-        Scratch, not overlapping ``ETA``: ``y`` tiled into every row of
-        ``work[0]``; ``work[2]`` ends up holding each element's
-        ``y_d log(lambda_kd) - lambda_kd``.
+    work : (2, D, K) float64, C-contiguous, written
+        Scratch, not overlapping ``ETA``; ``work[1, d, k]`` ends up holding
+        ``y_d log(lambda_dk) - lambda_dk``.
     out : (K,) float64, written
-        ``out[k] = sum_d work[2, k, d] - lgy``.
-
-    Each element rounds as in :func:`poisson_loglik` (the same operations
-    as :func:`poisson_channel`); only the order of the sum may differ.
+        ``out[k] = sum_d work[1, d, k] - lgy`` (summed in channel order).
     """
-    K, D = ETA.shape
-    n = K * D
-    _tile(y, work[0])
+    # Row views (ETA[d]) are not taken in the loops: each would cost an atomic
+    # reference count here (see lowrank.kernels.smc_forward); 2-D indexing costs none.
+    D, K = ETA.shape
     log_bw = log_s(bin_width)
-    yf, ef = work[0].reshape(n), ETA.reshape(n)
-    qf, lf = work[1].reshape(n), work[2].reshape(n)
+    Q, LL = work[0], work[1]
     if link == 0:
-        _head_pass(ef, qf, lf)
-        for i in range(n):
-            lf[i] = _softplus_channel(yf[i], ef[i], qf[i], lf[i], bin_width, log_bw)[0]
+        _exp_pass(ETA, Q)
+        _softplus_pass(y, ETA, Q, LL, True)
+        for d in range(D):
+            yd = y[d]
+            if yd != 0.0:
+                for k in range(K):
+                    LL[d, k] = _softplus_channel(yd, ETA[d, k], Q[d, k], LL[d, k], bin_width, log_bw)[0]
+            else:
+                for k in range(K):
+                    LL[d, k] = _softplus_no_count(ETA[d, k], Q[d, k], LL[d, k], bin_width)[0]
     else:
-        for i in range(n):
-            lf[i] = poisson_channel(1, yf[i], ef[i], bin_width, log_bw)[0]
-    LL = work[2]
+        for d in range(D):
+            yd = y[d]
+            for k in range(K):
+                LL[d, k] = poisson_channel(1, yd, ETA[d, k], bin_width, log_bw)[0]
     for k in range(K):
-        out[k] = _sum(LL[k]) - lgy
+        out[k] = 0.0
+    for d in range(D):
+        for k in range(K):
+            out[k] += LL[d, k]
+    for k in range(K):
+        out[k] -= lgy
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, work, DETA):
-    """:func:`poisson_loglik_adjoint` of each row of ``ETA``, row ``k`` weighted by ``w[k]``.
+def poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA):
+    """:func:`poisson_loglik_adjoint` of each particle (column of ``ETA``), weighted by ``w[k]``.
 
     Parameters
     ----------
@@ -650,39 +682,39 @@ def poisson_loglik_adjoint_rows(link, y, ETA, bin_width, w, work, DETA):
         0 softplus, 1 exp.
     y : (D,) float64
         Counts.
-    ETA : (K, D) float64, C-contiguous
-        Read-out means, one row per particle.
+    ETA : (D, K) float64, C-contiguous
+        Read-out means, channel-major as in :func:`poisson_loglik_block`.
     bin_width : float
         Bin width (> 0).
     w : (K,) float64
-        Weights of the rows' log-likelihoods.
-    work : (3, K, D) float64, C-contiguous, written
-        Scratch (``y`` tiled into ``work[0]``), not overlapping ``ETA``.
-    DETA : (K, D) float64, C-contiguous, written
-        ``w[k] * d loglik / d ETA[k, d]``, as :func:`poisson_loglik_adjoint`
-        rounds it; rows with ``w[k] == 0`` are zero (even where the
-        derivative is infinite: such a row does not contribute). Must not
-        overlap ``work`` or ``ETA``.
+        Weights of the particles' log-likelihoods.
+    work : (2, D, K) float64, C-contiguous, written
+        Scratch, not overlapping ``ETA``.
+    DETA : (D, K) float64, C-contiguous, written
+        ``w[k] * d loglik / d ETA[d, k]``, as :func:`poisson_loglik_adjoint`
+        rounds it; zero where ``w[k] == 0`` (even where the derivative is
+        infinite: such a particle does not contribute). Must not overlap
+        ``work`` or ``ETA``.
     """
-    K, D = ETA.shape
-    n = K * D
-    _tile(y, work[0])
-    yf, ef, df = work[0].reshape(n), ETA.reshape(n), DETA.reshape(n)
-    qf, gf = work[1].reshape(n), work[2].reshape(n)
-    # weight 1 here (w * (1 * dl) == w * dl exactly), the rows' weights below
+    D, K = ETA.shape
     if link == 0:
-        _head_pass(ef, qf, gf)
-        for i in range(n):
-            df[i] = 1.0 * _softplus_channel(yf[i], ef[i], qf[i], gf[i], bin_width, 0.0)[1]
+        Q, G = work[0], work[1]
+        _exp_pass(ETA, Q)
+        _softplus_pass(y, ETA, Q, G, False)
+        for d in range(D):
+            yd = y[d]
+            if yd != 0.0:
+                for k in range(K):
+                    DETA[d, k] = _softplus_channel(yd, ETA[d, k], Q[d, k], G[d, k], bin_width, 0.0)[1]
+            else:
+                for k in range(K):
+                    DETA[d, k] = _softplus_no_count(ETA[d, k], Q[d, k], 0.0, bin_width)[1]
     else:
-        for i in range(n):
-            df[i] = 1.0 * poisson_channel(1, yf[i], ef[i], bin_width, 0.0)[1]
-    for k in range(K):
-        wk = w[k]
-        row = DETA[k]
-        if wk == 0.0:
-            for d in range(D):
-                row[d] = 0.0
-        else:
-            for d in range(D):
-                row[d] = wk * row[d]
+        for d in range(D):
+            yd = y[d]
+            for k in range(K):
+                DETA[d, k] = poisson_channel(1, yd, ETA[d, k], bin_width, 0.0)[1]
+    for d in range(D):
+        for k in range(K):
+            wk = w[k]
+            DETA[d, k] = 0.0 if wk == 0.0 else wk * DETA[d, k]
