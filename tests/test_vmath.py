@@ -305,6 +305,12 @@ def test_loops_are_vectorised():
     for kernel in (vmath.exp_v, vmath.log_v, vmath.softplus_v, vmath.log_softplus_v):
         kernel(x, np.empty_like(x))
         assert "x double>" in kernel.inspect_llvm(kernel.signatures[0]), kernel.__name__
+    # the SMC step's (D, K) Poisson blocks
+    y, ETA, work = np.arange(40.0) % 3, np.linspace(-3.0, 3.0, 40 * 64).reshape(40, 64), np.empty((2, 40, 64))
+    vmath.poisson_loglik_block(0, y, ETA, 0.5, 0.0, work, np.empty(64))
+    vmath.poisson_loglik_adjoint_block(0, y, ETA, 0.5, np.ones(64), work, np.empty((40, 64)))
+    for kernel in (vmath.poisson_loglik_block, vmath.poisson_loglik_adjoint_block):
+        assert "x double>" in kernel.inspect_llvm(kernel.signatures[0]), kernel.__name__
 
 
 # ---------------------------------------------------------------- Poisson likelihood

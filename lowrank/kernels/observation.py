@@ -18,6 +18,10 @@ contribute ``-lambda_d`` only, so that ``0 * log(0)`` never appears. The
 Poisson terms and their adjoints are those of :mod:`.vmath` (vectorised
 over D); ``loglik_adjoint`` writes ``deta``, which must not overlap ``y``
 or ``eta``.
+
+The functions above take one particle; the SMC step functions use their
+``*_block`` counterparts at the end of this module, which take all K
+particles of a step at once as channel-major (D, K) blocks.
 """
 import math
 

@@ -19,7 +19,11 @@ Adjoint of one step. With ``pi = exp(logW_t)`` and ``dlogW`` the adjoint of
     dell   = c_s - sum(dlogW)            c_s = 1 / (S T_s)
     dlw    = dell * pi + dlogW           adjoint of log w_t and of logW_{t-1}
 
-then the particles' adjoints (:func:`observation_adjoints` for the bootstrap, or
+then the particles' adjoints (:func:`observation_adjoints` for the bootstrap,
+vectorised over the particles like the forward's observation step: read-out
+means recomputed as one channel-major (D, K) block, the likelihood's adjoint
+over the whole block (:func:`~.vmath.poisson_loglik_adjoint_block`), the
+read-out's reverse with the sums over particles as row sums; or
 :func:`optimal_adjoints`) down to the prior means ``DF``, the transitions
 from step t-1 (:func:`transition_adjoint`), and what step t read from the
 inputs (:func:`offset_adjoint`, :func:`input_adjoint`). The adjoints of

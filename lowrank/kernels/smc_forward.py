@@ -13,6 +13,19 @@ step: prior means (the parents' transition means), proposal and weights
 (:func:`propose_bootstrap` or :func:`propose_optimal`), normalisation,
 resampling (:func:`resample_after`).
 
+The observation step (:func:`observe_particles`, shared by the proposals)
+is vectorised over the K particles of a step: their read-out means are
+one channel-major block ``ETA`` (D, K) (:func:`~.observation.readout_block`),
+and the log-likelihood runs over the whole block in one call
+(:func:`~.observation.loglik_block`; Poisson:
+:func:`~.vmath.poisson_loglik_block`), so every loop runs over the K
+particles of one channel, with the channel's count and parameters as
+scalars, and the branch-free link terms (:mod:`.vmath`) run as packed SIMD
+code over K·D elements instead of one call per particle on D. The softplus
+link runs in passes over the block (``exp``, ``log1p``, then the rest), which
+keeps the CPU from waiting on one long dependent chain, and channels
+without a count skip ``log g``.
+
 Three rules keep this as fast as one long loop body:
 
 - Every array a function binds (an argument, a NamedTuple's field, a slice)

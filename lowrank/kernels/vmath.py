@@ -30,7 +30,12 @@ inside other kernels, always inlined) and element-wise array kernels (``*_v``):
   :func:`poisson_loglik`, :func:`poisson_loglik_adjoint` and
   :func:`poisson_loglik_and_adjoint` replace the Poisson branches of
   ``observation.loglik`` / ``loglik_adjoint``; :func:`link_terms` gives the
-  per-channel ``g``, ``log g``, ``g'``, ``g'/g``.
+  per-channel ``g``, ``log g``, ``g'``, ``g'/g``. :func:`poisson_loglik_block`
+  and :func:`poisson_loglik_adjoint_block` take the K particles of an SMC
+  step at once, as a channel-major (D, K) block, each element rounded as
+  :func:`poisson_channel` rounds it; for them :func:`softplus_parts` is split
+  into :func:`softplus_head` (``e^-|x|``, ``softplus``) and
+  :func:`softplus_tail` (the same operations), run as separate passes.
 
 Accuracy (tests/test_vmath.py): relative error below 1e-14 everywhere
 (measured as ``|f - f_exact| / max(|f_exact|, 2^-1022)``, i.e. subnormal
