@@ -214,6 +214,13 @@ def _lincomb_block(base, MT, ZT, out):
                     out[d, k] += mr * ZT[r, k]
 
 
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _rates_row(act, d, XC, gd, bd, hd, ETA):
+    """``ETA[d] = gd * phi(XC[d] - hd) + bd`` for one activation code ``act``."""
+    for k in range(XC.shape[1]):
+        ETA[d, k] = gd * phi(act, XC[d, k] - hd, hd) + bd
+
+
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA):
     """Read-out means ``ETA`` (D, K) of the particles ``ZT`` (R, K): :func:`readout_mean` per column.
@@ -221,6 +228,8 @@ def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, E
     ``WT`` (R, D), ``mDT`` (R, ≥ D) as :func:`readout_mean`; ``hD, gain, b,
     off`` (D,). Units read-out: ``XC`` (D, K) receives the currents
     ``off + m[:D] z`` (which the adjoint needs); latent: ``XC`` is not used.
+    The activation is dispatched once per channel, each loop compiled for
+    one code (see :func:`units_current_adjoint_block` for why).
     """
     D, K = ETA.shape
     if readout == 0:
@@ -229,12 +238,17 @@ def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, E
     _lincomb_block(off, mDT, ZT, XC)
     for d in range(D):
         gd, bd, hd = gain[d], b[d], hD[d]
-        if from_rates:
-            for k in range(K):
-                ETA[d, k] = gd * phi(act, XC[d, k] - hd, hd) + bd
-        else:
+        if not from_rates:
             for k in range(K):
                 ETA[d, k] = gd * XC[d, k] + bd
+        elif act == 1:
+            _rates_row(1, d, XC, gd, bd, hd, ETA)
+        elif act == 2:
+            _rates_row(2, d, XC, gd, bd, hd, ETA)
+        elif act == 3:
+            _rates_row(3, d, XC, gd, bd, hd, ETA)
+        else:
+            _rates_row(0, d, XC, gd, bd, hd, ETA)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -314,6 +328,24 @@ def linear_adjoint_block(ZT, MT, X, DZT, dMT):
             dMT[r, d] += s
 
 
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _rates_adjoint_row(act, d, XC, DETA, gn, hd):
+    """Rates read-out, channel d, one activation code ``act``: overwrites ``XC[d]`` with the
+    currents' adjoints; returns the sums over particles for ``db, dgain, dh, doff``."""
+    sb = sg = sh = so = 0.0
+    for k in range(XC.shape[1]):
+        gd = DETA[d, k]
+        xh = XC[d, k] - hd
+        du = gd * gn
+        dx = du * dphi_dx(act, xh, hd)
+        sb += gd
+        sg += gd * phi(act, xh, hd)
+        sh += du * dphi_dh(act, xh, hd) - dx
+        so += dx
+        XC[d, k] = dx
+    return sb, sg, sh, so
+
+
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, dh, dgain, db, doff):
     """:func:`units_current_adjoint` of every particle (column).
@@ -321,24 +353,26 @@ def units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, dh, dgain, 
     ``XC, DETA`` (D, K): the currents and the read-outs' adjoints; ``XC`` is
     overwritten with the currents' adjoints, whose sum over particles goes
     into ``doff``. Accumulates ``dh`` (first D units), ``dgain``, ``db`` (D,).
+
+    The activation is dispatched once per channel, each loop compiled for one
+    code: with the code a run-time value inside the loop, LLVM evaluated
+    every branch (``tanh`` included) for every element, 50 times slower.
     """
     D, K = XC.shape
     for d in range(D):
         gn, hd = gain[d], hD[d]
-        sb = sg = so = sh = 0.0
         if from_rates:
-            for k in range(K):
-                gd = DETA[d, k]
-                xh = XC[d, k] - hd
-                du = gd * gn
-                dx = du * dphi_dx(act, xh, hd)
-                sb += gd
-                sg += gd * phi(act, xh, hd)
-                sh += du * dphi_dh(act, xh, hd) - dx
-                so += dx
-                XC[d, k] = dx
+            if act == 1:
+                sb, sg, sh, so = _rates_adjoint_row(1, d, XC, DETA, gn, hd)
+            elif act == 2:
+                sb, sg, sh, so = _rates_adjoint_row(2, d, XC, DETA, gn, hd)
+            elif act == 3:
+                sb, sg, sh, so = _rates_adjoint_row(3, d, XC, DETA, gn, hd)
+            else:
+                sb, sg, sh, so = _rates_adjoint_row(0, d, XC, DETA, gn, hd)
             dh[d] += sh
         else:
+            sb = sg = so = 0.0
             for k in range(K):
                 gd = DETA[d, k]
                 dx = gd * gn
