@@ -35,7 +35,6 @@ says why): the structures are unpacked once per sequence, in
 thread-local arrays; the step functions, inlined by Numba, take plain
 arrays and small structures of thread-local arrays.
 """
-import math
 from typing import NamedTuple
 
 import numba
@@ -47,6 +46,7 @@ from .observation import (linear_adjoint_block, linear_residual, loglik_adjoint_
 from .proposal import gram_adjoint, setup_adjoint, step_terms, step_terms_adjoint
 from .smc_args import grad_views, local_proposal
 from .transition import input_drive, preactivations, transition_adjoint_block, transition_adjoints
+from .vmath import exp_s
 
 
 class Transition(NamedTuple):
@@ -181,7 +181,7 @@ def weight_adjoints(cs, carry, logWt, dlogW, dlw):
     for k in range(K):
         dell -= dlogW[k]
     for k in range(K):
-        dlw[k] = dell * math.exp(logWt[k]) + dlogW[k]
+        dlw[k] = dell * exp_s(logWt[k]) + dlogW[k]
     for k in range(K):
         dlogW[k] = dlw[k] if carry else 0.0
 
