@@ -305,6 +305,12 @@ def test_loops_are_vectorised():
     for kernel in (vmath.exp_v, vmath.log_v, vmath.softplus_v, vmath.log_softplus_v):
         kernel(x, np.empty_like(x))
         assert "x double>" in kernel.inspect_llvm(kernel.signatures[0]), kernel.__name__
+    # the SMC step's (D, K) Poisson blocks
+    y, ETA, work = np.arange(40.0) % 3, np.linspace(-3.0, 3.0, 40 * 64).reshape(40, 64), np.empty((2, 40, 64))
+    vmath.poisson_loglik_block(0, y, ETA, 0.5, 0.0, work, np.empty(64))
+    vmath.poisson_loglik_adjoint_block(0, y, ETA, 0.5, np.ones(64), work, np.empty((40, 64)))
+    for kernel in (vmath.poisson_loglik_block, vmath.poisson_loglik_adjoint_block):
+        assert "x double>" in kernel.inspect_llvm(kernel.signatures[0]), kernel.__name__
 
 
 # ---------------------------------------------------------------- Poisson likelihood
@@ -477,3 +483,66 @@ def test_poisson_any_number_of_channels(link):
         for got in (deta, deta2):
             np.testing.assert_array_equal(got, d_one[-D:], err_msg=f"D={D}")
         assert s == s2 and s == pytest.approx(math.fsum(one[-D:]) - lgy, rel=1e-14, abs=1e-9)
+
+
+@pytest.mark.parametrize("link", [0, 1])
+@pytest.mark.parametrize("K", [1, 3, 64])
+def test_poisson_block_matches_per_channel(link, K):
+    """The (D, K) block kernels of the SMC step: every element as the per-channel kernels
+    round it (the whole range, |eta| > 700, counts 0..255, channels without a count),
+    sums against fsum and scipy, and particles of weight 0 zero even where the derivative
+    is infinite."""
+    y_all, eta_all, bw = poisson_cases(link, seed=8)
+    D = 37
+    rng = np.random.default_rng(9)
+    y = y_all[rng.integers(0, y_all.size, D)]
+    y[:3] = [0.0, 255.0, 1.0]
+    y[rng.random(D) < 0.3] = 0.0
+    ETA = np.ascontiguousarray(eta_all[rng.integers(0, eta_all.size, (D, K))])
+    ETA[:5, 0] = [-745.0, 720.0 if link == 0 else 705.0, -701.0, 0.0, 760.0]
+    w = rng.uniform(-1.0, 1.0, K)
+    w[K // 2] = 0.0
+    ETA[5, K // 2] = 800.0                     # exp link: an infinite derivative, of weight 0
+    Y = np.repeat(y, K)
+    one, _, d_one, _ = _per_channel(link, Y, ETA.ravel(), bw, 1.0)
+    one, d_one = one.reshape(D, K), d_one.reshape(D, K)
+    lgy = float(scipy.special.gammaln(y + 1.0).sum())
+    work, out, DETA = np.full((2, D, K), np.nan), np.empty(K), np.full((D, K), np.nan)
+    with np.errstate(all="ignore"):
+        vmath.poisson_loglik_block(link, y, ETA, bw, lgy, work, out)
+    np.testing.assert_array_equal(work[1], one)
+    for k in range(K):
+        want = math.fsum(one[:, k]) if np.all(np.isfinite(one[:, k])) else one[:, k].sum()
+        assert out[k] == pytest.approx(want - lgy, rel=1e-14, abs=1e-9) or (np.isnan(want) and np.isnan(out[k]))
+    with np.errstate(all="ignore"):
+        vmath.poisson_loglik_adjoint_block(link, y, ETA, bw, w, work, DETA)
+        want = np.where(w[None, :] == 0.0, 0.0, w[None, :] * d_one)
+    np.testing.assert_array_equal(DETA, want)
+    assert link == 0 or (y[5] == 0.0 and d_one[5, K // 2] == -np.inf) or y[5] != 0.0
+    assert np.all(DETA[:, K // 2] == 0.0)
+    # against scipy, where scipy sees normal rates (|eta| <= 700; below, scipy's softplus
+    # is subnormal and loses its digits, see test_poisson_against_scipy_and_exact)
+    E2 = np.ascontiguousarray(np.clip(ETA, -700.0, 700.0))
+    vmath.poisson_loglik_block(link, y, E2, bw, lgy, work, out)
+    with np.errstate(all="ignore"):
+        lam = (np.logaddexp(0.0, E2) if link == 0 else np.exp(E2)) * bw
+        want = scipy.stats.poisson.logpmf(y[:, None], lam).sum(axis=0)
+    assert np.all(lam > TINY)
+    np.testing.assert_allclose(out, want, rtol=1e-13)
+
+
+def test_softplus_head_tail_is_softplus_parts():
+    """The split used by the block kernels gives the bits of softplus_parts."""
+    x = np.concatenate([np.linspace(-800.0, 800.0, 20001), [-np.inf, np.inf, np.nan, -0.0, 0.0, -32.0, -31.999]])
+
+    @numba.njit(error_model="numpy")
+    def both(x):
+        a, b = np.empty((x.size, 4)), np.empty((x.size, 4))
+        for i in range(x.size):
+            a[i] = vmath.softplus_parts(x[i])
+            q, g = vmath.softplus_head(x[i])
+            b[i] = vmath.softplus_tail(x[i], q, g)
+        return a, b
+
+    a, b = both(x)
+    np.testing.assert_array_equal(a, b)

@@ -18,17 +18,27 @@ contribute ``-lambda_d`` only, so that ``0 * log(0)`` never appears. The
 Poisson terms and their adjoints are those of :mod:`.vmath` (vectorised
 over D); ``loglik_adjoint`` writes ``deta``, which must not overlap ``y``
 or ``eta``.
+
+The functions above take one particle; the SMC step functions use their
+``*_block`` counterparts at the end of this module, which take all K
+particles of a step at once as channel-major (D, K) blocks.
 """
 import math
 
 import numba
+import numpy as np
 
 from ..config import CACHE, FASTMATH
 from .activations import dphi_dh, dphi_dx, phi
 from .transition import lincomb
-from .vmath import poisson_loglik, poisson_loglik_adjoint
+from .vmath import poisson_loglik, poisson_loglik_adjoint, poisson_loglik_adjoint_block, poisson_loglik_block
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+# lgamma(y + 1) of the counts 0..255, as math.lgamma gives them: the forward pass
+# needs it per step and channel, and a libm call each cost as much as a step's
+# transition. Other values fall back to math.lgamma.
+_LGAMMA1 = np.array([math.lgamma(i + 1.0) for i in range(256)])
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -129,9 +139,12 @@ def units_current_adjoint(from_rates, act, x, hD, gain, deta, dh, dgain, db, dof
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def lgamma_sum(y):
+    """``sum_d lgamma(y_d + 1)`` of ``y`` (D,); counts 0..255 from a table (same values)."""
     s = 0.0
     for d in range(y.shape[0]):
-        s += math.lgamma(y[d] + 1.0)
+        yd = y[d]
+        i = int(yd) if 0.0 <= yd < 256.0 else 0
+        s += _LGAMMA1[i] if yd == i else math.lgamma(yd + 1.0)
     return s
 
 
@@ -164,3 +177,209 @@ def linear_residual(readout, y, off, gain, b, e):
     else:
         for d in range(D):
             e[d] = y[d] - (gain[d] * off[d] + b[d])
+
+
+# ---- all particles of a step at once
+#
+# The step functions call each of these once per step on channel-major blocks
+# (D, K): row d holds channel d of all K particles, so the loops run over K
+# contiguous particles with the channel's parameters as scalars, and the sums over
+# particles (the gradient blocks) are sums of a row. One call per particle binds
+# its arrays (an atomic reference count each, see :mod:`.smc_forward`) and ran the
+# vectorised link terms on D-long vectors only. Particles come in as ``ZT`` (R, K),
+# the transposed ``Z``.
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def _lincomb_block(base, MT, ZT, out):
+    """``out[d, k] = base[d] + Σ_r MT[r, d] ZT[r, k]``: ``MT`` (R, ≥ D), ``ZT`` (R, K), ``out`` (D, K)."""
+    D, K = out.shape
+    R = ZT.shape[0]
+    for d in range(D):
+        bd = base[d]
+        if R == 2:
+            m0, m1 = MT[0, d], MT[1, d]
+            for k in range(K):
+                out[d, k] = bd + m0 * ZT[0, k] + m1 * ZT[1, k]
+        elif R == 3:
+            m0, m1, m2 = MT[0, d], MT[1, d], MT[2, d]
+            for k in range(K):
+                out[d, k] = bd + m0 * ZT[0, k] + m1 * ZT[1, k] + m2 * ZT[2, k]
+        else:
+            for k in range(K):
+                out[d, k] = bd
+            for r in range(R):
+                mr = MT[r, d]
+                for k in range(K):
+                    out[d, k] += mr * ZT[r, k]
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _rates_row(act, d, XC, gd, bd, hd, ETA):
+    """``ETA[d] = gd * phi(XC[d] - hd) + bd`` for one activation code ``act``."""
+    for k in range(XC.shape[1]):
+        ETA[d, k] = gd * phi(act, XC[d, k] - hd, hd) + bd
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA):
+    """Read-out means ``ETA`` (D, K) of the particles ``ZT`` (R, K): :func:`readout_mean` per column.
+
+    ``WT`` (R, D), ``mDT`` (R, ≥ D) as :func:`readout_mean`; ``hD, gain, b,
+    off`` (D,). Units read-out: ``XC`` (D, K) receives the currents
+    ``off + m[:D] z`` (which the adjoint needs); latent: ``XC`` is not used.
+    The activation is dispatched once per channel, each loop compiled for
+    one code (see :func:`units_current_adjoint_block` for why).
+    """
+    D, K = ETA.shape
+    if readout == 0:
+        _lincomb_block(off, WT, ZT, ETA)
+        return
+    _lincomb_block(off, mDT, ZT, XC)
+    for d in range(D):
+        gd, bd, hd = gain[d], b[d], hD[d]
+        if not from_rates:
+            for k in range(K):
+                ETA[d, k] = gd * XC[d, k] + bd
+        elif act == 1:
+            _rates_row(1, d, XC, gd, bd, hd, ETA)
+        elif act == 2:
+            _rates_row(2, d, XC, gd, bd, hd, ETA)
+        elif act == 3:
+            _rates_row(3, d, XC, gd, bd, hd, ETA)
+        else:
+            _rates_row(0, d, XC, gd, bd, hd, ETA)
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def loglik_block(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work, out):
+    """``out[k] = log p(y | ETA[:, k])``: :func:`loglik` of each particle (column of ``ETA`` (D, K)).
+
+    ``y, inv_sigma`` (D,); ``work`` (2, D, K) scratch for the Poisson terms
+    (:func:`.vmath.poisson_loglik_block`), not overlapping ``ETA``; ``out`` (K,).
+    """
+    if lik != 0:
+        poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out)
+        return
+    D, K = ETA.shape
+    for k in range(K):
+        out[k] = 0.0
+    for d in range(D):
+        yd, isg = y[d], inv_sigma[d]
+        for k in range(K):
+            r = (yd - ETA[d, k]) * isg
+            out[k] -= 0.5 * r * r
+    for k in range(K):
+        out[k] += gauss_const
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def loglik_adjoint_block(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA, dsigma):
+    """``DETA[:, k] = w[k] * dlogp/deta`` at ``ETA[:, k]``; Gaussian: ``dsigma += Σ_k w[k] dlogp/dsigma``.
+
+    ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, DETA`` (D, K); ``work``
+    (2, D, K) scratch for the Poisson terms. Particles with ``w[k] == 0``
+    get zeros and add nothing (their derivative may not even be finite).
+    """
+    if lik != 0:
+        poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA)
+        return
+    D, K = ETA.shape
+    for d in range(D):
+        yd, isg = y[d], inv_sigma[d]
+        s = 0.0
+        for k in range(K):
+            wk = w[k]
+            r = (yd - ETA[d, k]) * isg
+            DETA[d, k] = 0.0 if wk == 0.0 else wk * r * isg
+            s += 0.0 if wk == 0.0 else wk * (r * r - 1.0) * isg
+        dsigma[d] += s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def row_sums(X, acc):
+    """``acc[d] += Σ_k X[d, k]`` for ``X`` (D, K), ``acc`` (D,)."""
+    D, K = X.shape
+    for d in range(D):
+        s = 0.0
+        for k in range(K):
+            s += X[d, k]
+        acc[d] += s
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def linear_adjoint_block(ZT, MT, X, DZT, dMT):
+    """:func:`linear_adjoint` of every particle: ``DZT[:, k] += MT X[:, k]``, ``dMT[:, :D] += ZT Xᵀ``.
+
+    ``ZT, DZT`` (R, K); ``MT, dMT`` (R, ≥ D); ``X`` (D, K) the adjoints of
+    the read-outs ``MTᵀ z``.
+    """
+    D, K = X.shape
+    R = ZT.shape[0]
+    for r in range(R):
+        for d in range(D):
+            m = MT[r, d]
+            for k in range(K):
+                DZT[r, k] += m * X[d, k]
+        for d in range(D):
+            s = 0.0
+            for k in range(K):
+                s += ZT[r, k] * X[d, k]
+            dMT[r, d] += s
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _rates_adjoint_row(act, d, XC, DETA, gn, hd):
+    """Rates read-out, channel d, one activation code ``act``: overwrites ``XC[d]`` with the
+    currents' adjoints; returns the sums over particles for ``db, dgain, dh, doff``."""
+    sb = sg = sh = so = 0.0
+    for k in range(XC.shape[1]):
+        gd = DETA[d, k]
+        xh = XC[d, k] - hd
+        du = gd * gn
+        dx = du * dphi_dx(act, xh, hd)
+        sb += gd
+        sg += gd * phi(act, xh, hd)
+        sh += du * dphi_dh(act, xh, hd) - dx
+        so += dx
+        XC[d, k] = dx
+    return sb, sg, sh, so
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, dh, dgain, db, doff):
+    """:func:`units_current_adjoint` of every particle (column).
+
+    ``XC, DETA`` (D, K): the currents and the read-outs' adjoints; ``XC`` is
+    overwritten with the currents' adjoints, whose sum over particles goes
+    into ``doff``. Accumulates ``dh`` (first D units), ``dgain``, ``db`` (D,).
+
+    The activation is dispatched once per channel, each loop compiled for one
+    code: with the code a run-time value inside the loop, LLVM evaluated
+    every branch (``tanh`` included) for every element, 50 times slower.
+    """
+    D, K = XC.shape
+    for d in range(D):
+        gn, hd = gain[d], hD[d]
+        if from_rates:
+            if act == 1:
+                sb, sg, sh, so = _rates_adjoint_row(1, d, XC, DETA, gn, hd)
+            elif act == 2:
+                sb, sg, sh, so = _rates_adjoint_row(2, d, XC, DETA, gn, hd)
+            elif act == 3:
+                sb, sg, sh, so = _rates_adjoint_row(3, d, XC, DETA, gn, hd)
+            else:
+                sb, sg, sh, so = _rates_adjoint_row(0, d, XC, DETA, gn, hd)
+            dh[d] += sh
+        else:
+            sb = sg = so = 0.0
+            for k in range(K):
+                gd = DETA[d, k]
+                dx = gd * gn
+                sb += gd
+                sg += gd * XC[d, k]
+                so += dx
+                XC[d, k] = dx
+        db[d] += sb
+        dgain[d] += sg
+        doff[d] += so

@@ -10,6 +10,10 @@ sum can never index past the end). Schemes (docs/smc.md):
 - stratified  (code 2): ``p_k = (k + unif[k]) / K``
 - multinomial (code 3): ``p_k = unif[k]``
 - none        (code 0): identity
+
+The exponentials are :func:`.vmath.exp_s` (branch-free, within an ulp of
+libm's): a loop of ``math.exp`` stays a loop of scalar libm calls, which
+cost as much per step as the rest of the resampling.
 """
 import math
 
@@ -17,6 +21,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from .vmath import exp_s
 
 RESAMPLE_CODE = {"none": 0, "systematic": 1, "stratified": 2, "multinomial": 3}
 
@@ -25,15 +30,14 @@ RESAMPLE_CODE = {"none": 0, "systematic": 1, "stratified": 2, "multinomial": 3}
 def logsumexp(x):
     """log(sum(exp(x))) of a 1-D array; ``-inf`` when every entry is ``-inf``."""
     m = -np.inf
-    for v in x:
-        if v > m:
-            m = v
+    for k in range(x.shape[0]):
+        m = x[k] if x[k] > m else m
     if m == -np.inf or m == np.inf:
         # Subtracting an infinite max would give inf - inf = NaN.
         return m
     s = 0.0
-    for v in x:
-        s += math.exp(v - m)
+    for k in range(x.shape[0]):
+        s += exp_s(x[k] - m)
     return m + math.log(s)
 
 
@@ -42,15 +46,18 @@ def ess(logW):
     """Effective sample size ``1 / sum(W^2)`` of normalised log-weights."""
     s = 0.0
     for v in logW:
-        s += math.exp(2.0 * v)
+        s += exp_s(2.0 * v)
     return 1.0 / s
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def _cumulative(logW, cw):
+    # the exponentials in a loop of their own (vectorised), then the running sum
+    for k in range(logW.shape[0]):
+        cw[k] = exp_s(logW[k])
     total = 0.0
     for k in range(logW.shape[0]):
-        total += math.exp(logW[k])
+        total += cw[k]
         cw[k] = total
 
 

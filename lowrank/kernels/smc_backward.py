@@ -19,7 +19,11 @@ Adjoint of one step. With ``pi = exp(logW_t)`` and ``dlogW`` the adjoint of
     dell   = c_s - sum(dlogW)            c_s = 1 / (S T_s)
     dlw    = dell * pi + dlogW           adjoint of log w_t and of logW_{t-1}
 
-then the particles' adjoints (:func:`observation_adjoints` for the bootstrap, or
+then the particles' adjoints (:func:`observation_adjoints` for the bootstrap,
+vectorised over the particles like the forward's observation step: read-out
+means recomputed as one channel-major (D, K) block, the likelihood's adjoint
+over the whole block (:func:`~.vmath.poisson_loglik_adjoint_block`), the
+read-out's reverse with the sums over particles as row sums; or
 :func:`optimal_adjoints`) down to the prior means ``DF``, the transitions
 from step t-1 (:func:`transition_adjoint`), and what step t read from the
 inputs (:func:`offset_adjoint`, :func:`input_adjoint`). The adjoints of
@@ -31,19 +35,19 @@ says why): the structures are unpacked once per sequence, in
 thread-local arrays; the step functions, inlined by Numba, take plain
 arrays and small structures of thread-local arrays.
 """
-import math
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .observation import (linear_adjoint, linear_residual, loglik_adjoint, readout_mean, readout_offset,
-                          units_current_adjoint)
+from .observation import (linear_adjoint_block, linear_residual, loglik_adjoint_block, readout_block, readout_offset,
+                          row_sums, units_current_adjoint_block)
 from .encoder_proposal import encoder_adjoints, encoder_work, finish_step, load_step, start_step_adjoint, step_setup
 from .proposal import gram_adjoint, setup_adjoint, step_terms, step_terms_adjoint
 from .smc_args import grad_views, local_proposal
-from .transition import input_drive, lincomb, preactivations, transition_adjoint_block, transition_adjoints
+from .transition import input_drive, preactivations, transition_adjoint_block, transition_adjoints
+from .vmath import exp_s
 
 
 class Transition(NamedTuple):
@@ -120,6 +124,10 @@ class ParticleAdjoints(NamedTuple):
         adjoints of the state and of ``q``
     g, dg : (R,)         the step's ``Bᵀ R⁻¹ e`` and its adjoint (optimal proposal)
     eta, deta, xw : (D,) one particle's read-out mean, its adjoint, scratch
+    ZT, DZT : (R, K)     the particles, transposed, and their adjoints (:func:`observation_adjoints`)
+    ETA, DETA : (D, K)   their read-out means, channel-major, and the means' adjoints
+    XC : (D, K)          their currents ``off + m[:D] z``, then the currents' adjoints (units)
+    OW : (2, D, K)       scratch of the Poisson terms (:func:`~.vmath.poisson_loglik_adjoint_block`)
     """
 
     lwt: np.ndarray
@@ -140,6 +148,12 @@ class ParticleAdjoints(NamedTuple):
     eta: np.ndarray
     deta: np.ndarray
     xw: np.ndarray
+    ZT: np.ndarray
+    DZT: np.ndarray
+    ETA: np.ndarray
+    DETA: np.ndarray
+    XC: np.ndarray
+    OW: np.ndarray
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -153,7 +167,9 @@ def backward_work(K, R, N, D, U):
     pa = ParticleAdjoints(np.empty(K), np.zeros(K), np.empty((K, R)), np.empty((K, R)), np.empty((K, R)),
                           np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R), np.empty(R),
                           np.empty(R), np.empty(R), np.empty(R), np.zeros(R), np.zeros(R),
-                          np.empty(D), np.empty(D), np.empty(D))
+                          np.empty(D), np.empty(D), np.empty(D),
+                          np.empty((R, K)), np.empty((R, K)), np.empty((D, K)), np.empty((D, K)), np.empty((D, K)),
+                          np.empty((2, D, K)))
     return w, tw, pa
 
 
@@ -166,7 +182,7 @@ def weight_adjoints(cs, carry, logWt, dlogW, dlw):
     for k in range(K):
         dell -= dlogW[k]
     for k in range(K):
-        dlw[k] = dell * math.exp(logWt[k]) + dlogW[k]
+        dlw[k] = dell * exp_s(logWt[k]) + dlogW[k]
     for k in range(K):
         dlogW[k] = dlw[k] if carry else 0.0
 
@@ -178,34 +194,36 @@ def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
     Adds them to ``dz`` (K, R) in place, to the read-out blocks of ``g``
     (:class:`~.smc_args.Grads`) and to the offset's adjoint ``doff`` (D,);
     ``yt`` (D,), ``off`` (D,) the read-out offset, ``model``
-    :class:`~.smc_args.ModelArrays`, ``pa`` :class:`ParticleAdjoints` (reads ``dlw``).
+    :class:`~.smc_args.ModelArrays`, ``pa`` :class:`ParticleAdjoints` (reads
+    ``ZK``, ``dlw``; writes ``ZT``, ``DZT``, ``ETA``, ``DETA``, ``XC``, ``OW``).
+
+    Vectorised over the particles like :func:`.smc_forward.observe_particles`:
+    the read-out means are recomputed as one channel-major block (D, K),
+    the likelihood's adjoint runs over it at once, and the read-out's
+    reverse handles all particles per call, the sums over particles being
+    sums of a row. Particles with ``dlw = 0`` get zeros, so they add nothing.
     """
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
-    lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
     D = yt.shape[0]
-    WT, mDT, hD, gain, b, inv_sigma = model.WT, model.mDT, model.h[:D], model.gain, model.b, model.inv_sigma
-    dsigma, dWT, dmT, dh, dgain, db = g.sigma, g.WT, g.mT, g.h, g.gain, g.b
-    ZK, dlw, zk, dzk, eta, deta, xw = pa.ZK, pa.dlw, pa.zk, pa.dzk, pa.eta, pa.deta, pa.xw
+    WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
+    ZK, dlw, ZT, DZT, ETA, DETA, XC, OW = pa.ZK, pa.dlw, pa.ZT, pa.DZT, pa.ETA, pa.DETA, pa.XC, pa.OW
     K, R = dz.shape
+    for r in range(R):
+        for k in range(K):
+            ZT[r, k] = ZK[k, r]
+            DZT[r, k] = dz[k, r]
+    readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA)
+    loglik_adjoint_block(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, OW, DETA,
+                         g.sigma)
+    if readout == 0:
+        row_sums(DETA, doff)
+        linear_adjoint_block(ZT, WT, DETA, DZT, g.WT)
+    else:
+        units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, g.h, g.gain, g.b, doff)
+        linear_adjoint_block(ZT, mDT, XC, DZT, g.mT)
     for k in range(K):
-        wk = dlw[k]
-        if wk == 0.0:
-            continue
         for r in range(R):
-            zk[r] = ZK[k, r]
-            dzk[r] = dz[k, r]
-        readout_mean(readout, from_rates, act, zk, WT, mDT, hD, gain, b, off, eta)
-        loglik_adjoint(lik, link, yt, eta, inv_sigma, bin_width, wk, deta, dsigma)
-        if readout == 0:
-            for d in range(D):
-                doff[d] += deta[d]
-            linear_adjoint(zk, WT, deta, dzk, dWT)
-        else:
-            lincomb(off, mDT, zk, xw)
-            units_current_adjoint(from_rates, act, xw, hD, gain, deta, dh, dgain, db, doff)
-            linear_adjoint(zk, mDT, xw, dzk, dmT)
-        for r in range(R):
-            dz[k, r] = dzk[r]
+            dz[k, r] = DZT[r, k]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
