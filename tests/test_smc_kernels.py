@@ -376,7 +376,7 @@ def test_validation_errors():
             smc.elbo(p, y, u, ess_threshold=bad, **ok)
     with pytest.raises(ValueError, match="resample must be one of"):
         smc.elbo(p, y, u, resample="residual", **ok)
-    with pytest.raises(ValueError, match=r"proposal must be one of \['bootstrap', 'optimal'\]"):
+    with pytest.raises(ValueError, match=r"proposal must be one of \['bootstrap', 'optimal', 'encoder'\]"):
         smc.elbo(p, y, u, proposal="encoderr", **ok)
     with pytest.raises(ValueError, match="draws"):
         smc.elbo(p, y, u, draws=(np.zeros((2, 5, 3, 2)), np.zeros((2, 5, 2))), **ok)

@@ -114,8 +114,8 @@ _fingerprint = fingerprint          # the name older tests and scripts import
 def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         n_particles=10, proposal=None, resample="systematic", ess_threshold=None,
         batch_size=10, window=50, drop_last=False, augment_noise=None, n_iter=None, n_epochs=None,
-        batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, betas=(0.9, 0.999), adam_eps=1e-8,
-        clip_grad_norm=None, eval_every=50, eval_particles=None, restore_best=False, on_nonfinite="raise",
+        batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, encoder_lr=None, betas=(0.9, 0.999),
+        adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None, restore_best=False, on_nonfinite="raise",
         callback=None, verbose=1, seed=None, checkpoint=None, checkpoint_every=None, resume=None) -> FitResult:
     """Fit a low-rank RNN to data by stochastic gradient ascent on the SMC ELBO.
 
@@ -157,6 +157,12 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     lr : float, default 1e-3
     lr_end : float, optional
         Learning rate of the last update: ``lr_i = lr (lr_end / lr)^{i / (n_iter − 1)}``. Default ``lr``.
+    encoder_lr : float, optional
+        Learning rate of the encoder network's weights (models with an
+        encoder), decayed like ``lr``. Default ``lr / 10``: Adam moves every
+        weight by about the learning rate per update, and the network's ~10⁵
+        weights moving together at an ``lr`` fit for the RNN (1e-2) can throw
+        its variances across orders of magnitude within a few updates.
     betas : (float, float), default (0.9, 0.999)
     adam_eps : float, default 1e-8
     clip_grad_norm : float, optional
@@ -207,7 +213,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         opts, n_particles=n_particles, proposal=proposal, resample=resample, ess_threshold=ess_threshold,
         batch_size=batch_size, window=window, drop_last=drop_last, augment_noise=augment_noise, n_iter=n_iter,
         n_epochs=n_epochs, batches_per_epoch=batches_per_epoch, optimizer=optimizer, lr=lr, lr_end=lr_end,
-        betas=betas, adam_eps=adam_eps, clip_grad_norm=clip_grad_norm, eval_every=eval_every,
+        encoder_lr=encoder_lr, betas=betas, adam_eps=adam_eps, clip_grad_norm=clip_grad_norm, eval_every=eval_every,
         eval_particles=eval_particles, heldout=heldout, restore_best=restore_best, on_nonfinite=on_nonfinite,
         checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     _check_sources(callback, heldout, y_val, inputs_val)

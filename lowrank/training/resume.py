@@ -140,7 +140,8 @@ def check_resume(path, file, state: TrainState, options, settings: dict, prints:
         raise ValueError(f"checkpoint {path!s} is for a model with options {file.options}; this model has {options}")
     if state.iteration > n_iter:
         raise ValueError(f"checkpoint {path!s} has {state.iteration} iterations done; n_iter={n_iter} is smaller")
-    changed = [k for k, v in settings.items() if state.settings.get(k) != v]
+    # A setting newer than the checkpoint (encoder_lr) is no change: it did not exist when it was written.
+    changed = [k for k, v in settings.items() if k in state.settings and state.settings[k] != v]
     changed += changed_inputs(state.fingerprints, prints)
     if changed:
         warnings.warn(f"resuming {path!s} with different {', '.join(changed)} than the checkpointed fit; "

@@ -17,6 +17,7 @@ import numpy as np
 from .._checks import check_bool, check_choice, check_float, check_positive_float, check_positive_int
 from ..inference.elbo import check_choices
 from ..model.options import ModelOptions
+from ..model.params import flat_slices, n_params
 from .optim import OPTIMIZERS
 
 __all__ = ["FitSettings", "check_settings", "check_augment_noise", "ON_NONFINITE"]
@@ -24,7 +25,7 @@ __all__ = ["FitSettings", "check_settings", "check_augment_noise", "ON_NONFINITE
 ON_NONFINITE = ("raise", "stop")
 # Settings that change the trajectory of a fit; resuming with other values warns.
 TRAJECTORY = ("n_particles", "proposal", "resample", "ess_threshold", "batch_size", "window", "drop_last",
-              "n_iter", "optimizer", "lr", "lr_end", "betas", "adam_eps", "clip_grad_norm", "eval_every",
+              "n_iter", "optimizer", "lr", "lr_end", "encoder_lr", "betas", "adam_eps", "clip_grad_norm", "eval_every",
               "eval_particles", "heldout", "augment_noise")
 
 
@@ -33,7 +34,8 @@ class FitSettings(NamedTuple):
 
     ``n_iter`` is None until the data is known when the length is given in
     epochs (:func:`resolve_n_iter`); ``lr_end`` is ``lr`` without decay;
-    ``eval_particles`` is ``n_particles`` unless given; ``augment_noise`` is
+    ``eval_particles`` is ``n_particles`` unless given; ``encoder_lr`` is
+    ``lr / 10`` unless given; ``augment_noise`` is
     None or a float64 array of shape (n_obs,).
     """
 
@@ -51,6 +53,7 @@ class FitSettings(NamedTuple):
     optimizer: str
     lr: float
     lr_end: float
+    encoder_lr: float
     betas: tuple
     adam_eps: float
     clip_grad_norm: Optional[float]
@@ -82,11 +85,21 @@ class FitSettings(NamedTuple):
         n = self.n_iter
         return self.lr * (self.lr_end / self.lr) ** (np.arange(n) / max(n - 1, 1))
 
+    def lr_scale(self, opts):
+        """Per-coordinate factors of the learning rate on the flat vector: 1, and
+        ``encoder_lr / lr`` on the encoder's weights; None when they are all 1."""
+        sl = flat_slices(opts)["enc"]
+        if sl.stop == sl.start or self.encoder_lr == self.lr:
+            return None
+        scale = np.ones(n_params(opts))
+        scale[sl] = self.encoder_lr / self.lr
+        return scale
+
 
 def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resample="systematic",
                    ess_threshold=None, batch_size=10, window=50, drop_last=False, augment_noise=None,
                    n_iter=None, n_epochs=None, batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None,
-                   betas=(0.9, 0.999), adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None,
+                   encoder_lr=None, betas=(0.9, 0.999), adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None,
                    heldout=None, restore_best=False, on_nonfinite="raise", checkpoint=None,
                    checkpoint_every=None) -> FitSettings:
     """Validate ``fit``'s settings for a model with options ``opts`` (nothing is computed)."""
@@ -96,6 +109,7 @@ def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resampl
     check_choices(opts, proposal, resample, ess_threshold, n_particles)
     lr = check_positive_float("lr", lr)
     lr_end = check_positive_float("lr_end", lr_end, allow_none=True)
+    encoder_lr = check_positive_float("encoder_lr", encoder_lr, allow_none=True)
     checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every, allow_none=True)
     if checkpoint_every is not None and checkpoint is None:
         raise ValueError("checkpoint_every needs checkpoint=path")
@@ -110,7 +124,8 @@ def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resampl
         n_epochs=check_positive_int("n_epochs", n_epochs, allow_none=True),
         batches_per_epoch=check_positive_int("batches_per_epoch", batches_per_epoch, allow_none=True),
         optimizer=check_choice("optimizer", optimizer, tuple(OPTIMIZERS)), lr=lr,
-        lr_end=lr if lr_end is None else lr_end, betas=_check_betas(betas),
+        lr_end=lr if lr_end is None else lr_end, encoder_lr=lr / 10 if encoder_lr is None else encoder_lr,
+        betas=_check_betas(betas),
         adam_eps=check_positive_float("adam_eps", adam_eps),
         clip_grad_norm=check_positive_float("clip_grad_norm", clip_grad_norm, allow_none=True),
         eval_every=check_positive_int("eval_every", eval_every), eval_particles=eval_particles,

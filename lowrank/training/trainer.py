@@ -120,6 +120,7 @@ class Trainer:
         hyper = dict(beta1=s.betas[0], beta2=s.betas[1], eps=s.adam_eps)
         self.opt = make_optimizer(s.optimizer, n, **hyper)
         self.lrs = s.learning_rates()
+        self.lr_scale = s.lr_scale(model.options) if hasattr(model, "options") else None
         self.hist = HistoryBuffer(s.n_iter)
         self.best = Best()
         self.done, self.time_offset, self.last_val, self.failure = 0, 0.0, float("nan"), None
@@ -211,8 +212,9 @@ class Trainer:
         # The optimiser minimises the negative ELBO.
         scale = -1.0 if s.clip_grad_norm is None or gnorm <= s.clip_grad_norm else -s.clip_grad_norm / gnorm
         np.multiply(g, scale, out=self._gstep)
+        step_lr = lr if self.lr_scale is None else lr * self.lr_scale
         with np.errstate(over="ignore", invalid="ignore"):
-            self.opt.step(self.theta, self._gstep, lr)
+            self.opt.step(self.theta, self._gstep, step_lr)
         params = self.unflatten(self.theta)
         bad = self.unflatten.broken(self.theta, params)
         if bad:

@@ -434,7 +434,8 @@ def simulate(params, opts, T, n_seq, inputs=None, seed=0):
                 ys[s, t] = eta + p.sigma * rng.standard_normal(D)
             else:
                 lam = (np.exp(eta) if opts.link == "exp" else np.logaddexp(0.0, eta)) * opts.bin_width
-                ys[s, t] = rng.poisson(lam)
+                # A random model can drift to huge rates; counts in the hundreds test as much.
+                ys[s, t] = rng.poisson(np.minimum(lam, 500.0))
     return zs, ys
 
 
