@@ -34,8 +34,8 @@ class FitSettings(NamedTuple):
 
     ``n_iter`` is None until the data is known when the length is given in
     epochs (:func:`resolve_n_iter`); ``lr_end`` is ``lr`` without decay;
-    ``eval_particles`` is ``n_particles`` unless given; ``encoder_lr`` is
-    ``lr / 10`` unless given; ``augment_noise`` is
+    ``eval_particles`` is ``n_particles`` unless given; ``encoder_lr`` None
+    stands for ``lr / 10``; ``augment_noise`` is
     None or a float64 array of shape (n_obs,).
     """
 
@@ -53,7 +53,7 @@ class FitSettings(NamedTuple):
     optimizer: str
     lr: float
     lr_end: float
-    encoder_lr: float
+    encoder_lr: Optional[float]
     betas: tuple
     adam_eps: float
     clip_grad_norm: Optional[float]
@@ -89,10 +89,11 @@ class FitSettings(NamedTuple):
         """Per-coordinate factors of the learning rate on the flat vector: 1, and
         ``encoder_lr / lr`` on the encoder's weights; None when they are all 1."""
         sl = flat_slices(opts)["enc"]
-        if sl.stop == sl.start or self.encoder_lr == self.lr:
+        ratio = 0.1 if self.encoder_lr is None else self.encoder_lr / self.lr
+        if sl.stop == sl.start or ratio == 1.0:
             return None
         scale = np.ones(n_params(opts))
-        scale[sl] = self.encoder_lr / self.lr
+        scale[sl] = ratio
         return scale
 
 
@@ -124,7 +125,7 @@ def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resampl
         n_epochs=check_positive_int("n_epochs", n_epochs, allow_none=True),
         batches_per_epoch=check_positive_int("batches_per_epoch", batches_per_epoch, allow_none=True),
         optimizer=check_choice("optimizer", optimizer, tuple(OPTIMIZERS)), lr=lr,
-        lr_end=lr if lr_end is None else lr_end, encoder_lr=lr / 10 if encoder_lr is None else encoder_lr,
+        lr_end=lr if lr_end is None else lr_end, encoder_lr=encoder_lr,
         betas=_check_betas(betas),
         adam_eps=check_positive_float("adam_eps", adam_eps),
         clip_grad_norm=check_positive_float("clip_grad_norm", clip_grad_norm, allow_none=True),
