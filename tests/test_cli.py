@@ -136,3 +136,51 @@ def test_plot_option_without_matplotlib_fails_before_fitting(tmp_path, capsys, h
     assert main(args + ["--plot", str(tmp_path / "h.png")]) == 2
     assert "pip install 'lowrank[plot]'" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _counts_file(tmp_path, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.poisson(0.3, (6, 30, 5)).astype(np.int64)
+    path = tmp_path / "counts.npz"
+    np.savez(path, y=y)
+    return y, path
+
+
+def test_fit_counts_with_the_encoder_proposal(tmp_path, capsys):
+    """``lowrank fit counts.npz --likelihood poisson --readout units --proposal encoder`` and its flags."""
+    y, data = _counts_file(tmp_path)
+    out = tmp_path / "m.npz"
+    base = ["fit", str(data), "--likelihood", "poisson", "--readout", "units", "--rank", "2", "--iters", "3",
+            "--window", "0", "--quiet", "--out", str(out), "--force"]
+    assert main(base + ["--proposal", "encoder", "--encoder-kernels", "5,1", "--encoder-channels", "4",
+                        "--encoder-padding", "acausal", "--encoder-padding-mode", "reflect",
+                        "--encoder-init-scale", "0.5", "--encoder-constant-var"]) == 0
+    m = lowrank.LowRankRNN.load(out)
+    enc = m.options.encoder
+    assert (enc.kernel_sizes, enc.channels, enc.padding, enc.padding_mode, enc.init_scale, enc.constant_var) == (
+        (5, 1), (4,), "acausal", "reflect", 0.5, True)
+    assert m.options.default_proposal == "encoder" and m.params.enc.size > 0
+    # an --encoder-* flag alone gives the model an encoder (and its proposal)
+    assert main(base + ["--encoder-kernels", "3,1", "--encoder-channels", "2"]) == 0
+    assert lowrank.LowRankRNN.load(out).options.encoder.kernel_sizes == (3, 1)
+    capsys.readouterr()
+    assert main(base + ["--proposal", "bootstrap", "--encoder-kernels", "3,1", "--encoder-channels", "2"]) == 2
+    assert "--encoder-* flags configure the encoder proposal" in capsys.readouterr().err
+    assert main(base + ["--proposal", "encoder", "--encoder-kernels", "3,1"]) == 2
+    assert "--encoder-channels must have one entry fewer than --encoder-kernels" in capsys.readouterr().err
+    assert main(base + ["--encoder-kernels", "3,x"]) == 2
+    assert "must be integers separated by commas" in capsys.readouterr().err
+    assert main(base + ["--teacher", "oscillator_poisson"]) == 2
+    assert "--teacher picks the demo's data" in capsys.readouterr().err
+
+
+def test_spiking_demo_uses_the_teachers_read_out_and_the_encoder(tmp_path, capsys):
+    out = tmp_path / "demo.npz"
+    assert main(["fit", "--teacher", "oscillator_poisson", "--iters", "2", "--particles", "4", "--quiet",
+                 "--encoder-kernels", "3,1", "--encoder-channels", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "'oscillator_poisson' teacher's data set" in text and "spike counts of 40 units" in text
+    m = lowrank.LowRankRNN.load(out)
+    o = m.options
+    assert (o.likelihood, o.readout, o.units_readout_from, o.n_units, o.rank) == ("poisson", "units", "rates", 40, 2)
+    assert o.encoder is not None and o.default_proposal == "encoder"
