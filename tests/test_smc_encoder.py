@@ -92,3 +92,27 @@ def test_encoder_proposal_kernels_match_reference(i, make_model, make_inputs):
         if np.linalg.norm(a[valid] - b[valid]) > 1e-7 * np.linalg.norm(b[valid]):
             bad.append(f"{name}: {np.linalg.norm(a[valid] - b[valid]) / np.linalg.norm(b[valid]):.2e}")
     assert not bad, "; ".join(bad)
+
+
+def test_posterior_score_predict_and_sample_use_the_encoder(make_model):
+    """A model with an encoder filters with it by default, everywhere the filter runs."""
+    opts = ModelOptions(n_units=6, rank=2, n_obs=4, readout="units", likelihood="poisson",
+                        encoder=dict(kernel_sizes=(3, 1), channels=(4,), padding="acausal"))
+    import lowrank
+    model = lowrank.LowRankRNN.from_params(make_model(opts, 7), opts)
+    y = model.sample(n_trials=3, n_steps=12, seed=1).y
+    post = model.posterior(y, n_particles=20, seed=2)
+    boot = model.posterior(y, n_particles=20, seed=2, proposal="bootstrap")
+    assert post.filter_mean.shape == (3, 12, 2) and np.all(np.isfinite(post.filter_mean))
+    assert not np.allclose(post.filter_mean, boot.filter_mean)       # the encoder was used
+    s_enc = model.score(y, n_particles=20, seed=3)
+    assert s_enc == model.score(y, n_particles=20, seed=3, proposal="encoder")
+    assert s_enc != model.score(y, n_particles=20, seed=3, proposal="bootstrap")
+    pred = model.predict(y, 5, n_particles=20, seed=4)
+    assert np.all(np.isfinite(pred.mean))
+    gen = model.sample(n_trials=3, n_steps=6, z0="posterior", y=y, seed=5)
+    assert gen.z.shape == (3, 6, 2) and np.all(np.isfinite(gen.z))
+    # trials of different lengths: the encoder pads each at its own length
+    ragged = [y[0], y[1, :7]]
+    post_r = model.posterior(ragged, n_particles=20, seed=2)
+    assert np.all(np.isfinite(post_r.filter_mean[1, :7]))
