@@ -84,7 +84,7 @@ def true_rates(d):
 
 
 def fit_student(y_train, args):
-    enc = lowrank.EncoderOptions(padding=args.padding)
+    enc = lowrank.EncoderOptions(padding=args.padding, init_scale=args.init_scale)
     student = lowrank.LowRankRNN(n_units=40, rank=2, n_obs=40, activation="relu", readout="units",
                                  units_readout_from="currents", likelihood="poisson", link="softplus",
                                  encoder=enc, seed=args.seed)
@@ -93,8 +93,8 @@ def fit_student(y_train, args):
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     student.fit(y_train, n_particles=args.particles, proposal=args.proposal, window=args.window or None,
-                batch_size=10, n_iter=args.iters, lr=args.lr, lr_end=args.lr_end, seed=args.seed,
-                clip_grad_norm=args.clip, verbose=1)
+                batch_size=10, n_iter=args.iters, lr=args.lr, lr_end=args.lr_end, encoder_lr=args.encoder_lr,
+                seed=args.seed, clip_grad_norm=args.clip, verbose=1)
     return student, compile_s, time.perf_counter() - t0
 
 
@@ -125,6 +125,8 @@ def main(argv=None):
     ap.add_argument("--lr-end", type=float, default=1e-4)
     ap.add_argument("--particles", type=int, default=64)
     ap.add_argument("--padding", default="causal")
+    ap.add_argument("--init-scale", type=float, default=0.1, help="the encoder's initial standard deviation")
+    ap.add_argument("--encoder-lr", type=float, default=None, help="the encoder's learning rate (default lr/10)")
     ap.add_argument("--proposal", default="encoder", choices=("encoder", "bootstrap"),
                     help="training proposal (the comparisons use both)")
     ap.add_argument("--window", type=int, default=0, help="training window length (0: whole trials)")
@@ -165,7 +167,8 @@ def main(argv=None):
     cmp = compare_spike_statistics(y_test, counts_gen)
     out = {
         "config": dict(seed=args.seed, iters=args.iters, proposal=args.proposal, window=args.window, clip=args.clip, lr=args.lr, lr_end=args.lr_end, particles=args.particles,
-                       padding=args.padding, eval_particles=args.eval_particles, n_train=N_TRAIN,
+                       padding=args.padding, init_scale=args.init_scale, encoder_lr=args.encoder_lr,
+                       eval_particles=args.eval_particles, n_train=N_TRAIN,
                        n_heldout=int(y.shape[0] - N_TRAIN), threads=numba.get_num_threads(),
                        library_version=lowrank.__version__),
         "fit_s": fit_s, "compile_s": compile_s, "best_train_elbo_per_step": float(student.best_elbo_),
