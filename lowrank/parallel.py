@@ -313,10 +313,10 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
         (``"tcp://host:8786"``; a client is opened and closed by this call).
         Default: the current client (``distributed.get_client()``).
     on_result : callable, optional
-        ``on_result(index, row, model)`` is called in this process as each fit
-        finishes (in completion order; ``row`` as in the table, ``model`` None
-        for a fit without parameters), e.g. to write each model to disk as
-        soon as it exists.
+        ``on_result(index, row, model, history)`` is called in this process as
+        each fit finishes (in completion order; ``row`` as in the table,
+        ``model`` and ``history`` None for a fit without them), e.g. to write
+        each model to disk as soon as it exists.
     verbose : int
         joblib's verbosity.
     **fit_kwargs
@@ -345,7 +345,7 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
         out.append(o)
         if on_result is not None:
             idx, k, s = jobs[o.index]
-            on_result(o.index, _row(o.index, settings.index(k), s, k, o), _model_of(o, s))
+            on_result(o.index, _row(o.index, o.index // len(child), s, k, o), _model_of(o, s), o.history)
 
     if backend == "dask":
         calls = [(idx, mkw, s, fkw, threads_per_job) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
@@ -383,7 +383,7 @@ def _collect(jobs, settings, out):
     for (idx, k, s), o in zip(jobs, out):
         models.append(_model_of(o, s))
         histories.append(o.history)
-        table.append(_row(idx, settings.index(k), s, k, o))
+        table.append(_row(idx, idx // (len(jobs) // len(settings)), s, k, o))
     failed = [row for row in table if row["error"] is not None]
     if failed:
         warnings.warn(f"{len(failed)} of {len(table)} fits failed (see the table's error column); the first, "

@@ -61,7 +61,7 @@ def test_dask_gives_the_numbers_of_loky_and_of_one_job(reference, cluster):
     # The current client is found without being passed; a scheduler address opens (and closes) its own.
     seen = []
     again = lowrank.fit_many(SPEC, y, backend="dask", seeds=[reference.table[0]["seed"]],
-                             on_result=lambda i, row, m: seen.append((i, row["seed"], m is not None)),
+                             on_result=lambda i, row, m, h: seen.append((i, row["seed"], m is not None)),
                              **{k: v for k, v in KW.items() if k != "seeds"})
     same_fits(again, reference, rows=[0])
     assert seen == [(0, reference.table[0]["seed"], True)]
