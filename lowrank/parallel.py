@@ -38,8 +38,9 @@ plain sight:
   a diverged update) is a result, not a fault: it is recorded, not retried
   (it would fail again the same way).
 
-The data go to the cluster once, as a task of their own (not sent with every fit, and
-recomputed from the scheduler's copy if the workers holding them die).
+Data over 4 MiB go to the cluster once, as a task of their own (not sent with every fit, and
+recomputed from the scheduler's copy if the workers holding them die); smaller data travel with
+each fit, which saves a round trip.
 
 Determinism
 -----------
@@ -231,6 +232,9 @@ def _dask_client(client):
                          "fit_many, or pass client=<Client or scheduler address>") from None
 
 
+_INLINE_BYTES = 4 << 20               # data up to this size travel with each Dask task instead
+
+
 def _same(x):
     return x
 
@@ -242,6 +246,8 @@ def _data_task(client, array, key):
     them, and when those die every fit that needs them is cancelled. A task's
     result is recomputed from the scheduler's copy instead.
     """
+    if np.asarray(array).nbytes <= _INLINE_BYTES:
+        return array                 # small: sent with each fit, which saves a round trip before the fits start
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
         return client.submit(_same, array, key=key, pure=False)
