@@ -1,6 +1,6 @@
 """The ``lowrank`` command line: ``lowrank <command> --help`` for each command.
 
-Commands: simulate, fit, sample, info, fixed-points, evaluate. Each parses
+Commands: simulate, fit, fit-many, sample, info, fixed-points, evaluate. Each parses
 its arguments, calls one function of :mod:`lowrank.workflows` (where the
 computing, reading and writing happen) and prints the result.
 
@@ -22,6 +22,7 @@ import warnings
 
 from ._version import __version__
 from .workflows import DEMO  # noqa: F401  (the demo's settings, also imported from here)
+from .workflows import SETTING_KEYS
 
 OUTPUT_POLICY = ("Outputs are checked before anything is computed: an output that is also an input is "
                  "refused, and an existing output is replaced only with --force.")
@@ -95,6 +96,12 @@ FLAGS = {
                 data_hann="--data-hann", unsmooth_below="--unsmooth-below", max_freq="--unsmooth-below",
                 checkpoint="--checkpoint", checkpoint_every="--checkpoint-every", resume="--resume",
                 out="--out", plot="--plot", force="--force"),
+    "fit-many": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
+                     likelihood="--likelihood", link="--link", n_particles="--particles", window="--window",
+                     batch_size="--batch-size", n_iter="--iters", lr="--lr", lr_end="--lr-end",
+                     heldout="--heldout", eval_every="--eval-every", seeds="--seeds", base_seed="--base-seed",
+                     settings="--settings", jobs="--jobs", scheduler="--scheduler", threads="--threads",
+                     out="--out", force="--force"),
 }
 
 
@@ -225,6 +232,31 @@ def cmd_fit(args):
         print(res.summary)
     print(f"fitted {res.model!r} on {args.data or 'the demo data'} ({res.n_iter} iterations, stopped: "
           f"{res.stop_reason}); best ELBO/step {res.best_elbo:.4f}; wrote {res.out}")
+    return 0
+
+
+def cmd_fit_many(args):
+    from . import workflows
+    kw = _given(args, n_units="units", activation="activation", readout="readout", likelihood="likelihood",
+                link="link", n_iter="iters", lr="lr", lr_end="lr_end", eval_every="eval_every")
+    if args.window is not None:
+        kw["window"] = args.window or None                                     # 0: whole trials
+    res = workflows.fit_many_recording(
+        args.data, seeds=args.seeds, base_seed=args.base_seed, settings=args.settings,
+        jobs=-1 if args.jobs is None else args.jobs, scheduler=args.scheduler, threads=args.threads,
+        rank=args.rank, n_particles=args.particles, batch_size=args.batch_size, heldout=args.heldout or None,
+        out=args.out, force=args.force, **kw)
+    print(f"{len(res.table)} fits in {res.out}: {res.ran} run now, {res.skipped} already finished; "
+          f"wrote table.csv and table.json")
+    if res.best is not None:
+        print(f"best: setting {res.best['setting']} seed {res.best['seed']} ({res.best['chosen_by']} "
+              f"{res.best[res.best['chosen_by']]:.4f}); wrote {os.path.join(res.out, 'best.npz')}")
+    if res.failed:
+        first = res.failed[0]
+        print(f"lowrank fit-many: error: {len(res.failed)} of {len(res.table)} fits failed (the first, setting "
+              f"{first['setting']} seed {first['seed']}: {first['error_type']}: {_one_line(first['error'])}); "
+              f"rerun the same command to retry those without a model file", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -399,6 +431,49 @@ def _parser_fit(sub):
     s.set_defaults(func=cmd_fit)
 
 
+FIT_MANY_EPILOG = (
+    "Every seed (child seeds of --base-seed) is fitted with every setting of --settings, a TOML file of "
+    "[[setting]] tables and/or a [grid] of lists (keys: " + ", ".join(sorted(SETTING_KEYS)) + "; window = 0: whole trials). "
+    "--out is a folder: one model file per fit, written as it finishes, table.csv, table.json and best.npz "
+    "(highest best held-out ELBO). Rerunning with the same --out skips the fits already finished; a folder "
+    "of another plan (data, flags, settings) is refused without --force, which reruns every fit. Exit status "
+    "1 when any fit failed (the others are still written).")
+
+
+def _parser_fit_many(sub):
+    from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, READOUTS
+    s = sub.add_parser("fit-many", help="fit many seeds (and settings) to data, here or on a Dask cluster",
+                       epilog=FIT_MANY_EPILOG)
+    s.add_argument("data", help=".npy (T, D) or (trials, T, D), or .npz with y (and optional inputs u)")
+    s.add_argument("--seeds", type=POS_INT, default=20, help="number of seeds (default 20)")
+    s.add_argument("--base-seed", type=NONNEG_INT, default=0, help="the seeds are its children (default 0)")
+    s.add_argument("--settings", default=None, metavar="GRID.toml", help="settings to run with every seed")
+    where = s.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=POS_INT, default=None, help="parallel fits on this machine (default: cores)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on a Dask cluster, e.g. tcp://host:8786 (needs lowrank[dask])")
+    s.add_argument("--threads", type=POS_INT, default=None,
+                   help="Numba threads per fit (default: cores / jobs, or each Dask worker's threads)")
+    s.add_argument("--rank", type=POS_INT, default=3, help="rank R (default 3)")
+    s.add_argument("--units", type=POS_INT, default=None, help="units N (default 128, or D with --readout units)")
+    s.add_argument("--activation", choices=ACTIVATIONS, default=None, help="default relu")
+    s.add_argument("--readout", choices=READOUTS, default=None, help="default latent")
+    s.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="default gaussian")
+    s.add_argument("--link", choices=LINKS, default=None, help="Poisson link (default softplus)")
+    s.add_argument("--particles", type=POS_INT, default=10, help="particles K (default 10)")
+    s.add_argument("--window", type=NONNEG_INT, default=None, help="training window; 0: whole trials (default 50)")
+    s.add_argument("--batch-size", type=POS_INT, default=10, help="default 10")
+    s.add_argument("--iters", type=POS_INT, default=None, help="updates per fit (default 1000)")
+    s.add_argument("--lr", type=POS_FLOAT, default=None, help="initial learning rate (default 1e-3)")
+    s.add_argument("--lr-end", type=POS_FLOAT, default=None, help="final learning rate (default: --lr)")
+    s.add_argument("--heldout", type=FRACTION, default=0.1,
+                   help="fraction held out, which chooses best.npz (default 0.1; 0: none, best by training ELBO)")
+    s.add_argument("--eval-every", type=POS_INT, default=None, help="held-out evaluation period (default 50)")
+    s.add_argument("--out", default="runs", metavar="FOLDER", help="the run folder (default runs)")
+    _add_force(s)
+    s.set_defaults(func=cmd_fit_many)
+
+
 def build_parser():
     p = _Parser(prog="lowrank", description="Stochastic low-rank RNNs fitted to neural data.",
                 epilog="Exit status: 0 success, 2 bad arguments or input, 1 failure during the computation, "
@@ -407,6 +482,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", metavar="command")
     _parser_simulate(sub)
     _parser_fit(sub)
+    _parser_fit_many(sub)
     _parser_sample(sub)
     _parser_inspect(sub)
     return p

@@ -1,23 +1,65 @@
 """Many independent fits at once (restarts, seeds, hyperparameter settings).
 
-Fits run in joblib workers (default ``loky`` processes, which are safe with
-Numba's threading layers; pass ``backend="dask"`` inside a
-``dask.distributed`` client context to spread them over a cluster). Each
-worker's Numba thread count is set so that workers × threads does not exceed
-the cores. Every fit gets its own child seed from
+Backends
+--------
+``backend="loky"`` (the default) and the other joblib backends run the fits
+in joblib workers on this machine (loky: processes, which are safe with all
+of Numba's threading layers). Each worker's Numba thread count is set so
+that workers × threads does not exceed the cores.
+
+``backend="dask"`` runs them on a ``dask.distributed`` cluster: a
+``Client`` the caller made (a ``LocalCluster``, ``Client("tcp://host:8786")``,
+a dask-jobqueue ``SLURMCluster``), the current one, or a scheduler address
+(a client is then opened and closed by the call). The fits are submitted with
+``client.submit``, one task per fit, rather than through joblib's dask
+backend, because that keeps the two things this module must control in
+plain sight:
+
+* **Numba in worker threads.** A Dask worker runs its tasks as threads of one
+  process, and Numba's default ``workqueue`` threading layer aborts when two
+  threads of a process launch parallel regions at once (``omp`` and ``tbb``
+  are safe, but neither is guaranteed to be installed). So every fit takes a
+  per-process lock: a worker process runs one fit at a time, whatever its
+  ``nthreads``, and that fit gets the worker's whole thread budget as Numba
+  threads (``threads_per_job`` overrides it; never more than
+  ``NUMBA_NUM_THREADS``). The budget is the worker's own ``nthreads``, not
+  the cores of the machine that called ``fit_many``. Many fits are
+  therefore best spread as many single-threaded worker *processes*
+  (``LocalCluster(n_workers=cores, threads_per_worker=1)``, one SLURM task
+  per core); a few big fits as fewer processes with more threads each. The
+  kernels are deterministic whatever the thread count, so none of this
+  changes the numbers.
+* **Faults.** A worker that dies in the middle of a fit (killed, out of
+  memory, its node gone) loses that fit only: the scheduler reruns it on
+  another worker, up to ``distributed.scheduler.allowed-failures`` times
+  (3 by default), after which its row in the table records the error
+  (``KilledWorker``). Results are gathered as they finish, so every fit
+  that finished is returned. An exception raised *by* a fit (bad settings,
+  a diverged update) is a result, not a fault: it is recorded, not retried
+  (it would fail again the same way).
+
+Data over 4 MiB go to the cluster once, as a task of their own (not sent with every fit, and
+recomputed from the scheduler's copy if the workers holding them die); smaller data travel with
+each fit, which saves a round trip.
+
+Determinism
+-----------
+Every fit gets its own child seed from
 ``numpy.random.SeedSequence(base_seed).spawn``, and the kernels are
-deterministic whatever the thread count, so the results do not depend on
-``n_jobs``.
+deterministic whatever the thread count, so the results depend neither on
+``n_jobs`` nor on the backend.
 
 A fit that fails (an error in its settings, a diverged update, degenerate
-SMC) does not take the others down: its row in the table records the error,
-its model is the best parameters it reached (or None), and a warning says
-how many failed.
+SMC, a lost worker) does not take the others down: its row in the table
+records the error, its model is the best parameters it reached (or None),
+and a warning says how many failed.
 """
 from __future__ import annotations
 
 import os
+import threading
 import time
+import uuid
 import warnings
 from typing import NamedTuple, Optional
 
@@ -105,13 +147,15 @@ def _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
     if threads:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     start = time.perf_counter()
-    model = LowRankRNN(seed=seed, **model_kwargs)
-    opts = model.options.to_dict()
+    model, opts = None, None
     try:
+        model = LowRankRNN(seed=seed, **model_kwargs)         # a setting may override the model's arguments
+        opts = model.options.to_dict()
         model.fit(y, inputs=inputs, seed=seed, verbose=0, **fit_kwargs)
     except Exception as exc:        # recorded in the table; KeyboardInterrupt still stops everything
         return _Outcome(index, opts, getattr(exc, "best_params", None), getattr(exc, "history", None),
-                        time.perf_counter() - start, model.noise_basis, (type(exc).__name__, str(exc)))
+                        time.perf_counter() - start, None if model is None else model.noise_basis,
+                        (type(exc).__name__, str(exc)))
     return _Outcome(index, opts, model.params, model.history_, time.perf_counter() - start, model.noise_basis, None)
 
 
@@ -127,8 +171,120 @@ def _row(index, setting, seed, overrides, out: _Outcome):
                 seconds=float(out.seconds), error_type=error_type, error=error, **overrides)
 
 
+_FIT_LOCK = threading.Lock()      # one fit at a time per process on Dask workers (module docstring)
+
+
+def _model_keys():
+    """Names a setting may override in the model specification (``LowRankRNN`` arguments but ``seed``)."""
+    import inspect
+
+    from .rnn import LowRankRNN
+    return [k for k in inspect.signature(LowRankRNN.__init__).parameters if k not in ("self", "seed")]
+
+
+def _split_setting(setting, model_kwargs, fit_kwargs):
+    """(model kwargs, fit kwargs) of one setting: its ``LowRankRNN`` arguments override the model's."""
+    keys = set(_model_keys())
+    return ({**model_kwargs, **{k: v for k, v in setting.items() if k in keys}},
+            {**fit_kwargs, **{k: v for k, v in setting.items() if k not in keys}})
+
+
+def _worker_threads():
+    """The thread budget of the Dask worker running this task (its ``nthreads``), or None outside one."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    state = getattr(worker, "state", None)
+    return int(getattr(state, "nthreads", None) or getattr(worker, "nthreads", 1) or 1)
+
+
+def _dask_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
+    """One fit in a Dask worker: alone in its process (the lock), with the worker's thread budget."""
+    with _FIT_LOCK:
+        return _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads or _worker_threads())
+
+
+def _lost(index, exc):
+    """The outcome of a fit whose task failed outside the fit (a worker that died, a lost connection)."""
+    return _Outcome(index, None, None, None, float("nan"), None, (type(exc).__name__, str(exc) or type(exc).__name__))
+
+
+def _dask_client(client):
+    """(client, whether this call opened it) for ``fit_many(backend="dask", client=...)``."""
+    try:
+        import distributed
+    except ImportError:
+        raise ValueError("backend='dask' needs dask.distributed: pip install 'lowrank[dask]'") from None
+    if isinstance(client, distributed.Client):
+        return client, False
+    if isinstance(client, str):
+        return distributed.Client(client), True
+    if client is not None:
+        raise TypeError(f"client must be a distributed.Client, a scheduler address (str) or None; "
+                        f"got {type(client).__name__}")
+    try:
+        return distributed.get_client(), False
+    except ValueError:
+        raise ValueError("backend='dask' needs a dask.distributed cluster: create a distributed.Client "
+                         "(e.g. Client(LocalCluster()) or Client('tcp://scheduler:8786')) before calling "
+                         "fit_many, or pass client=<Client or scheduler address>") from None
+
+
+_INLINE_BYTES = 4 << 20               # data up to this size travel with each Dask task instead
+
+
+def _same(x):
+    return x
+
+
+def _data_task(client, array, key):
+    """The data as a task on the cluster, sent once (its fits fetch it from the worker that holds it).
+
+    Not ``client.scatter``: scattered data exist only on the workers that hold
+    them, and when those die every fit that needs them is cancelled. A task's
+    result is recomputed from the scheduler's copy instead.
+    """
+    if np.asarray(array).nbytes <= _INLINE_BYTES:
+        return array                 # small: sent with each fit, which saves a round trip before the fits start
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
+        return client.submit(_same, array, key=key, pure=False)
+
+
+def _run_dask(calls, y, inputs, client, on_done):
+    """Submit one task per fit; hand each outcome to ``on_done`` as it arrives (in completion order)."""
+    from distributed import as_completed
+    client, opened = _dask_client(client)
+    token = uuid.uuid4().hex[:8]
+    futures = {}
+    try:
+        y_f, u_f = (None if a is None else _data_task(client, a, f"lowrank-data-{token}-{name}")
+                    for name, a in (("y", y), ("inputs", inputs)))
+        for idx, mkw, s, fkw, threads in calls:
+            fut = client.submit(_dask_fit, idx, mkw, s, y_f, u_f, fkw, threads, key=f"lowrank-fit-{token}-{idx}",
+                                pure=False)
+            futures[fut] = idx
+        for fut in as_completed(list(futures)):
+            try:
+                out = fut.result()
+            except Exception as exc:               # the task, not the fit, failed: e.g. KilledWorker
+                out = _lost(futures[fut], exc)
+            on_done(out)
+    except BaseException:
+        if futures:
+            client.cancel(list(futures))
+        raise
+    finally:
+        futures.clear()
+        if opened:
+            client.close()
+
+
 def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None, n_jobs=-1,
-             threads_per_job=None, backend="loky", verbose=0, **fit_kwargs) -> FitManyResult:
+             threads_per_job=None, backend="loky", client=None, on_result=None, verbose=0,
+             **fit_kwargs) -> FitManyResult:
     """Run independent fits in parallel.
 
     Parameters
@@ -145,14 +301,28 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
         Each seed initialises the model and drives its fit.
     base_seed : int
     settings : list of dict, optional
-        Overrides of ``fit_kwargs`` (e.g. ``[{"lr": 1e-3}, {"lr": 3e-3}]``);
-        every setting is run with every seed.
+        Overrides, e.g. ``[{"lr": 1e-3}, {"lr": 3e-3, "rank": 3}]``: keys that
+        are ``LowRankRNN`` arguments (``rank``, ``n_units``, ``activation``,
+        ...) override ``model_spec``, the others ``fit_kwargs``. Every setting
+        is run with every seed.
     n_jobs : int, default -1
-        joblib workers (-1: one per core).
+        joblib workers (-1: one per core). Not used with ``backend="dask"``,
+        where the cluster's workers decide how many fits run at once.
     threads_per_job : int, optional
-        Numba threads in each worker; default ``max(1, cores // workers)``.
+        Numba threads of each fit; default ``max(1, cores // workers)`` with
+        joblib, the worker's ``nthreads`` with Dask.
     backend : str, default "loky"
-        joblib backend; "dask" runs on a ``dask.distributed`` cluster.
+        A joblib backend, or ``"dask"``: run on a ``dask.distributed`` cluster
+        (see the module docstring for threads and faults).
+    client : distributed.Client or str, optional
+        With ``backend="dask"``: the client, or a scheduler address
+        (``"tcp://host:8786"``; a client is opened and closed by this call).
+        Default: the current client (``distributed.get_client()``).
+    on_result : callable, optional
+        ``on_result(index, row, model, history)`` is called in this process as
+        each fit finishes (in completion order; ``row`` as in the table,
+        ``model`` and ``history`` None for a fit without them), e.g. to write
+        each model to disk as soon as it exists.
     verbose : int
         joblib's verbosity.
     **fit_kwargs
@@ -166,33 +336,60 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
     child = _child_seeds(seeds, base_seed)
     settings = [dict()] if settings is None else [dict(s) for s in settings]
     fit_kwargs.pop("verbose", None)
+    if on_result is not None and not callable(on_result):
+        raise TypeError(f"on_result must be callable or None; got {type(on_result).__name__}")
+    if backend != "dask" and client is not None:
+        raise ValueError(f"client applies to backend='dask' only; got backend={backend!r}")
+    if backend == "dask" and n_jobs not in (None, -1):
+        raise ValueError(f"n_jobs applies to the joblib backends; with backend='dask' the cluster's workers "
+                         f"decide how many fits run at once (got n_jobs={n_jobs})")
     jobs = [(i * len(child) + j, k, s) for i, k in enumerate(settings) for j, s in enumerate(child)]
-    cores = os.cpu_count() or 1
-    workers = cores if n_jobs in (None, -1) else max(1, int(n_jobs))
-    workers = min(workers, len(jobs))
-    threads = threads_per_job or max(1, cores // workers)
-    calls = [(idx, model_kwargs, s, y, inputs, {**fit_kwargs, **k}, threads) for idx, k, s in jobs]
-    if workers == 1 and backend == "loky":
-        out = [_one_fit(*c) for c in calls]
+    split = [_split_setting(k, model_kwargs, fit_kwargs) for _, k, _ in jobs]
+    out = []
+
+    def done(o):
+        out.append(o)
+        if on_result is not None:
+            idx, k, s = jobs[o.index]
+            on_result(o.index, _row(o.index, o.index // len(child), s, k, o), _model_of(o, s), o.history)
+
+    if backend == "dask":
+        calls = [(idx, mkw, s, fkw, threads_per_job) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
+        _run_dask(calls, y, inputs, client, done)
     else:
-        import joblib
-        out = joblib.Parallel(n_jobs=workers, backend=backend, verbose=verbose)(
-            joblib.delayed(_one_fit)(*c) for c in calls)
+        cores = os.cpu_count() or 1
+        workers = cores if n_jobs in (None, -1) else max(1, int(n_jobs))
+        workers = min(workers, len(jobs))
+        threads = threads_per_job or max(1, cores // workers)
+        calls = [(idx, mkw, s, y, inputs, fkw, threads) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
+        if workers == 1 and backend == "loky":
+            results = (_one_fit(*c) for c in calls)
+        else:
+            import joblib
+            results = joblib.Parallel(n_jobs=workers, backend=backend, verbose=verbose, return_as="generator")(
+                joblib.delayed(_one_fit)(*c) for c in calls)
+        for o in results:
+            done(o)
     out.sort(key=lambda r: r.index)
     return _collect(jobs, settings, out)
 
 
-def _collect(jobs, settings, out):
-    """The :class:`FitManyResult` of the workers' outcomes (in job order); warns about failed fits."""
+def _model_of(o, seed):
+    """The model of one outcome (None when the fit has no parameters)."""
     from .model.options import ModelOptions
     from .rnn import LowRankRNN
+    if o.params is None:
+        return None
+    return LowRankRNN.from_params(o.params, ModelOptions.from_dict(o.options), seed=seed, noise_basis=o.noise_basis)
+
+
+def _collect(jobs, settings, out):
+    """The :class:`FitManyResult` of the workers' outcomes (in job order); warns about failed fits."""
     models, histories, table = [], [], []
     for (idx, k, s), o in zip(jobs, out):
-        models.append(None if o.params is None else
-                      LowRankRNN.from_params(o.params, ModelOptions.from_dict(o.options), seed=s,
-                                             noise_basis=o.noise_basis))
+        models.append(_model_of(o, s))
         histories.append(o.history)
-        table.append(_row(idx, settings.index(k), s, k, o))
+        table.append(_row(idx, idx // (len(jobs) // len(settings)), s, k, o))
     failed = [row for row in table if row["error"] is not None]
     if failed:
         warnings.warn(f"{len(failed)} of {len(table)} fits failed (see the table's error column); the first, "

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from typing import NamedTuple, Optional
 
@@ -52,7 +53,8 @@ from ._files import TMP_SUFFIX, atomic_write
 
 __all__ = ["Recording", "FitOutcome", "load_recording", "load_model", "check_outputs",
            "simulate_teacher", "sample_model", "model_info", "fixed_points_of", "fit_recording", "fit_demo",
-           "evaluate_recording", "demo_description", "load_inputs", "DEMO", "DEFAULT_UNITS"]
+           "evaluate_recording", "demo_description", "load_inputs", "DEMO", "DEFAULT_UNITS",
+           "fit_many_recording", "FitManyOutcome", "load_settings", "SETTING_KEYS"]
 
 #: n_units of a fit when none is given and the read-out is latent (the library itself has no default).
 DEFAULT_UNITS = 128
@@ -569,3 +571,288 @@ def fit_demo(*, teacher=None, rank=None, n_units=None, activation=None, readout=
         return res
     rec = compare_to_teacher(model, teacher, y_test, n_particles=n_particles, seed=seed)
     return res._replace(summary=rec.summary())
+
+
+# ---- many fits: lowrank fit-many --------------------------------------------------------------------
+
+#: Keys a settings file may set, by kind: LowRankRNN arguments and lowrank.fit arguments.
+SETTING_KEYS = dict(rank="int>=1", n_units="int>=1", activation="str", lr="float>0", lr_end="float>0",
+                    n_iter="int>=1", n_particles="int>=1", batch_size="int>=1", eval_every="int>=1",
+                    window="int>=0", augment_noise="float>=0", proposal="str")
+
+
+class FitManyOutcome(NamedTuple):
+    """What :func:`fit_many_recording` returns.
+
+    Attributes
+    ----------
+    table : list of dict
+        One row per fit (every setting × seed, finished before or now), in order.
+    best : dict or None
+        The row of the model written to ``best.npz`` (None when no fit has a finite ELBO).
+    out : str
+        The run folder.
+    ran, skipped : int
+        Fits computed by this call, and fits found finished in ``out`` and not rerun.
+    failed : list of dict
+        The rows with an error.
+    """
+
+    table: list
+    best: Optional[dict]
+    out: str
+    ran: int
+    skipped: int
+    failed: list
+
+
+def _check_setting_value(where, key, value):
+    kind = SETTING_KEYS[key]
+    name = f"{where}.{key}"        # a dotted TOML key: the command line leaves it as it is
+    if kind == "str":
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must be a string; got {type(value).__name__} {value!r}")
+        return value
+    if kind.startswith("int"):
+        value = check_int(name, value, int(kind[-1]))
+        return (value or None) if key == "window" else value     # window = 0: whole trials
+    from ._checks import check_float
+    return check_float(name, value, low=0.0, low_open=kind.endswith(">0"))
+
+
+def load_settings(path):
+    """The settings of a TOML grid file, as a list of dicts (overrides of the model and fit arguments).
+
+    The file holds ``[[setting]]`` tables (one setting each), a ``[grid]``
+    table of lists (every combination is a setting, the first key varying
+    slowest), or both (the ``[[setting]]`` tables first)::
+
+        [[setting]]
+        lr = 1e-3
+
+        [grid]
+        lr = [1e-3, 3e-3]
+        rank = [2, 3]
+
+    Keys: ``SETTING_KEYS`` (``window = 0`` means whole trials). Errors name
+    the file, the table and the key.
+    """
+    import itertools
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:                                           # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    path = _as_path("settings", path)
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"settings file {path}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"settings file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(doc) - {"setting", "grid"})
+    if unknown:
+        raise ValueError(f"settings file {path}: unknown table {unknown[0]!r} (expected [[setting]] and/or [grid])")
+    tables = doc.get("setting", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ValueError(f"settings file {path}: 'setting' must be an array of tables ([[setting]])")
+    grid = doc.get("grid", {})
+    if not isinstance(grid, dict):
+        raise ValueError(f"settings file {path}: 'grid' must be a table ([grid]) of lists")
+
+    def check_keys(where, keys):
+        for key in keys:
+            if key not in SETTING_KEYS:
+                raise ValueError(f"{where} has an unknown key {key!r} (allowed: {', '.join(sorted(SETTING_KEYS))})")
+
+    settings = []
+    for i, table in enumerate(tables, 1):
+        where = f"{path}: setting[{i}]"
+        check_keys(where, table)
+        settings.append({k: _check_setting_value(where, k, v) for k, v in table.items()})
+    check_keys(f"{path}: [grid]", grid)
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{path}: grid.{key} must be a non-empty list of values; got {values!r}")
+    lists = {k: [_check_setting_value(f"{path}: grid", k, v) for v in vs] for k, vs in grid.items()}
+    if lists:
+        settings += [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
+    if not settings:
+        raise ValueError(f"settings file {path} defines no setting (add [[setting]] tables or a [grid])")
+    return settings
+
+
+def _file_digest(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _run_folder(out, plan, force):
+    """Check the run folder against ``plan`` (what is fitted): a folder of another plan needs ``force``."""
+    import json
+    out = _as_path("out", out)
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ValueError(f"out={out!r} is a file; give a folder for the fits")
+    _check_folder("out", os.path.join(out, "plan.json"))
+    plan_file = os.path.join(out, "plan.json")
+    text = json.dumps(plan, indent=2, sort_keys=True)
+    if os.path.exists(plan_file) and not force:
+        try:
+            with open(plan_file) as fh:
+                old = json.load(fh)
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(text):
+            diff = sorted(k for k in set(plan) | set(old or {}) if (old or {}).get(k) != plan.get(k))
+            raise ValueError(f"out={out!r} holds fits of another plan (differs in: {', '.join(diff) or 'plan.json'}); "
+                             f"give another folder, or pass force=True to replace them")
+    atomic_write(plan_file, lambda fh: fh.write(text.encode()))
+    return out
+
+
+def _fit_file(out, setting, seed):
+    return os.path.join(out, f"fit-{setting:03d}-seed-{seed}.npz")
+
+
+def _finished_row(path):
+    """The table row saved in a finished fit's model file, or None (no file, or not one of ours)."""
+    import json
+
+    from .io import read_model
+    if not os.path.exists(path):
+        return None
+    try:
+        row = read_model(path).extra.get("fit_many/row")
+        return None if row is None else json.loads(str(row[()]))
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _write_table(out, table):
+    import csv
+    import io
+    import json
+    keys = []
+    for row in table:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write(os.path.join(out, "table.csv"), lambda fh: fh.write(buf.getvalue().encode()))
+    text = json.dumps([{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+                       for row in table], indent=2)
+    atomic_write(os.path.join(out, "table.json"), lambda fh: fh.write(text.encode()))
+
+
+def fit_many_recording(data, *, seeds=20, base_seed=0, settings=None, jobs=-1, scheduler=None, threads=None,
+                       rank, n_units=None, activation="relu", readout="latent", likelihood="gaussian",
+                       link="softplus", n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3,
+                       lr_end=None, heldout=0.1, eval_every=50, out="runs", force=False):
+    """Fit many seeds (× settings) to a recording; write each model, a table and ``best.npz`` to ``out``.
+
+    ``out`` is a folder: ``fit-<setting>-seed-<seed>.npz`` per fit (written
+    as each fit finishes), ``table.csv`` and ``table.json`` (seed, setting,
+    n_iter, final_elbo, best_heldout_elbo, seconds, error_type, error and the
+    setting's overrides), ``best.npz`` (the highest best held-out ELBO, or
+    final training ELBO without held-out data) and ``plan.json``. Rerunning
+    with the same ``out`` and plan skips the fits whose model file exists
+    (more ``seeds`` adds fits: child seeds come from
+    ``SeedSequence(base_seed).spawn``, so the first ones are the same); a
+    folder of another plan (data, options, settings) is refused unless
+    ``force=True``, which reruns every fit.
+
+    ``settings`` is a TOML file (:func:`load_settings`) or a list of dicts;
+    ``jobs`` joblib workers on this machine, or ``scheduler`` a Dask
+    scheduler address (``lowrank.fit_many(backend="dask")``). Other
+    arguments as for :func:`fit_recording`; ``heldout`` defaults to 0.1 here
+    (it chooses ``best.npz``), ``None`` or 0 for none.
+    """
+    import json
+    import warnings
+
+    from .parallel import _child_seeds, fit_many
+    from .rnn import LowRankRNN
+    check_int("seeds", seeds, 1)
+    rank = check_int("rank", rank, 1)
+    force = check_bool("force", force)
+    if scheduler is not None and jobs not in (None, -1):
+        raise ValueError("jobs and scheduler exclude each other: jobs runs the fits on this machine, "
+                         "scheduler on a Dask cluster")
+    setting_list = [{}] if settings is None else (
+        load_settings(settings) if isinstance(settings, (str, os.PathLike)) else [dict(s) for s in settings])
+    rec = load_recording(data)
+    D = rec.y.shape[-1]
+    if n_units is None:
+        n_units = D if readout == "units" else DEFAULT_UNITS
+    spec = dict(n_units=n_units, rank=rank, n_obs=D, n_inputs=0 if rec.u is None else rec.u.shape[-1],
+                activation=activation, readout=readout, likelihood=likelihood, link=link)
+    LowRankRNN(**spec)                                              # bad options fail here, before any fit
+    fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
+                  lr_end=lr_end, heldout=heldout or None, eval_every=eval_every)
+    plan = dict(data_sha256=_file_digest(data) if isinstance(data, (str, os.PathLike)) else None,
+                model=spec, fit=fit_kw, settings=setting_list, base_seed=int(base_seed))
+    out = _run_folder(out, json.loads(json.dumps(plan, default=str)), force)
+    child = _child_seeds(seeds, base_seed)
+    rows = {}
+    for k in range(len(setting_list)):
+        for s in child:
+            row = None if force else _finished_row(_fit_file(out, k, s))
+            if row is not None:
+                rows[(k, s)] = row
+    skipped = len(rows)
+    groups = {}                                     # remaining seeds -> settings: one fit_many call each
+    for k in range(len(setting_list)):
+        todo = tuple(s for s in child if (k, s) not in rows)
+        if todo:
+            groups.setdefault(todo, []).append(k)
+    backend = dict(backend="dask", client=scheduler) if scheduler is not None else dict(n_jobs=jobs)
+    for todo, ks in groups.items():
+        def save(i, row, model, history, ks=ks):
+            k = ks[row["setting"]]
+            row = {**row, "setting": k}
+            rows[(k, row["seed"])] = row
+            if model is not None:
+                extra = {} if history is None else history.to_extra()
+                model.save(_fit_file(out, k, row["seed"]),
+                           extra={**extra, "fit_many/row": np.array(json.dumps(row))})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)        # the failures are returned, not warned
+            fit_many(spec, rec.y, rec.u, seeds=list(todo), settings=[setting_list[k] for k in ks],
+                     threads_per_job=threads, on_result=save, **backend, **fit_kw)
+    table = []
+    for k in range(len(setting_list)):
+        for s in child:
+            row = dict(rows[(k, s)])
+            row["file"] = os.path.basename(_fit_file(out, k, s)) if os.path.exists(_fit_file(out, k, s)) else None
+            row["index"] = len(table)
+            table.append(row)
+    _write_table(out, table)
+    best = _write_best(out, table)
+    failed = [row for row in table if row["error"] is not None]
+    return FitManyOutcome(table, best, out, len(table) - skipped, skipped, failed)
+
+
+def _write_best(out, table):
+    """Copy the best fit's model to ``best.npz``; its row, or None when no fit has a finite ELBO."""
+    import shutil
+    key = "best_heldout_elbo" if any(np.isfinite(_num(r["best_heldout_elbo"])) for r in table if r["file"]) \
+        else "final_elbo"
+    candidates = [r for r in table if r["file"] and np.isfinite(_num(r[key]))]
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda r: _num(r[key]))
+    src = os.path.join(out, best["file"])
+    with open(src, "rb") as fh_in:
+        atomic_write(os.path.join(out, "best.npz"), lambda fh: shutil.copyfileobj(fh_in, fh))
+    return {**best, "chosen_by": key}
+
+
+def _num(v):
+    return float("nan") if v is None else float(v)
