@@ -120,21 +120,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--iters", type=int, default=3000)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--lr-end", type=float, default=1e-4)
+    ap.add_argument("--iters", type=int, default=4000)
+    ap.add_argument("--lr", type=float, default=1e-2)
+    ap.add_argument("--lr-end", type=float, default=1e-3)
     ap.add_argument("--particles", type=int, default=64)
     ap.add_argument("--padding", default="causal")
     ap.add_argument("--init-scale", type=float, default=0.1, help="the encoder's initial standard deviation")
     ap.add_argument("--encoder-lr", type=float, default=None, help="the encoder's learning rate (default lr/10)")
     ap.add_argument("--proposal", default="encoder", choices=("encoder", "bootstrap"),
                     help="training proposal (the comparisons use both)")
-    ap.add_argument("--window", type=int, default=0, help="training window length (0: whole trials)")
+    ap.add_argument("--window", type=int, default=100, help="training window length (0: whole trials)")
     ap.add_argument("--clip", type=float, default=None, help="gradient-norm clipping")
     ap.add_argument("--eval-particles", type=int, default=1000)
     ap.add_argument("--quick", action="store_true", help="200 updates, K=256 for the log-likelihoods")
     ap.add_argument("--plot", default=None, help="figure of the spike statistics (needs matplotlib)")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "spikes.json"))
+    ap.add_argument("--save", default=None, help="also write the fitted student to this model file")
     args = ap.parse_args(argv)
     if args.quick:
         args.iters, args.eval_particles = 200, 256
@@ -149,6 +150,8 @@ def main(argv=None):
     student, compile_s, fit_s = fit_student(y_train, args)
     print(f"fit: {fit_s:.1f} s (+ {compile_s:.1f} s compile/cache load), best train ELBO/step "
           f"{student.best_elbo_:.4f}", flush=True)
+    if args.save:
+        student.save(args.save)
 
     D = y.shape[2]
     counts_gen, rates_gen = generated(student, 400, 200, args.seed + 1)
