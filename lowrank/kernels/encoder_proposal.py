@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .proposal import cholesky
+from .proposal import cholesky, tril_inverse_into
 
 
 class EncoderWork(NamedTuple):
@@ -80,6 +80,18 @@ def encoder_work(K, R):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def product(A, B, transpose_a, out):
+    """``out = A B`` (or ``Aᵀ B``) for (R, R) matrices, ``out`` distinct from both."""
+    R = A.shape[0]
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            for k in range(R):
+                acc += (A[k, i] if transpose_a else A[i, k]) * B[k, j]
+            out[i, j] = acc
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def cholesky_adjoint_into(L, dL, X, Li, Y):
     """Symmetric adjoint of ``A`` given ``L = chol(A)`` and ``dL`` (lower part), into ``X`` (R, R).
 
@@ -96,27 +108,9 @@ def cholesky_adjoint_into(L, dL, X, Li, Y):
                 for k in range(i, R):
                     acc += L[k, i] * dL[k, j]
             X[i, j] = 0.5 * acc if i == j else acc
-    for j in range(R):
-        for i in range(R):
-            Li[i, j] = 0.0
-        Li[j, j] = 1.0 / L[j, j]
-        for i in range(j + 1, R):
-            acc = 0.0
-            for k in range(j, i):
-                acc += L[i, k] * Li[k, j]
-            Li[i, j] = -acc / L[i, i]
-    for i in range(R):
-        for j in range(R):
-            acc = 0.0
-            for k in range(R):
-                acc += X[i, k] * Li[k, j]
-            Y[i, j] = acc
-    for i in range(R):
-        for j in range(R):
-            acc = 0.0
-            for k in range(R):
-                acc += Li[k, i] * Y[k, j]
-            X[i, j] = acc
+    tril_inverse_into(L, Li)
+    product(X, Li, False, Y)
+    product(Li, Y, True, X)
     for i in range(R):
         for j in range(i):
             a = 0.5 * (X[i, j] + X[j, i])

@@ -47,18 +47,26 @@ def cholesky(A, L):
             L[i, j] = s / d
 
 
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def tril_inverse(L):
-    """Inverse of a lower-triangular matrix (lower-triangular)."""
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def tril_inverse_into(L, Li):
+    """Inverse of a lower-triangular matrix ``L`` (R, R) into ``Li`` (R, R, lower-triangular)."""
     R = L.shape[0]
-    Li = np.zeros((R, R))
     for j in range(R):
+        for i in range(j):
+            Li[i, j] = 0.0
         Li[j, j] = 1.0 / L[j, j]
         for i in range(j + 1, R):
             s = 0.0
             for k in range(j, i):
                 s += L[i, k] * Li[k, j]
             Li[i, j] = -s / L[i, i]
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def tril_inverse(L):
+    """Inverse of a lower-triangular matrix (lower-triangular)."""
+    Li = np.zeros(L.shape)
+    tril_inverse_into(L, Li)
     return Li
 
 
