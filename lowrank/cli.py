@@ -1,6 +1,6 @@
 """The ``lowrank`` command line: ``lowrank <command> --help`` for each command.
 
-Commands: simulate, fit, sample, info, fixed-points, evaluate. Each parses
+Commands: simulate, fit, sample, info, fixed-points, evaluate, posterior. Each parses
 its arguments, calls one function of :mod:`lowrank.workflows` (where the
 computing, reading and writing happen) and prints the result.
 
@@ -83,6 +83,8 @@ FLAGS = {
     "sample": dict(n_trials="--trials", n_steps="--steps", inputs="--inputs", noise_scale="--noise-scale",
                    out="--out", force="--force"),
     "fixed-points": dict(inputs="--input", plot="--plot", force="--force"),
+    "posterior": dict(n_particles="--n-particles", proposal="--proposal", smoother="--smoother", seed="--seed",
+                      particles_out="--particles-out", out="--out", plot="--plot", force="--force"),
     "evaluate": dict(smooth_hann="--smooth-hann", window="--smooth-hann", burn_in="--burn-in",
                      context="--context", plot="--plot", force="--force"),
     "fit": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
@@ -241,6 +243,20 @@ def cmd_evaluate(args):
               f"Hann {args.smooth_hann or 'none'}, burn-in {args.burn_in}, context {args.context})")
 
 
+def cmd_posterior(args):
+    from . import workflows
+    post = workflows.posterior_latents(args.model, args.data, n_particles=args.n_particles, proposal=args.proposal,
+                                       smoother=args.smoother, seed=args.seed, out=args.out,
+                                       particles_out=args.particles_out, plot=args.plot, force=args.force)
+    n, T, K, R = post.particles.shape
+    print(f"wrote {args.out}: filtering and {args.smoother}-smoothed latent means (n, T, R) = {(n, T, R)} "
+          f"and covariances ({n} trial{'' if n == 1 else 's'}, {K} particles, ELBO/step "
+          f"{float(sum(post.elbo_per_step)) / n:.4f})")
+    for path in (args.particles_out, args.plot):
+        if path:
+            print(f"wrote {path}")
+
+
 # ---- the parser ------------------------------------------------------------------------------------
 
 def _add_force(s):
@@ -307,6 +323,29 @@ def _parser_inspect(sub):
     _add_plot(s, "recorded vs generated data (channels, spectra, leading PCs)")
     _add_force(s)
     s.set_defaults(func=cmd_evaluate)
+
+
+def _parser_posterior(sub):
+    from .inference.smoothing import SMOOTHERS
+    s = sub.add_parser("posterior", help="filtering and smoothed latents of a recording under a saved model",
+                       epilog=OUTPUT_POLICY)
+    s.add_argument("model")
+    s.add_argument("data", help=".npy (T, D) or (trials, T, D), or .npz with y, inputs u and optional behavior")
+    s.add_argument("--out", default="latents.npz",
+                   help="output .npz: filter_mean, smooth_mean (trials, T, R), filter_cov, smooth_cov "
+                        "(trials, T, R, R), obs_mean, elbo (default latents.npz)")
+    s.add_argument("--particles-out", default=None, metavar="FILE",
+                   help="also write the particles, their filtering log-weights, ancestors and smoothing weights")
+    s.add_argument("--n-particles", type=POS_INT, default=100, help="particles K (default 100)")
+    s.add_argument("--proposal", choices=("bootstrap", "optimal", "encoder"), default=None,
+                   help="SMC proposal (default: the model's)")
+    s.add_argument("--smoother", choices=SMOOTHERS, default="backward",
+                   help="backward: reweight every step's particles (default); ancestry: trace the final "
+                        "particles' ancestors (cheaper, degenerate far from the end)")
+    s.add_argument("--seed", type=NONNEG_INT, default=0)
+    _add_plot(s, "the first trial's latents over time (and its behavior, if the data file has one)")
+    _add_force(s)
+    s.set_defaults(func=cmd_posterior)
 
 
 FIT_EPILOG = (
@@ -409,6 +448,7 @@ def build_parser():
     _parser_fit(sub)
     _parser_sample(sub)
     _parser_inspect(sub)
+    _parser_posterior(sub)
     return p
 
 
