@@ -149,6 +149,19 @@ def cmd_info(args):
         print(f"  {'fit':20s} {len(history.train_elbo)} iterations, stopped: {history.stop_reason}")
     if extra:
         print(f"  {'extra arrays':20s} {', '.join(sorted(extra))}")
+    _print_provenance(getattr(model, "provenance_", None))
+
+
+def _print_provenance(prov):
+    """The fit's settings, seed, data fingerprint and version (``lowrank info``), if the file has them."""
+    if not prov:
+        return
+    print(f"  {'fitted with lowrank':20s} {prov.get('lowrank_version')}, seed {prov.get('seed')}")
+    for name, fp in (prov.get("data") or {}).items():
+        if isinstance(fp, dict):
+            print(f"  {'data ' + name:20s} sha256 {fp.get('sha256')}  shape {fp.get('shape')}")
+    for k, v in sorted((prov.get("settings") or {}).items()):
+        print(f"  {'fit ' + k:20s} {v}")
 
 
 def cmd_fixed_points(args):
@@ -435,6 +448,9 @@ def _parser_fit(sub):
     _add_plot(s, "the training curve")
     s.add_argument("--out", default="model.npz", help="the fitted model (default model.npz)")
     _add_force(s)
+    s.add_argument("--config", default=None, metavar="TOML",
+                   help="settings file: any option above as 'name = value' (e.g. batch-size = 20, "
+                        "data = \"rec.npy\"); options on the command line win")
     s.set_defaults(func=cmd_fit)
 
 
@@ -491,6 +507,21 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"lowrank: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
 
 
+def _with_config(parser, argv, args, prog):
+    """``args`` parsed again with the ``--config`` file's settings as the defaults (or the exit status 2)."""
+    from .fit_config import read_fit_config
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    try:
+        sub.set_defaults(**read_fit_config(args.config, sub))
+    except (OSError, ValueError) as exc:
+        print(f"{prog}: error: {_failure(exc, args.command)[1]}", file=sys.stderr)
+        return 2
+    try:
+        return parser.parse_args(argv)
+    except _UsageError:
+        return 2
+
+
 def main(argv=None):
     parser = build_parser()
     try:
@@ -503,6 +534,10 @@ def main(argv=None):
         parser.print_help()
         return 0
     prog = f"lowrank {args.command}"
+    if getattr(args, "config", None):
+        args = _with_config(parser, argv, args, prog)
+        if isinstance(args, int):
+            return args
     if getattr(args, "plot", None):
         _headless_matplotlib()
     with warnings.catch_warnings():

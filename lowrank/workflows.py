@@ -291,12 +291,15 @@ def sample_model(model, *, n_trials=1, n_steps=1000, inputs=None, noise_scale=1.
 
 
 def model_info(model):
-    """``(model, extra, history)`` of a model file: the model, its extra arrays, and its fit's History or None."""
-    from .io import read_model
+    """``(model, extra, history)`` of a model file: the model (with ``provenance_``, the fit's
+    settings, seed, data fingerprint and lowrank version, or None), its extra arrays, and its
+    fit's History or None."""
+    from .io import provenance_of, read_model
     from .rnn import LowRankRNN
     from .training import History
     f = read_model(_as_path("model", model))
     m = LowRankRNN.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+    m.provenance_ = provenance_of(f.metadata)
     try:
         history = History.from_extra(f.extra)
     except (KeyError, ValueError, TypeError, IndexError):
