@@ -222,8 +222,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val))
     writer = None if checkpoint is None else functools.partial(
         save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)), noise_basis=basis)
-    _record_provenance(model, fit_provenance(s, getattr(model, "seed", None) if seed is None else seed, y, inputs,
-                                             y_val))
+    _record_provenance(model, s, seed, y, inputs, y_val)
     identity = {"settings": s.trajectory(), "fingerprints": {"fingerprint": prints.data,
                                                              "basis_fingerprint": prints.basis}}
     trainer = Trainer(model, loss, s, rng, theta0, Unflatten(opts), writer, identity, verbose)
@@ -234,10 +233,12 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     return trainer.run(callback)
 
 
-def _record_provenance(model, record):
-    """``model.provenance_ = record`` where the model takes attributes (``save`` writes it)."""
+def _record_provenance(model, settings, seed, y, inputs, y_val):
+    """``model.provenance_``: the fit's record (:mod:`.provenance`), where the model takes attributes
+    (``save`` writes it). ``seed`` None is the model's seed, as for the fit's Generator."""
+    seed = getattr(model, "seed", None) if seed is None else seed
     try:
-        model.provenance_ = record
+        model.provenance_ = fit_provenance(settings, seed, y, inputs, y_val)
     except AttributeError:
         pass
 
