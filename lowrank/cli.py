@@ -1,6 +1,6 @@
 """The ``lowrank`` command line: ``lowrank <command> --help`` for each command.
 
-Commands: simulate, fit, fit-many, sample, info, fixed-points, evaluate. Each parses
+Commands: simulate, fit, fit-many, sample, info, fixed-points, evaluate, posterior. Each parses
 its arguments, calls one function of :mod:`lowrank.workflows` (where the
 computing, reading and writing happen) and prints the result.
 
@@ -84,6 +84,8 @@ FLAGS = {
     "sample": dict(n_trials="--trials", n_steps="--steps", inputs="--inputs", noise_scale="--noise-scale",
                    out="--out", force="--force"),
     "fixed-points": dict(inputs="--input", plot="--plot", force="--force"),
+    "posterior": dict(n_particles="--n-particles", proposal="--proposal", smoother="--smoother", seed="--seed",
+                      particles_out="--particles-out", out="--out", plot="--plot", force="--force"),
     "evaluate": dict(smooth_hann="--smooth-hann", window="--smooth-hann", burn_in="--burn-in",
                      context="--context", plot="--plot", force="--force"),
     "fit": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
@@ -154,6 +156,19 @@ def cmd_info(args):
         print(f"  {'fit':20s} {len(history.train_elbo)} iterations, stopped: {history.stop_reason}")
     if extra:
         print(f"  {'extra arrays':20s} {', '.join(sorted(extra))}")
+    _print_provenance(getattr(model, "provenance_", None))
+
+
+def _print_provenance(prov):
+    """The fit's settings, seed, data fingerprint and version (``lowrank info``), if the file has them."""
+    if not prov:
+        return
+    print(f"  {'fitted with lowrank':20s} {prov.get('lowrank_version')}, seed {prov.get('seed')}")
+    for name, fp in (prov.get("data") or {}).items():
+        if isinstance(fp, dict):
+            print(f"  {'data ' + name:20s} sha256 {fp.get('sha256')}  shape {fp.get('shape')}")
+    for k, v in sorted((prov.get("settings") or {}).items()):
+        print(f"  {'fit ' + k:20s} {v}")
 
 
 def cmd_fixed_points(args):
@@ -273,6 +288,20 @@ def cmd_evaluate(args):
               f"Hann {args.smooth_hann or 'none'}, burn-in {args.burn_in}, context {args.context})")
 
 
+def cmd_posterior(args):
+    from . import workflows
+    post = workflows.posterior_latents(args.model, args.data, n_particles=args.n_particles, proposal=args.proposal,
+                                       smoother=args.smoother, seed=args.seed, out=args.out,
+                                       particles_out=args.particles_out, plot=args.plot, force=args.force)
+    n, T, K, R = post.particles.shape
+    print(f"wrote {args.out}: filtering and {args.smoother}-smoothed latent means (n, T, R) = {(n, T, R)} "
+          f"and covariances ({n} trial{'' if n == 1 else 's'}, {K} particles, ELBO/step "
+          f"{float(sum(post.elbo_per_step)) / n:.4f})")
+    for path in (args.particles_out, args.plot):
+        if path:
+            print(f"wrote {path}")
+
+
 # ---- the parser ------------------------------------------------------------------------------------
 
 def _add_force(s):
@@ -339,6 +368,29 @@ def _parser_inspect(sub):
     _add_plot(s, "recorded vs generated data (channels, spectra, leading PCs)")
     _add_force(s)
     s.set_defaults(func=cmd_evaluate)
+
+
+def _parser_posterior(sub):
+    from .inference.smoothing import SMOOTHERS
+    s = sub.add_parser("posterior", help="filtering and smoothed latents of a recording under a saved model",
+                       epilog=OUTPUT_POLICY)
+    s.add_argument("model")
+    s.add_argument("data", help=".npy (T, D) or (trials, T, D), or .npz with y, inputs u and optional behavior")
+    s.add_argument("--out", default="latents.npz",
+                   help="output .npz: filter_mean, smooth_mean (trials, T, R), filter_cov, smooth_cov "
+                        "(trials, T, R, R), obs_mean, elbo (default latents.npz)")
+    s.add_argument("--particles-out", default=None, metavar="FILE",
+                   help="also write the particles, their filtering log-weights, ancestors and smoothing weights")
+    s.add_argument("--n-particles", type=POS_INT, default=100, help="particles K (default 100)")
+    s.add_argument("--proposal", choices=("bootstrap", "optimal", "encoder"), default=None,
+                   help="SMC proposal (default: the model's)")
+    s.add_argument("--smoother", choices=SMOOTHERS, default="backward",
+                   help="backward: reweight every step's particles (default); ancestry: trace the final "
+                        "particles' ancestors (cheaper, degenerate far from the end)")
+    s.add_argument("--seed", type=NONNEG_INT, default=0)
+    _add_plot(s, "the first trial's latents over time (and its behavior, if the data file has one)")
+    _add_force(s)
+    s.set_defaults(func=cmd_posterior)
 
 
 FIT_EPILOG = (
@@ -428,6 +480,9 @@ def _parser_fit(sub):
     _add_plot(s, "the training curve")
     s.add_argument("--out", default="model.npz", help="the fitted model (default model.npz)")
     _add_force(s)
+    s.add_argument("--config", default=None, metavar="TOML",
+                   help="settings file: any option above as 'name = value' (e.g. batch-size = 20, "
+                        "data = \"rec.npy\"); options on the command line win")
     s.set_defaults(func=cmd_fit)
 
 
@@ -485,6 +540,7 @@ def build_parser():
     _parser_fit_many(sub)
     _parser_sample(sub)
     _parser_inspect(sub)
+    _parser_posterior(sub)
     return p
 
 
@@ -527,6 +583,21 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"lowrank: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
 
 
+def _with_config(parser, argv, args, prog):
+    """``args`` parsed again with the ``--config`` file's settings as the defaults (or the exit status 2)."""
+    from .fit_config import read_fit_config
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    try:
+        sub.set_defaults(**read_fit_config(args.config, sub))
+    except (OSError, ValueError) as exc:
+        print(f"{prog}: error: {_failure(exc, args.command)[1]}", file=sys.stderr)
+        return 2
+    try:
+        return parser.parse_args(argv)
+    except _UsageError:
+        return 2
+
+
 def main(argv=None):
     parser = build_parser()
     try:
@@ -539,6 +610,10 @@ def main(argv=None):
         parser.print_help()
         return 0
     prog = f"lowrank {args.command}"
+    if getattr(args, "config", None):
+        args = _with_config(parser, argv, args, prog)
+        if isinstance(args, int):
+            return args
     if getattr(args, "plot", None):
         _headless_matplotlib()
     with warnings.catch_warnings():

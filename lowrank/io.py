@@ -43,7 +43,7 @@ from .model.options import ModelOptions
 from .model.params import BLOCKS, Params, block_shapes
 
 __all__ = ["ModelFile", "save_model", "read_model", "read_metadata", "read_npy", "open_npz", "NpzArchive",
-           "FORMAT_VERSION"]
+           "FORMAT_VERSION", "provenance_of"]
 
 FORMAT_VERSION = 3
 _BASIS = "noise_basis"
@@ -78,7 +78,7 @@ class ModelFile(NamedTuple):
     metadata: dict
 
 
-def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None):
+def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None, provenance=None):
     """Write a model file atomically (see the module docstring for the format).
 
     Parameters
@@ -90,6 +90,11 @@ def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None
     seed : int or None
     noise_basis : ndarray (D, D), optional
     extra : dict of str -> ndarray, optional
+    provenance : dict, optional
+        JSON-ready record of the fit that made the model (settings, seed, data
+        fingerprint, lowrank version; :mod:`lowrank.training.provenance`),
+        stored under the metadata key ``provenance``. Readers ignore keys they
+        do not know, so this needs no new format version.
     """
     arrays = {k: np.asarray(getattr(params, k)) for k in BLOCKS}
     extra = dict(extra or {})
@@ -103,6 +108,8 @@ def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None
         del arrays["enc"]
     meta = {"format_version": version, "library_version": __version__,
             "options": options.to_dict(), "seed": json_seed(seed), "extra": sorted(extra)}
+    if provenance is not None:
+        meta["provenance"] = provenance
     arrays[_META] = np.array(json.dumps(meta))
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
@@ -306,6 +313,13 @@ def _options(meta, path):
         return ModelOptions.from_dict(meta["options"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path} has invalid model options: {exc}") from None
+
+
+def provenance_of(metadata):
+    """The fit's provenance record of a model file's metadata (a dict), or None where there is none
+    (files from fits before it was recorded, or not written by a fit) or it is not a JSON object."""
+    prov = metadata.get("provenance") if isinstance(metadata, dict) else None
+    return prov if isinstance(prov, dict) else None
 
 
 def read_metadata(path):

@@ -9,7 +9,8 @@ import numpy as np
 
 from . import metrics
 
-__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points", "plot_spike_statistics", "save_figure"]
+__all__ = ["plot_history", "plot_evaluation", "plot_fixed_points", "plot_spike_statistics", "plot_latents",
+           "save_figure"]
 
 _STYLE = {"stable": dict(marker="o", facecolors="k", edgecolors="k"),
           "saddle": dict(marker="o", facecolors="0.6", edgecolors="k"),
@@ -290,3 +291,50 @@ def plot_spike_statistics(comparison, fig=None):
     fig.tight_layout()
     return fig
 
+
+
+def plot_latents(posterior, trial=0, behavior=None, fig=None):
+    """Filtering and smoothed latents of one trial over time, ±2 posterior standard deviations.
+
+    Parameters
+    ----------
+    posterior : Posterior, or a mapping with ``filter_mean``, ``filter_cov``
+        (n, T, R[, R]) and optionally ``smooth_mean``, ``smooth_cov`` (e.g. the
+        arrays of a ``lowrank posterior --out`` file).
+    trial : int
+    behavior : ndarray, shape (n, T, B) or (n, T), optional
+        Drawn in an extra panel under the latents.
+    fig : matplotlib Figure, optional
+
+    Returns
+    -------
+    Figure
+    """
+    plt = _pyplot()
+    get = posterior.get if hasattr(posterior, "get") else lambda k: getattr(posterior, k, None)
+    fm, fc = np.asarray(get("filter_mean"))[trial], np.asarray(get("filter_cov"))[trial]
+    sm, sc = get("smooth_mean"), get("smooth_cov")
+    T, R = fm.shape
+    rows = R + (behavior is not None)
+    if fig is None:
+        fig = plt.figure(figsize=(8, 1.8 * rows))
+    axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    t = np.arange(T)
+    curves = [("filtering", fm, fc, "C0")]
+    if sm is not None and sc is not None:
+        curves.append(("smoothed", np.asarray(sm)[trial], np.asarray(sc)[trial], "C1"))
+    for r in range(R):
+        ax = axes[r]
+        for label, mean, cov, color in curves:
+            sd = np.sqrt(np.maximum(cov[:, r, r], 0.0))
+            ax.plot(t, mean[:, r], color=color, lw=1, label=label)
+            ax.fill_between(t, mean[:, r] - 2 * sd, mean[:, r] + 2 * sd, color=color, alpha=0.2, lw=0)
+        ax.set_ylabel(f"z{r + 1}")
+    axes[0].legend(loc="upper right", fontsize="small")
+    axes[0].set_title(f"trial {trial}: posterior latents (±2 sd)")
+    if behavior is not None:
+        b = np.asarray(behavior, dtype=np.float64)[trial]
+        axes[-1].plot(np.arange(b.shape[0]), b.reshape(b.shape[0], -1), lw=1)
+        axes[-1].set_ylabel("behaviour")
+    axes[-1].set_xlabel("time step")
+    return fig

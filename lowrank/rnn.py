@@ -6,7 +6,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from ._checks import as_float_array, check_inputs, check_nonneg_float, check_positive_int
-from .io import read_model, save_model
+from .io import provenance_of, read_model, save_model
 from .inference.simulate import run_latents
 from .model import equations
 from .model.encoder import init_encoder
@@ -304,11 +304,15 @@ class LowRankRNN:
 
         ``extra`` is an optional dict of name -> ndarray stored alongside,
         under ``extra/<name>``. A fitted model's ``history_`` is saved there
-        by default (``History.from_extra`` reads it back).
+        by default (``History.from_extra`` reads it back), and its
+        ``provenance_`` (the fit's settings, seed, data fingerprint and
+        lowrank version) in the metadata; :meth:`load` reads it back (None
+        for files without one).
         """
         if extra is None and getattr(self, "history_", None) is not None:
             extra = self.history_.to_extra()
-        save_model(path, self.options, self.params, seed=self.seed, noise_basis=self.noise_basis, extra=extra)
+        save_model(path, self.options, self.params, seed=self.seed, noise_basis=self.noise_basis, extra=extra,
+                   provenance=getattr(self, "provenance_", None))
 
     @classmethod
     def load(cls, path, with_extra=False):
@@ -319,4 +323,5 @@ class LowRankRNN:
         """
         f = read_model(path)
         model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+        model.provenance_ = provenance_of(f.metadata)
         return (model, f.extra) if with_extra else model

@@ -53,7 +53,7 @@ from ._files import TMP_SUFFIX, atomic_write
 
 __all__ = ["Recording", "FitOutcome", "load_recording", "load_model", "check_outputs",
            "simulate_teacher", "sample_model", "model_info", "fixed_points_of", "fit_recording", "fit_demo",
-           "evaluate_recording", "demo_description", "load_inputs", "DEMO", "DEFAULT_UNITS",
+           "evaluate_recording", "demo_description", "load_inputs", "posterior_latents", "DEMO", "DEFAULT_UNITS",
            "fit_many_recording", "FitManyOutcome", "load_settings", "SETTING_KEYS"]
 
 #: n_units of a fit when none is given and the read-out is latent (the library itself has no default).
@@ -293,12 +293,15 @@ def sample_model(model, *, n_trials=1, n_steps=1000, inputs=None, noise_scale=1.
 
 
 def model_info(model):
-    """``(model, extra, history)`` of a model file: the model, its extra arrays, and its fit's History or None."""
-    from .io import read_model
+    """``(model, extra, history)`` of a model file: the model (with ``provenance_``, the fit's
+    settings, seed, data fingerprint and lowrank version, or None), its extra arrays, and its
+    fit's History or None."""
+    from .io import provenance_of, read_model
     from .rnn import LowRankRNN
     from .training import History
     f = read_model(_as_path("model", model))
     m = LowRankRNN.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+    m.provenance_ = provenance_of(f.metadata)
     try:
         history = History.from_extra(f.extra)
     except (KeyError, ValueError, TypeError, IndexError):
@@ -856,3 +859,80 @@ def _write_best(out, table):
 
 def _num(v):
     return float("nan") if v is None else float(v)
+
+# ---- posterior latents -----------------------------------------------------------------------------
+
+def _behavior(behavior, y, path):
+    """A data file's ``behavior`` array as (n_trials, T, B), checked against ``y``."""
+    b = _check_array(behavior, f"the behavior array in {path}", (y.ndim - 1, y.ndim), "(..., T[, B])")
+    if y.ndim == 2:
+        b = b[None]
+    if b.ndim == 2:
+        b = b[:, :, None]
+    n, T = (1,) + y.shape[:1] if y.ndim == 2 else y.shape[:2]
+    if b.shape[:2] != (n, T):
+        raise ValueError(f"the behavior array in {path} must have {n} trial(s) of {T} steps like y; "
+                         f"got shape {behavior.shape}")
+    return b
+
+
+def posterior_latents(model, data, *, n_particles=100, proposal=None, smoother="backward", seed=0,
+                      out="latents.npz", particles_out=None, plot=None, force=False):
+    """Filtering and smoothed latents of a recording under a saved model, written to ``out``.
+
+    Parameters
+    ----------
+    model : path or LowRankRNN
+    data : path or ndarray
+        ``.npy`` observations (T, D) or (n_trials, T, D), or ``.npz`` with ``y``,
+        inputs ``u`` (for a model with inputs) and optionally ``behavior``
+        ((n_trials, T[, B]) or (T[, B])), which ``plot`` draws under the latents.
+    n_particles, proposal, smoother, seed
+        As for :func:`lowrank.inference.posterior.posterior`.
+    out : path
+        ``.npz`` with ``filter_mean``, ``smooth_mean`` (n, T, R), ``filter_cov``,
+        ``smooth_cov`` (n, T, R, R), ``obs_mean`` (n, T, D), ``elbo`` (n,), and
+        the settings ``smoother``, ``n_particles``, ``seed``.
+    particles_out : path, optional
+        ``.npz`` with ``particles`` (n, T, K, R), ``log_weights``, ``ancestors``
+        and ``smooth_weights`` (n, T, K) (and ``smoothed`` for the ancestry smoother).
+    plot : path, optional
+        The first trial's latents over time (and its behaviour), needs matplotlib.
+    force : bool
+        Replace existing outputs (see the module docstring for the output policy).
+
+    Returns
+    -------
+    Posterior
+    """
+    from ._checks import check_choice, check_int, check_positive_int
+    from .inference.posterior import posterior
+    from .inference.smoothing import SMOOTHERS
+    n_particles = check_positive_int("n_particles", n_particles)
+    smoother = check_choice("smoother", smoother, SMOOTHERS)
+    seed = check_int("seed", seed, 0)
+    outs = check_outputs({"out": out, "particles_out": particles_out, "plot": plot},
+                         {"model": model, "data": data}, force=force)
+    if "out" not in outs:
+        raise ValueError("out must be a path: where the latents are written")
+    if "plot" in outs:
+        _plot_format(outs["plot"])
+    m = load_model(model)
+    rec, behavior = load_recording(data), None
+    if isinstance(data, (str, os.PathLike)) and os.fspath(data).endswith(".npz"):
+        from .io import open_npz
+        with open_npz(os.fspath(data), "data file (.npz archive)") as z:
+            if "behavior" in z.files:
+                behavior = _behavior(z.read("behavior"), rec.y, os.fspath(data))
+    post = posterior(m, rec.y, rec.u, n_particles=n_particles, proposal=proposal, smoother=smoother, seed=seed)
+    _save_npz(outs["out"], filter_mean=post.filter_mean, filter_cov=post.filter_cov, smooth_mean=post.smooth_mean,
+              smooth_cov=post.smooth_cov, obs_mean=post.obs_mean, elbo=post.elbo, smoother=np.array(smoother),
+              n_particles=np.array(n_particles), seed=np.array(seed))
+    if "particles_out" in outs:
+        _save_npz(outs["particles_out"], particles=post.particles, log_weights=post.log_weights,
+                  ancestors=post.ancestors, smooth_weights=post.smooth_weights,
+                  smoothed=None if post.smoothed is post.particles else post.smoothed)
+    if "plot" in outs:
+        from . import plotting
+        plotting.save_figure(plotting.plot_latents(post, behavior=behavior), outs["plot"])
+    return post

@@ -43,9 +43,11 @@ def test_posterior_shapes_and_weights(teacher, data):
     assert post.filter_mean.shape == (n, T, R) and post.smooth_mean.shape == (n, T, R)
     assert post.particles.shape == (n, T, K, R) and post.smoothed.shape == (n, T, K, R)
     assert post.log_weights.shape == (n, T, K) and post.ancestors.shape == (n, T, K)
-    assert post.obs_mean.shape == (n, T, D) and post.smooth_weights.shape == (n, K)
+    assert post.obs_mean.shape == (n, T, D) and post.smooth_weights.shape == (n, T, K)
+    assert post.smooth_cov.shape == (n, T, R, R) and post.filter_cov.shape == (n, T, R, R)
     np.testing.assert_allclose(np.exp(post.log_weights).sum(-1), 1.0, rtol=1e-10)
     np.testing.assert_allclose(post.smooth_weights.sum(-1), 1.0, rtol=1e-10)
+    assert np.all(np.linalg.eigvalsh(post.smooth_cov) > 0)
     # at the last step the smoothed and filtering distributions coincide
     np.testing.assert_allclose(post.smooth_mean[:, -1], post.filter_mean[:, -1], rtol=1e-10, atol=1e-12)
     # the observation mean is the read-out of the smoothed mean for a linear read-out
@@ -54,6 +56,20 @@ def test_posterior_shapes_and_weights(teacher, data):
     # deterministic given the seed
     again = teacher.posterior(data.y, n_particles=50, seed=0)
     assert np.array_equal(again.smooth_mean, post.smooth_mean)
+
+
+def test_ancestry_smoother_traces_the_final_particles(teacher, data):
+    post = teacher.posterior(data.y, n_particles=50, seed=0, smoother="ancestry")
+    assert post.smoother == "ancestry"
+    traj = trace_ancestry(post.particles, post.ancestors)
+    assert np.array_equal(post.smoothed, traj)
+    final = np.exp(post.log_weights[:, -1])
+    np.testing.assert_allclose(post.smooth_weights, np.repeat(final[:, None], 40, axis=1), rtol=1e-10)
+    np.testing.assert_allclose(post.smooth_mean, np.einsum("nk,ntkr->ntr", final, traj), atol=1e-12)
+    # the same filter as the backward smoother's: only the smoothing differs
+    back = teacher.posterior(data.y, n_particles=50, seed=0)
+    assert np.array_equal(back.filter_mean, post.filter_mean)
+    np.testing.assert_allclose(back.smooth_mean[:, -1], post.smooth_mean[:, -1], atol=1e-12)
 
 
 def test_posterior_mean_tracks_true_latent_better_than_prior(teacher, data):

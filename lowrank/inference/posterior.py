@@ -1,17 +1,26 @@
 """Posterior over the latents from the particle filter (DESIGN §3): filtering,
-smoothing by ancestry tracing, the held-out score and k-step-ahead prediction.
+smoothing (backward reweighting, or ancestry tracing), the held-out score and
+k-step-ahead prediction.
 
 Everything here runs the SMC forward pass of :func:`lowrank.smc.elbo` (no
 gradient) and post-processes its particles, normalised log-weights and
 ancestor indices.
 
-Smoothing by ancestry tracing: the final particles ``z_{T-1}^k`` are followed
-back through their ancestors (``k_{t-1} = ancestors[t, k_t]``), giving K
-whole trajectories which, weighted by the final normalised weights, are
-samples from the SMC approximation of ``p(z_{0:T-1} | y_{0:T-1})``. This is
-cheap (O(T K)) but the early steps of the trajectories share few distinct
-ancestors (path degeneracy), so the smoothed mean far from the end rests on
-few particles; use more particles for smoother early estimates.
+Smoothing by backward reweighting (``smoother="backward"``, the default):
+marginal forward-filtering backward-smoothing
+(:mod:`lowrank.inference.smoothing`). Each step's filtering particles are
+reweighted by the transition density to the next step's smoothed particles,
+``w_t^{j|T} ∝ w_t^j Σ_i w_{t+1}^{i|T} p(z_{t+1}^i | z_t^j) / Σ_l w_t^l p(z_{t+1}^i | z_t^l)``:
+O(T K²), and every step's smoothed marginal rests on all K of its particles.
+
+Smoothing by ancestry tracing (``smoother="ancestry"``): the final particles
+``z_{T-1}^k`` are followed back through their ancestors
+(``k_{t-1} = ancestors[t, k_t]``), giving K whole trajectories which,
+weighted by the final normalised weights, are samples from the SMC
+approximation of ``p(z_{0:T-1} | y_{0:T-1})``. This is cheap (O(T K)) but
+the early steps of the trajectories share few distinct ancestors (path
+degeneracy), so the smoothed marginals far from the end rest on few
+particles.
 """
 from __future__ import annotations
 
@@ -22,8 +31,9 @@ import numpy as np
 from ..model import equations
 from . import elbo as smc
 from .simulate import run_latents
+from .smoothing import SMOOTHERS, backward_weights, weighted_moments
 from ..model.noise_basis import from_noise_coords
-from .._checks import check_inputs, check_observations, check_positive_int
+from .._checks import check_bool, check_choice, check_inputs, check_observations, check_positive_int
 
 __all__ = ["Posterior", "Prediction", "posterior", "score", "predict", "trace_ancestry", "weighted_quantiles",
            "filtering_initial_state"]
@@ -43,18 +53,30 @@ class Posterior(NamedTuple):
     ancestors : ndarray of int64, shape (n, T, K)
         ``ancestors[:, t, k]``: index into step t−1's particles of particle k's parent.
     smoothed : ndarray or None, shape (n, T, K, R)
-        Ancestry-traced trajectories (None with ``smooth=False``).
-    smooth_weights : ndarray or None, shape (n, K)
-        Normalised final weights of the trajectories.
+        The smoothed clouds: ``smoothed[:, t]`` weighted by
+        ``smooth_weights[:, t]`` approximates ``p(z_t | y_{0:T-1})``. With
+        ``smoother="backward"`` these are the filtering ``particles``
+        themselves (reweighted; the same array), with ``"ancestry"`` the
+        ancestry-traced trajectories. None with ``smooth=False``.
+    smooth_weights : ndarray or None, shape (n, T, K)
+        Normalised smoothing weights of ``smoothed[:, t]``: the backward
+        weights ``w_t^{k|T}``, or (ancestry) the final filtering weights of
+        the trajectories, the same at every step.
     smooth_mean : ndarray or None, shape (n, T, R)
-        Weighted mean of the trajectories, ``≈ E[z_t | y_{0:T-1}]``.
+        ``≈ E[z_t | y_{0:T-1}]``.
     obs_mean : ndarray, shape (n, T, D)
         Posterior mean of the observation mean: ``E[η_t]`` (Gaussian) or of
         the expected counts per bin ``E[g(η_t) Δ]`` (Poisson), under the
-        smoothed trajectories (the filtering particles with ``smooth=False``).
+        smoothed marginals (the filtering ones with ``smooth=False``).
     elbo : ndarray, shape (n,)
         ELBO per trial (sum over time).
     elbo_per_step : ndarray, shape (n,)
+    filter_cov : ndarray, shape (n, T, R, R)
+        ``Cov[z_t | y_{0:t}]``: weighted covariance of the particles of step t.
+    smooth_cov : ndarray or None, shape (n, T, R, R)
+        ``≈ Cov[z_t | y_{0:T-1}]``: weighted covariance of the smoothed clouds.
+    smoother : str or None
+        ``"backward"`` or ``"ancestry"`` (None with ``smooth=False``).
 
     For padded variable-length trials (``lengths``), entries past a trial's
     end are NaN.
@@ -70,6 +92,9 @@ class Posterior(NamedTuple):
     obs_mean: np.ndarray
     elbo: np.ndarray
     elbo_per_step: np.ndarray
+    filter_cov: Optional[np.ndarray] = None
+    smooth_cov: Optional[np.ndarray] = None
+    smoother: Optional[str] = None
 
 
 class Prediction(NamedTuple):
@@ -187,7 +212,7 @@ def weighted_quantiles(values, log_weights, q):
         E.g. ``Posterior.particles`` (filtering) or ``Posterior.smoothed``.
     log_weights : ndarray, shape (..., K)
         Normalised log-weights (``Posterior.log_weights``, or the log of
-        ``smooth_weights`` broadcast over time).
+        ``Posterior.smooth_weights``).
     q : float or sequence of float in [0, 1]
 
     Returns
@@ -211,9 +236,9 @@ def weighted_quantiles(values, log_weights, q):
     return out if np.ndim(q) else out[0]
 
 
-def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, proposal=None, resample="systematic",
-              seed=None, lengths=None) -> Posterior:
-    """Filtering and (ancestry-traced) smoothing posteriors of the latents.
+def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, smoother="backward", proposal=None,
+              resample="systematic", seed=None, lengths=None) -> Posterior:
+    """Filtering and smoothing posteriors of the latents: means, covariances, weighted particles.
 
     Parameters
     ----------
@@ -223,7 +248,13 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, proposal=N
     inputs : ndarray, shape (n_trials, T, U) or (T, U), or list, optional
     n_particles : int, default 100
     smooth : bool, default True
-        Also trace the ancestries (``smoothed``, ``smooth_mean``).
+        Also smooth (``smoothed``, ``smooth_weights``, ``smooth_mean``, ``smooth_cov``).
+    smoother : {"backward", "ancestry"}, default "backward"
+        ``"backward"``: marginal backward reweighting of every step's
+        filtering particles by the transition density (O(T K²); accurate
+        over the whole sequence). ``"ancestry"``: the traced ancestries of
+        the final particles (O(T K); degenerate far from the end). See the
+        module docstring.
     proposal : {"optimal", "bootstrap", "encoder"}, optional
         Default: the model's (``options.default_proposal``): ``"encoder"`` for
         a model with an encoder, else ``"optimal"`` for linear-Gaussian
@@ -240,31 +271,43 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, proposal=N
     """
     o = model.options
     n_particles = check_positive_int("n_particles", n_particles)
+    smooth = check_bool("smooth", smooth)
+    smoother = check_choice("smoother", smoother, SMOOTHERS)
     y, u, lengths = _check_y_lengths(model, y, inputs, lengths)
     v = equations.fed_inputs(u, model.params.a, o.filter_inputs)
     seed = getattr(model, "seed", None) if seed is None else seed
     res = _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths)
     n, T, K, R = res.particles.shape
     W = _normalised(np.nan_to_num(res.log_weights, nan=0.0))            # padded tail: uniform, masked below
-    filter_mean = np.einsum("ntk,ntkr->ntr", W, np.nan_to_num(res.particles))
+    Z = np.nan_to_num(res.particles)
+    filter_mean, filter_cov = weighted_moments(Z, W)
     last = np.full(n, T - 1, dtype=np.int64) if lengths is None else np.asarray(lengths, dtype=np.int64) - 1
     pad = np.arange(T)[None, :] > last[:, None]
-    filter_mean[pad] = np.nan
-    smoothed = sw = smean = None
+    smoothed = sw = smean = scov = None
+    zz, ww = Z, W
     if smooth:
-        smoothed = trace_ancestry(res.particles, res.ancestors, last)
-        sw = W[np.arange(n), last]                                         # (n, K)
-        smean = np.einsum("nk,ntkr->ntr", sw, np.nan_to_num(smoothed))
-        smean[pad] = np.nan
-        zz, ww = smoothed, sw[:, None, :]
-    else:
-        zz, ww = res.particles, W
-    obs = _obs_mean(model, np.nan_to_num(zz), v[:, :, None, :])           # (n, T, K, D)
-    obs_mean = np.einsum("ntk,ntkd->ntd", np.broadcast_to(ww, obs.shape[:3]), obs)
+        if smoother == "backward":
+            smoothed = res.particles
+            sw = _normalised(np.nan_to_num(backward_weights(model.params, o, res.particles, res.log_weights,
+                                                            v, last), nan=0.0))
+            zz = Z
+        else:
+            smoothed = trace_ancestry(res.particles, res.ancestors, last)
+            sw = np.repeat(W[np.arange(n), last][:, None, :], T, axis=1)   # (n, T, K)
+            zz = np.nan_to_num(smoothed)
+        smean, scov = weighted_moments(zz, sw)
+        ww = sw
+        for arr in (smean, scov, sw):
+            arr[pad] = np.nan
+    for arr in (filter_mean, filter_cov):
+        arr[pad] = np.nan
+    obs = _obs_mean(model, zz, v[:, :, None, :])                         # (n, T, K, D)
+    obs_mean = np.einsum("ntk,ntkd->ntd", ww, obs)
     obs_mean[pad] = np.nan
     return Posterior(filter_mean=filter_mean, particles=res.particles, log_weights=res.log_weights,
                      ancestors=res.ancestors, smoothed=smoothed, smooth_weights=sw, smooth_mean=smean,
-                     obs_mean=obs_mean, elbo=res.elbo, elbo_per_step=res.elbo_per_step)
+                     obs_mean=obs_mean, elbo=res.elbo, elbo_per_step=res.elbo_per_step, filter_cov=filter_cov,
+                     smooth_cov=scov, smoother=smoother if smooth else None)
 
 
 def score(model, y, inputs=None, *, n_particles=10, proposal=None, resample="systematic", seed=None,

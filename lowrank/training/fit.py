@@ -102,6 +102,7 @@ from .batches import Batcher
 from .history import FitResult, History
 from .loss import ElboLoss, HeldOut
 from .resume import Fingerprints, check_resume, fingerprint, load_state, save_state
+from .provenance import fit_provenance
 from .settings import check_settings
 from .trainer import Trainer
 from .unflatten import Unflatten
@@ -221,6 +222,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val))
     writer = None if checkpoint is None else functools.partial(
         save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)), noise_basis=basis)
+    _record_provenance(model, s, seed, y, inputs, y_val)
     identity = {"settings": s.trajectory(), "fingerprints": {"fingerprint": prints.data,
                                                              "basis_fingerprint": prints.basis}}
     trainer = Trainer(model, loss, s, rng, theta0, Unflatten(opts), writer, identity, verbose)
@@ -229,6 +231,16 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         check_resume(resume, file, state, opts, identity["settings"], prints, s.n_iter, stacklevel=2)
         trainer.resume(state)
     return trainer.run(callback)
+
+
+def _record_provenance(model, settings, seed, y, inputs, y_val):
+    """``model.provenance_``: the fit's record (:mod:`.provenance`), where the model takes attributes
+    (``save`` writes it). ``seed`` None is the model's seed, as for the fit's Generator."""
+    seed = getattr(model, "seed", None) if seed is None else seed
+    try:
+        model.provenance_ = fit_provenance(settings, seed, y, inputs, y_val)
+    except AttributeError:
+        pass
 
 
 def _check_sources(callback, heldout, y_val, inputs_val):

@@ -76,3 +76,44 @@ def kalman_loglik_batch(params, opts, y, inputs=None):
         y = y[None]
     return np.array([kalman_loglik(params, opts, y[s], None if inputs is None else np.asarray(inputs)[s])
                      for s in range(y.shape[0])])
+
+
+def rts_smoother(params, opts, y, inputs=None):
+    """Exact filtering and smoothing moments of one sequence y (T, D) (no noise basis).
+
+    Returns ``(filter_mean (T, R), filter_cov (T, R, R), smooth_mean (T, R), smooth_cov (T, R, R))``:
+    the Kalman filter, then the Rauch–Tung–Striebel backward pass.
+    """
+    if not opts.linear_gaussian_readout:
+        raise ValueError("the RTS smoother needs a linear-Gaussian read-out")
+    p = _as_params(params)
+    y = np.asarray(y, dtype=np.float64)
+    T, R = y.shape[0], p.a.shape[0]
+    A, offset = linear_system(p, opts)
+    v = [np.asarray(x, dtype=np.float64) for x in fed_inputs(p, opts, inputs, T)]
+    Sz = p.L_z @ p.L_z.T
+    Robs = np.diag(p.sigma ** 2)
+    pm, pc = np.zeros((T, R)), np.zeros((T, R, R))          # predicted
+    fm, fc = np.zeros((T, R)), np.zeros((T, R, R))          # filtered
+    mean = np.asarray(initial_mean(p, opts, v[0]), dtype=np.float64)
+    cov = p.L_0 @ p.L_0.T
+    for t in range(T):
+        if t > 0:
+            mean = A @ mean + offset(v[t - 1])
+            cov = A @ cov @ A.T + Sz
+        pm[t], pc[t] = mean, cov
+        B, c = linear_readout(p, opts, v[t])
+        B, c = np.asarray(B), np.asarray(c)
+        S = B @ cov @ B.T + Robs
+        G = np.linalg.solve(S, B @ cov).T
+        mean = mean + G @ (y[t] - (B @ mean + c))
+        cov = cov - G @ B @ cov
+        cov = 0.5 * (cov + cov.T)
+        fm[t], fc[t] = mean, cov
+    sm, sc = fm.copy(), fc.copy()
+    for t in range(T - 2, -1, -1):
+        J = np.linalg.solve(pc[t + 1], A @ fc[t]).T          # fc A^T pc^{-1}
+        sm[t] = fm[t] + J @ (sm[t + 1] - pm[t + 1])
+        sc[t] = fc[t] + J @ (sc[t + 1] - pc[t + 1]) @ J.T
+        sc[t] = 0.5 * (sc[t] + sc[t].T)
+    return fm, fc, sm, sc
