@@ -109,3 +109,11 @@ def test_no_spikes_needs_an_explicit_extent():
     with pytest.raises(ValueError, match="start is required"):
         bin_spikes([np.array([])], 0.1)
     assert bin_spikes([np.array([])], 0.1, start=0.0, stop=1.0).shape == (10, 1)
+
+
+def test_decimal_edges_survive_float_rounding():
+    # 3 * 0.1 is 0.30000000000000004 and 0.3 / 0.1 is 2.9999999999999996: 0.3 still opens bin 3,
+    # and a trial [0.7, 1.0) at 0.1 s still has 3 bins.
+    counts = bin_spikes([np.array([0.3, 0.7, 0.9999])], 0.1, trials=[[0.0, 0.5], [0.7, 1.0]])
+    assert isinstance(counts, list) and [len(c) for c in counts] == [5, 3]
+    assert counts[0][:, 0].tolist() == [0, 0, 0, 1, 0] and counts[1][:, 0].tolist() == [1, 0, 1]

@@ -8,13 +8,15 @@ the same number of bins, else a list of ``(T_i, n_units)`` arrays; one
 
 Conventions (the tests pin each of them):
 
-- Bins are half-open, ``[start + k Δ, start + (k + 1) Δ)``, with the edges
-  computed as ``start + k * bin_size`` in float64; a spike exactly on an
-  edge counts in the bin that starts there.
+- Bins are half-open, ``[start + k Δ, start + (k + 1) Δ)``; a spike exactly
+  on an edge counts in the bin that starts there. "Exactly" allows for
+  float64 rounding: a spike within 1e-9 bin widths below an edge is on it
+  (0.3 s is on the edge 3 × 0.1 s although ``3 * 0.1`` is
+  0.30000000000000004), far below any recording's timing precision.
 - A trial ``[start, stop)`` holds ``floor((stop − start) / Δ)`` whole bins
-  from its start (a relative tolerance of 1e-9 absorbs rounding, so
-  1.0 s at 0.02 s is 50 bins, not 49); a remainder shorter than one bin at
-  its end is dropped, and a spike exactly at ``stop`` is never counted.
+  from its start (with the same tolerance, so 0.3 s at 0.1 s is 3 bins, not
+  2); a remainder shorter than one bin at its end is dropped, and a spike
+  exactly at ``stop`` is never counted.
 - Trials may overlap: each trial gets its own copy of the spikes in its
   interval, so a spike in two trials counts in both. Trials are returned in
   the order given, sorted or not.
@@ -31,8 +33,8 @@ from .._checks import as_float_array, check_positive_float
 
 __all__ = ["bin_spikes", "check_spike_times", "trial_intervals"]
 
-# floor((stop - start) / bin_size + _EDGE_TOL): a trial that is a whole number of bins long in decimal
-# (1.0 s at 0.02 s) must not lose its last bin to the rounding of the division.
+# In bin widths. A trial that is a whole number of bins long in decimal (0.3 s at 0.1 s) must not lose
+# its last bin, nor a spike on an edge its bin, to the rounding of a division or of an edge.
 _EDGE_TOL = 1e-9
 
 
@@ -118,13 +120,20 @@ def _n_bins(start, stop, bin_size):
     return int(np.floor((stop - start) / bin_size + _EDGE_TOL))
 
 
-def _count(times, start, n_bins, stop, bin_size):
-    """Counts of the sorted ``times`` in ``n_bins`` half-open bins from ``start``, ignoring ``>= stop``."""
-    edges = start + np.arange(n_bins + 1) * bin_size
-    lo = np.searchsorted(times, start, side="left")
-    hi = np.searchsorted(times, min(stop, edges[-1]), side="left")      # half-open: stop itself excluded
-    k = np.searchsorted(edges, times[lo:hi], side="right") - 1          # on an edge: the bin starting there
-    return np.bincount(k, minlength=n_bins)[:n_bins]
+def _count(times, start, n_bins, bin_size):
+    """Counts of the sorted ``times`` in ``n_bins`` half-open bins from ``start``.
+
+    The bin index is ``floor((t - start) / bin_size + 1e-9)``: a spike within
+    1e-9 bins of an edge is on it, whatever the rounding of the division or of
+    the edge itself (0.06 / 0.02 is 2.9999999999999996; 3 * 0.1 is
+    0.30000000000000004). Everything outside ``[0, n_bins)`` is dropped, which
+    also drops a spike at a trial's stop.
+    """
+    lo = np.searchsorted(times, start - bin_size, side="left")                  # a margin of one bin each side
+    hi = np.searchsorted(times, start + (n_bins + 1) * bin_size, side="right")
+    k = np.floor((times[lo:hi] - start) / bin_size + _EDGE_TOL).astype(np.int64)
+    k = k[(k >= 0) & (k < n_bins)]
+    return np.bincount(k, minlength=n_bins)
 
 
 def _continuous_extent(units, start, stop):
@@ -204,8 +213,7 @@ def bin_spikes(spike_times, bin_size, *, start=None, stop=None, trials=None, ali
         if T < 1:
             raise ValueError(f"the recording from start={start!r} to stop={stop!r} is shorter than one bin "
                              f"(bin_size={bin_size!r})")
-        stop_at = np.inf if last_bin else stop
-        return np.stack([_count(t, start, T, stop_at, bin_size) for t in units], axis=1).astype(np.int64)
+        return np.stack([_count(t, start, T, bin_size) for t in units], axis=1).astype(np.int64)
     if start is not None or stop is not None:
         raise ValueError("start and stop set the extent of one continuous recording; with trials or align, "
                          "each trial's extent comes from those")
@@ -217,8 +225,8 @@ def bin_spikes(spike_times, bin_size, *, start=None, stop=None, trials=None, ali
         what = "align" if align is not None else "trials"
         raise ValueError(f"{what}: trial {i} ([{iv[i, 0]!r}, {iv[i, 1]!r}), {iv[i, 1] - iv[i, 0]:.6g} s) is "
                          f"shorter than one bin (bin_size={bin_size!r}); {len(short)} trial(s) are")
-    out = [np.stack([_count(t, s, L, e, bin_size) for t in units], axis=1).astype(np.int64)
-           for (s, e), L in zip(iv, lengths)]
+    out = [np.stack([_count(t, s, L, bin_size) for t in units], axis=1).astype(np.int64)
+           for s, L in zip(iv[:, 0], lengths)]
     if len(set(lengths)) == 1:
         return np.stack(out)
     return out
