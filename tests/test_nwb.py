@@ -3,6 +3,7 @@ import datetime
 import subprocess
 import sys
 import os
+import re
 
 import numpy as np
 import pytest
@@ -153,3 +154,55 @@ def test_the_teacher_example_round_trips(tmp_path):
     np.testing.assert_allclose(r.trial_times, trial_times)
     assert r.input_names == ["block=A", "block=B"] and r.u[:, 0, 0].tolist() == [1, 1, 1, 0, 0, 0]
     assert not [p for p in os.listdir(out.parent) if p != "teacher.nwb"]      # no temporaries left
+
+
+# ---- the command line and workflows.load_recording ----------------------------------------------------
+
+def test_load_recording_reads_nwb_and_needs_bin_size(nwb_file, tmp_path):
+    from lowrank import workflows
+    rec = workflows.load_recording(nwb_file, bin_size=0.1)
+    assert isinstance(rec.y, list) and [a.shape for a in rec.y] == [(10, 3), (5, 3), (10, 3)]
+    assert rec.y[0].dtype == np.float64 and rec.u is None
+    one = workflows.load_recording(nwb_file, ndims=(2,), bin_size=0.5)    # evaluate's layout: continuous
+    assert one.y.shape == (7, 3)
+    with pytest.raises(ValueError, match="bin_size is required for .nwb"):
+        workflows.load_recording(nwb_file)
+    np.save(tmp_path / "y.npy", np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="bin_size applies to .nwb files"):
+        workflows.load_recording(str(tmp_path / "y.npy"), bin_size=0.1)
+
+
+def test_load_recording_without_pynwb_says_what_to_install(nwb_file, monkeypatch):
+    from lowrank import workflows
+    monkeypatch.setitem(sys.modules, "pynwb", None)
+    with pytest.raises(ValueError, match=r'pip install "lowrank\[nwb\]"'):
+        workflows.load_recording(nwb_file, bin_size=0.1)
+
+
+def test_cli_fits_an_nwb_file(nwb_file, tmp_path, capsys):
+    from lowrank.cli import main
+    out = tmp_path / "m.npz"
+    args = ["fit", nwb_file, "--bin-size", "0.1", "--likelihood", "poisson", "--readout", "units", "--rank", "1",
+            "--window", "0", "--iters", "2", "--batch-size", "3", "--quiet", "--out", str(out)]
+    assert main(args) == 0, capsys.readouterr().err
+    assert out.exists() and "fitted LowRankRNN(n_units=3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["fit", "{nwb}", "--likelihood", "poisson"], "--bin-size is required for .nwb files"),
+    (["fit", "{npy}", "--bin-size", "0.1"], "--bin-size applies to .nwb files"),
+    (["fit", "--bin-size", "0.1"], "--bin-size needs a data file"),
+    (["fit", "{nwb}", "--bin-size", "0"], "argument --bin-size: must be a finite number > 0"),
+    (["fit", "{nwb}", "--bin-size", "5", "--likelihood", "poisson"], "trial 0 .* shorter than one bin"),
+    (["evaluate", "{model}", "{nwb}"], "--bin-size is required for .nwb files"),
+])
+def test_cli_bin_size_is_required_for_nwb_and_refused_otherwise(argv, match, nwb_file, tmp_path, capsys):
+    from lowrank import LowRankRNN
+    from lowrank.cli import main
+    np.save(tmp_path / "y.npy", np.zeros((20, 3)))
+    LowRankRNN(3, 1, 3, readout="units", likelihood="poisson").save(str(tmp_path / "m.npz"))
+    argv = [a.format(nwb=nwb_file, npy=str(tmp_path / "y.npy"), model=str(tmp_path / "m.npz")) for a in argv]
+    assert main(argv + ["--out" if argv[0] == "fit" else "--seed", str(tmp_path / "o.npz") if argv[0] == "fit"
+                        else "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(match, err), err
