@@ -8,10 +8,12 @@ Public surface::
     lowrank.fit                   the functional fit underneath LowRankRNN.fit
     lowrank.fit_many              many independent fits in parallel (joblib)
     lowrank.evaluate              D_stsp and D_H of generated vs recorded data
+    lowrank.decode                cross-validated ridge decoding of behaviour from latents (R², decoder)
     lowrank.teachers              built-in teacher networks and their data sets
     lowrank.smc.elbo              the variational SMC objective and its gradient
     lowrank.fixed_points          every fixed point of piecewise-linear networks
     lowrank.metrics               D_stsp, D_H, spike statistics
+    lowrank.data                  data layouts; spike times to counts (bin_spikes), NWB files (read_nwb)
     lowrank.plotting              figures of a fit, an evaluation, fixed points (needs matplotlib)
 """
 from ._version import __version__
@@ -19,7 +21,8 @@ from .model import ModelOptions, Params
 from .model.encoder import EncoderOptions
 from .rnn import LowRankRNN, Sample
 from .model.noise_basis import residual_noise_basis
-from . import fixed_points, metrics, plotting, smc, teachers
+from . import data, fixed_points, metrics, plotting, smc, teachers
 from .evaluation import evaluate
+from .metrics.decoding import decode
 from .parallel import fit_many
 from .training import fit

@@ -87,7 +87,7 @@ FLAGS = {
     "posterior": dict(n_particles="--n-particles", proposal="--proposal", smoother="--smoother", seed="--seed",
                       particles_out="--particles-out", out="--out", plot="--plot", force="--force"),
     "evaluate": dict(smooth_hann="--smooth-hann", window="--smooth-hann", burn_in="--burn-in",
-                     context="--context", plot="--plot", force="--force"),
+                     context="--context", plot="--plot", force="--force", bin_size="--bin-size"),
     "fit": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
                 likelihood="--likelihood", link="--link", proposal="--proposal", teacher="--teacher",
                 kernel_sizes="--encoder-kernels", channels="--encoder-channels",
@@ -97,7 +97,7 @@ FLAGS = {
                 eval_every="--eval-every", augment_noise="--augment-noise", correlated_noise="--correlated-noise",
                 data_hann="--data-hann", unsmooth_below="--unsmooth-below", max_freq="--unsmooth-below",
                 checkpoint="--checkpoint", checkpoint_every="--checkpoint-every", resume="--resume",
-                out="--out", plot="--plot", force="--force"),
+                out="--out", plot="--plot", force="--force", bin_size="--bin-size"),
     "fit-many": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
                      likelihood="--likelihood", link="--link", n_particles="--particles", window="--window",
                      batch_size="--batch-size", n_iter="--iters", lr="--lr", lr_end="--lr-end",
@@ -180,7 +180,7 @@ def cmd_fixed_points(args):
     print(json.dumps(res.to_dict(), indent=2) if args.json else format_table(res))
 
 
-_DATA_ONLY = dict(likelihood="--likelihood", link="--link", heldout="--heldout", augment_noise="--augment-noise",
+_DATA_ONLY = dict(bin_size="--bin-size", likelihood="--likelihood", link="--link", heldout="--heldout", augment_noise="--augment-noise",
                   correlated_noise="--correlated-noise", data_hann="--data-hann", unsmooth_below="--unsmooth-below")
 
 
@@ -233,7 +233,8 @@ def cmd_fit(args):
         if args.teacher is not None:
             raise ValueError("--teacher picks the demo's data; it does not go with a data file")
         data_kw = _given(args, likelihood="likelihood", link="link", augment_noise="augment_noise",
-                         correlated_noise="correlated_noise", data_hann="data_hann", unsmooth_below="unsmooth_below")
+                         correlated_noise="correlated_noise", data_hann="data_hann", unsmooth_below="unsmooth_below",
+                         bin_size="bin_size")
         if args.heldout:                                                          # 0: none, as the default
             data_kw["heldout"] = args.heldout
         res = workflows.fit_recording(args.data, rank=3 if args.rank is None else args.rank, **window, **data_kw,
@@ -278,7 +279,8 @@ def cmd_fit_many(args):
 def cmd_evaluate(args):
     from . import workflows
     res = workflows.evaluate_recording(args.model, args.data, smooth_hann=args.smooth_hann, burn_in=args.burn_in,
-                                       context=args.context, seed=args.seed, plot=args.plot, force=args.force)
+                                       context=args.context, seed=args.seed, plot=args.plot, force=args.force,
+                                       bin_size=args.bin_size)
     if args.plot:
         print(f"wrote {args.plot}")
     if args.json:
@@ -307,6 +309,12 @@ def cmd_posterior(args):
 def _add_force(s):
     s.add_argument("--force", action="store_true",
                    help="replace existing output files (without it an existing output is an error)")
+
+
+def _add_bin_size(s):
+    s.add_argument("--bin-size", type=POS_FLOAT, default=None, metavar="SECONDS",
+                   help="bin width for an .nwb file's spike times (required for .nwb, refused otherwise; "
+                        "needs pip install 'lowrank[nwb]')")
 
 
 def _add_plot(s, what):
@@ -355,7 +363,9 @@ def _parser_inspect(sub):
     s = sub.add_parser("evaluate", help="D_stsp and D_H of a model's generated data against a recording",
                        epilog=OUTPUT_POLICY)
     s.add_argument("model")
-    s.add_argument("data", help=".npy (T, D) recording, or .npz with y (T, D) and, for a model with inputs, u")
+    s.add_argument("data", help=".npy (T, D) recording, or .npz with y (T, D) and, for a model with inputs, u, "
+                                "or .nwb spike times (with --bin-size; binned as one continuous recording)")
+    _add_bin_size(s)
     s.add_argument("--smooth-hann", type=POS_INT, default=None, help="Hann window applied to the generated data")
     s.add_argument("--burn-in", type=NONNEG_FLOAT, default=0.25,
                    help="steps run and discarded before the compared series, as a fraction of T (default 0.25)")
@@ -431,7 +441,9 @@ def _parser_fit(sub):
     from .teachers import TEACHERS
     s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)", epilog=FIT_EPILOG)
     s.add_argument("data", nargs="?", default=None,
-                   help=".npy (T, D) or (trials, T, D), or .npz with y (and optional inputs u)")
+                   help=".npy (T, D) or (trials, T, D), or .npz with y (and optional inputs u), or .nwb spike "
+                        "times (with --bin-size; one trial per row of its trials table)")
+    _add_bin_size(s)
     s.add_argument("--rank", type=POS_INT, default=None, help="rank R (default 3: the library has none) [demo: 2]")
     s.add_argument("--units", type=POS_INT, default=None,
                    help="units N (default 128, or D with --readout units: the library has none) [demo: 20]")

@@ -131,7 +131,7 @@ def _check_array(arr, name, ndims, what):
     return arr
 
 
-def load_recording(data, *, ndims=(2, 3)):
+def load_recording(data, *, ndims=(2, 3), bin_size=None):
     """Observations (and inputs) from a data file, or from an array.
 
     Parameters
@@ -139,15 +139,27 @@ def load_recording(data, *, ndims=(2, 3)):
     data : str or PathLike or ndarray
         ``.npy``: the observations, (T, D) or (n_trials, T, D); ``.npz``: the
         observations under ``y`` and optional inputs under ``u`` (same shape
-        but for the last axis). An array is taken as the observations.
+        but for the last axis); ``.nwb``: spike counts binned from the Units
+        table (:func:`lowrank.data.read_nwb`), per row of the trials table
+        when ``ndims`` allows trials and the file has one (a list of (T_i, D)
+        arrays when trials differ in length), else as one (T, D) recording.
+        An array is taken as the observations.
     ndims : tuple of int
         Allowed numbers of dimensions of ``y``.
+    bin_size : float, optional
+        Seconds per bin: required for ``.nwb``, refused otherwise.
 
     Returns
     -------
     Recording
     """
     shape = " or ".join({2: "(T, D)", 3: "(n_trials, T, D)"}[d] for d in ndims)
+    is_nwb = isinstance(data, (str, os.PathLike)) and os.fspath(data).lower().endswith(".nwb")
+    if bin_size is not None and not is_nwb:
+        raise ValueError("bin_size applies to .nwb files of spike times only; the data given is "
+                         + (repr(os.fspath(data)) if isinstance(data, (str, os.PathLike)) else "an array"))
+    if is_nwb:
+        return _load_nwb(os.fspath(data), bin_size, trials=None if 3 in ndims else False)
     if not isinstance(data, (str, os.PathLike)):
         return Recording(_check_array(data, "data", ndims, shape), None)
     path = os.fspath(data)
@@ -160,6 +172,19 @@ def load_recording(data, *, ndims=(2, 3)):
         if u.shape[:-1] != y.shape[:-1]:
             raise ValueError(f"the inputs u in {path} must have shape {want} to match y; got {u.shape}")
     return Recording(y, u)
+
+
+def _load_nwb(path, bin_size, trials):
+    """Spike counts from an NWB file as float64 (a list for trials of different lengths)."""
+    from .data import read_nwb
+    if bin_size is None:
+        raise ValueError(f"bin_size is required for .nwb files ({path}): the bin width in seconds, e.g. 0.02")
+    try:
+        y = read_nwb(path, bin_size, trials=trials).y
+    except ImportError:
+        raise ValueError('reading .nwb files needs pynwb: pip install "lowrank[nwb]"') from None
+    return Recording(y.astype(np.float64) if isinstance(y, np.ndarray) else [a.astype(np.float64) for a in y],
+                     None)
 
 
 def load_inputs(inputs):
@@ -323,20 +348,21 @@ def fixed_points_of(model, inputs=None, *, plot=None, force=False):
 
 
 def evaluate_recording(model, data, *, smooth_hann=None, burn_in=0.25, context=50, seed=0, plot=None,
-                       force=False):
+                       force=False, bin_size=None):
     """``lowrank.evaluate`` of a saved model against a recording file; optionally drawn to ``plot``.
 
     ``data`` is a ``.npy`` (T, D) recording or a ``.npz`` with ``y`` (T, D)
     and, for a model with inputs, ``u`` (T, U). ``context`` steps at its start
     set the initial state of the generated series (0: the model's
-    initial-state distribution); see :func:`lowrank.evaluate`.
+    initial-state distribution); see :func:`lowrank.evaluate`. An ``.nwb``
+    file is binned at ``bin_size`` seconds as one continuous recording.
     """
     from .evaluation import evaluate
     outs = check_outputs({"plot": plot}, {"model": model, "data": data}, force=force)
     if "plot" in outs:
         _plot_format(outs["plot"])
     m = load_model(model)
-    rec = load_recording(data, ndims=(2,))
+    rec = load_recording(data, ndims=(2,), bin_size=bin_size)
     U = m.options.n_inputs
     if U and rec.u is None:
         raise ValueError(f"the model has n_inputs={U}: give the recording as a .npz with y (T, D) and its "
@@ -434,7 +460,7 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
                   link="softplus", proposal=None, encoder=None, n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3, lr_end=None,
                   heldout=None, eval_every=50, augment_noise=None, correlated_noise=False, data_hann=None,
                   unsmooth_below=None, seed=0, checkpoint=None, checkpoint_every=None, resume=None,
-                  out=None, plot=None, force=False, verbose=1):
+                  out=None, plot=None, force=False, verbose=1, bin_size=None):
     """Fit a ``LowRankRNN`` to a recording and write it to ``out``.
 
     Defaults are those of :class:`lowrank.LowRankRNN` and :func:`lowrank.fit`,
@@ -447,6 +473,9 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     ----------
     data : path or ndarray
         See :func:`load_recording`.
+    bin_size : float, optional
+        Seconds per bin of an ``.nwb`` file's spike counts (required for
+        ``.nwb``, refused otherwise).
     proposal, encoder
         As for ``lowrank.fit`` and ``LowRankRNN``; ``proposal="encoder"``
         without ``encoder`` takes the default network.
@@ -478,8 +507,8 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     if unsmooth_below is not None and likelihood != "gaussian":
         raise ValueError("unsmooth_below applies to continuous recordings (Gaussian likelihood), not counts")
     outs = _fit_outputs(out, checkpoint, resume, plot, data, force)
-    y, u = load_recording(data)
-    D = y.shape[-1]
+    y, u = load_recording(data, bin_size=bin_size)
+    D = (y[0] if isinstance(y, list) else y).shape[-1]              # a list: NWB trials of different lengths
     if n_units is None:
         n_units = D if readout == "units" else DEFAULT_UNITS
     basis = None

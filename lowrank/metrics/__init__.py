@@ -12,9 +12,13 @@
   frequencies), for recordings that reached you smoothed.
 * :func:`spike_statistics`, :func:`compare_spike_statistics`: rates, ISI
   statistics and correlations of spike counts.
+* :func:`decode`: how much of the behaviour latents carry, linearly:
+  cross-validated ridge regression (R² per variable) and the decoder
+  (trials ``(n_trials, T, R)`` or lists of ``(T_i, R)``, not ``(T, D)``).
 
-All series are ``(T, D)`` arrays, time by dimensions.
+All other series are ``(T, D)`` arrays, time by dimensions.
 """
+from .decoding import Decoder, decode
 from .smoothing import hann_noise_gain, hann_smooth, hann_unsmooth, zscore
 from .spectrum import hellinger, power_spectra, power_spectrum_distance
 from .spikes import (
@@ -40,4 +44,6 @@ __all__ = [
     "compare_spike_statistics",
     "SpikeStatistics",
     "SpikeComparison",
+    "decode",
+    "Decoder",
 ]
