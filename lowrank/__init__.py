@@ -8,6 +8,7 @@ Public surface::
     lowrank.fit                   the functional fit underneath LowRankRNN.fit
     lowrank.fit_many              many independent fits in parallel (joblib)
     lowrank.evaluate              D_stsp and D_H of generated vs recorded data
+    lowrank.co_smoothing          held-out neurons' rates predicted from the held-in ones, in bits per spike
     lowrank.decode                cross-validated ridge decoding of behaviour from latents (R², decoder)
     lowrank.teachers              built-in teacher networks and their data sets
     lowrank.smc.elbo              the variational SMC objective and its gradient
@@ -23,6 +24,7 @@ from .rnn import LowRankRNN, Sample
 from .model.noise_basis import residual_noise_basis
 from . import data, fixed_points, metrics, plotting, smc, teachers
 from .evaluation import evaluate
+from .cosmoothing import co_smoothing
 from .metrics.decoding import decode
 from .parallel import fit_many
 from .training import fit

@@ -17,7 +17,8 @@ LAYERS = [
     ("kernels", ["lowrank.kernels"]),
     ("inference", ["lowrank.inference", "lowrank.fixed_points", "lowrank.io"]),
     ("training", ["lowrank.training"]),
-    ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.evaluation", "lowrank.recovery",
+    ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.evaluation", "lowrank.cosmoothing",
+                  "lowrank.recovery",
                   "lowrank.parallel", "lowrank.plotting", "lowrank.workflows"]),
     ("cli", ["lowrank.cli", "lowrank.__main__", "lowrank"]),
 ]

@@ -11,7 +11,8 @@
   :func:`hann_unsmooth`: the smoothing undone where it can be (low
   frequencies), for recordings that reached you smoothed.
 * :func:`spike_statistics`, :func:`compare_spike_statistics`: rates, ISI
-  statistics and correlations of spike counts.
+  statistics and correlations of spike counts; :func:`bits_per_spike`: the
+  co-smoothing score of predicted rates (Neural Latents Benchmark).
 * :func:`decode`: how much of the behaviour latents carry, linearly:
   cross-validated ridge regression (R² per variable) and the decoder
   (trials ``(n_trials, T, R)`` or lists of ``(T_i, R)``, not ``(T, D)``).
@@ -24,6 +25,7 @@ from .spectrum import hellinger, power_spectra, power_spectrum_distance
 from .spikes import (
     SpikeComparison,
     SpikeStatistics,
+    bits_per_spike,
     compare_spike_statistics,
     spike_statistics,
 )
