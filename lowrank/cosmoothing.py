@@ -6,12 +6,8 @@ held-in neurons only, and the held-out neurons' rates are predicted from it
 and scored in bits per spike (:func:`lowrank.metrics.bits_per_spike`).
 
 The held-in posterior is that of the same network observed through fewer
-channels: a latent read-out keeps the held-in rows of its weights; a units
-read-out, whose observed units are the first ``D`` of the network, has its
-units reordered so that the held-in ones come first (a low-rank network is
-the same network under any order of its units). The encoder proposal reads
-all ``D`` channels, so the held-in posterior uses the bootstrap proposal (or
-the optimal one where the read-out allows it).
+channels (:mod:`lowrank.model.subset`), filtered with the bootstrap
+proposal and backward-smoothed.
 """
 from __future__ import annotations
 
@@ -23,7 +19,7 @@ from ._checks import check_positive_int
 from .inference.posterior import posterior
 from .metrics import bits_per_spike
 from .model import equations
-from .model.options import ModelOptions
+from .model.subset import check_channels, restrict_channels
 
 
 class CoSmoothing(NamedTuple):
@@ -45,33 +41,13 @@ class CoSmoothing(NamedTuple):
     heldin_units: np.ndarray
 
 
-def _units(heldout_units, D):
-    out = np.unique(np.asarray(heldout_units))
-    if out.size == 0 or not np.issubdtype(out.dtype, np.integer):
-        raise ValueError(f"heldout_units must be a non-empty list of channel indices in [0, {D}); got {heldout_units!r}")
-    if out.min() < 0 or out.max() >= D:
-        raise ValueError(f"heldout_units must lie in [0, {D}) (the model has n_obs={D}); got {out.tolist()}")
-    if out.size == D:
-        raise ValueError("heldout_units holds every channel: at least one must stay held in")
-    return out, np.setdiff1d(np.arange(D), out)
-
-
 def heldin_model(model, heldin):
-    """The network observed through the channels ``heldin`` only (see the module docstring)."""
+    """The network observed through the channels ``heldin`` only (:mod:`lowrank.model.subset`),
+    without its encoder (the held-in posterior uses the bootstrap proposal)."""
     from .rnn import LowRankRNN
-    o, p = model.options, model.params
-    kw = {k: v for k, v in o.to_dict().items() if k != "encoder"}
-    kw["n_obs"] = int(heldin.size)
-    opts = ModelOptions(**kw)
-    if o.readout == "latent":
-        sub = p._replace(W=p.W[heldin], b=p.b[heldin], W_v=p.W_v[heldin],
-                         sigma=p.sigma[heldin] if p.sigma.size else p.sigma, enc=np.zeros(0))
-    else:
-        rest = np.setdiff1d(np.arange(o.n_units), heldin)
-        perm = np.concatenate([heldin, rest])
-        sub = p._replace(m=p.m[perm], n=p.n[perm], h=p.h[perm], W_u=p.W_u[perm], gain=p.gain[heldin], W_v=p.W_v[heldin],
-                         b=p.b[heldin], sigma=p.sigma[heldin] if p.sigma.size else p.sigma, enc=np.zeros(0))
-    return LowRankRNN.from_params(sub, opts, seed=model.seed)
+    params, opts = restrict_channels(model.params, model.options, heldin)
+    opts = opts.with_encoder(None)
+    return LowRankRNN.from_params(params._replace(enc=np.zeros(0)), opts, seed=model.seed)
 
 
 def co_smoothing(model, y, heldout_units, inputs=None, *, n_particles=256, seed=0):
@@ -101,7 +77,8 @@ def co_smoothing(model, y, heldout_units, inputs=None, *, n_particles=256, seed=
     if y.ndim != 3 or y.shape[-1] != o.n_obs:
         raise ValueError(f"y must have shape (n_trials, T, n_obs={o.n_obs}); got {np.shape(y)}")
     n_particles = check_positive_int("n_particles", n_particles)
-    out, held_in = _units(heldout_units, o.n_obs)
+    out = check_channels(heldout_units, o.n_obs)
+    held_in = np.setdiff1d(np.arange(o.n_obs), out)
     sub = heldin_model(model, held_in)
     post = posterior(sub, y[..., held_in], inputs, n_particles=n_particles, seed=seed, proposal="bootstrap")
     v = equations.fed_inputs(np.zeros(y.shape[:2] + (0,)) if inputs is None else np.asarray(inputs, float),

@@ -237,7 +237,7 @@ class LowRankRNN:
         return filtering_initial_state(self, y, n_trials, rng, inputs=y_inputs, noise_scale=noise_scale)
 
     # -- fitting and inference ----------------------------------------------------------
-    def fit(self, y, inputs=None, **kwargs):
+    def fit(self, y, inputs=None, *, heldout_units=None, **kwargs):
         """Fit the parameters to ``y`` by maximising the variational-SMC ELBO.
 
         Thin wrapper of :func:`lowrank.training.fit` (all keyword arguments,
@@ -247,6 +247,14 @@ class LowRankRNN:
         ``proposal="encoder"`` on a model without an encoder first adds the
         default one (:meth:`add_encoder`).
 
+        ``heldout_units`` (channel indices) leaves those channels out of the
+        likelihood, for co-smoothing (:func:`lowrank.co_smoothing`) or
+        channels missing from a recording: the fit is that of the same
+        network seen through the other channels (:mod:`lowrank.model.subset`),
+        and the left-out channels keep their own read-out parameters. ``y``
+        (and ``y_val``) still hold all ``n_obs`` channels; what the left-out
+        ones hold is ignored.
+
         Sets ``params`` and the fitted attributes ``history_`` (a
         ``History``), ``n_iter_``, ``best_elbo_``, ``best_iteration_`` and
         ``stop_reason_``. Returns ``self``.
@@ -254,9 +262,45 @@ class LowRankRNN:
         from .training import fit as _fit
         if kwargs.get("proposal") == "encoder" and self.options.encoder is None:
             self.add_encoder()
+        if heldout_units is not None:
+            return self._fit_channels(heldout_units, y, inputs, kwargs)
         res = _fit(self, y, inputs, **kwargs)
         self.history_, self.n_iter_ = res.history, res.n_iter
         self.best_elbo_, self.best_iteration_, self.stop_reason_ = res.best_elbo, res.best_iteration, res.stop_reason
+        return self
+
+    def _fit_channels(self, heldout_units, y, inputs, kwargs):
+        """:meth:`fit` with ``heldout_units`` out of the likelihood (see there)."""
+        from .model.subset import check_channels, embed_channels, restrict_channels
+        o = self.options
+        if self.noise_basis is not None:
+            raise ValueError("heldout_units cannot be used with a noise_basis (correlated noise mixes the channels)")
+        keep = np.setdiff1d(np.arange(o.n_obs), check_channels(heldout_units, o.n_obs))
+        params, opts = restrict_channels(self.params, o, keep)
+        sub = type(self).from_params(params, opts, self.seed)
+
+        def cut(x):
+            return None if x is None else [np.asarray(a)[..., keep] for a in x] if isinstance(x, list) \
+                else np.asarray(x)[..., keep]
+
+        kw = dict(kwargs, y_val=cut(kwargs.get("y_val")))
+        if np.ndim(kw.get("augment_noise")) == 1:
+            kw["augment_noise"] = np.asarray(kw["augment_noise"])[keep]
+        try:
+            sub.fit(cut(y), inputs, **kw)
+        except FloatingPointError as exc:
+            best = getattr(exc, "best_params", None)
+            if isinstance(best, Params):
+                exc.best_params = embed_channels(self.params, best, o, keep)
+            self.params = embed_channels(self.params, sub.params, o, keep)
+            raise
+        self.params = embed_channels(self.params, sub.params, o, keep)
+        for name in ("history_", "n_iter_", "best_elbo_", "best_iteration_", "stop_reason_", "provenance_"):
+            if hasattr(sub, name):
+                setattr(self, name, getattr(sub, name))
+        if isinstance(getattr(self, "provenance_", None), dict):
+            self.provenance_ = dict(self.provenance_, heldout_units=[int(i) for i in np.setdiff1d(
+                np.arange(o.n_obs), keep)])
         return self
 
     def posterior(self, y, inputs=None, **kwargs):

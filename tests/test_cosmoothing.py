@@ -68,7 +68,7 @@ def test_co_smoothing_checks_its_arguments():
     y = np.zeros((2, 5, 40))
     with pytest.raises(ValueError, match="heldout_units must lie in"):
         lowrank.co_smoothing(teacher, y, [40])
-    with pytest.raises(ValueError, match="at least one must stay held in"):
+    with pytest.raises(ValueError, match="at least one must stay observed"):
         lowrank.co_smoothing(teacher, y, np.arange(40))
     with pytest.raises(ValueError, match="n_obs=40"):
         lowrank.co_smoothing(teacher, y[..., :5], [0])
