@@ -85,7 +85,8 @@ FLAGS = {
                    out="--out", force="--force"),
     "fixed-points": dict(inputs="--input", plot="--plot", force="--force"),
     "posterior": dict(n_particles="--n-particles", proposal="--proposal", smoother="--smoother", seed="--seed",
-                      particles_out="--particles-out", out="--out", plot="--plot", force="--force"),
+                      particles_out="--particles-out", out="--out", plot="--plot", force="--force",
+                      bin_size="--bin-size"),
     "evaluate": dict(smooth_hann="--smooth-hann", window="--smooth-hann", burn_in="--burn-in",
                      context="--context", plot="--plot", force="--force", bin_size="--bin-size"),
     "fit": dict(rank="--rank", n_units="--units", activation="--activation", readout="--readout",
@@ -294,7 +295,8 @@ def cmd_posterior(args):
     from . import workflows
     post = workflows.posterior_latents(args.model, args.data, n_particles=args.n_particles, proposal=args.proposal,
                                        smoother=args.smoother, seed=args.seed, out=args.out,
-                                       particles_out=args.particles_out, plot=args.plot, force=args.force)
+                                       particles_out=args.particles_out, plot=args.plot, force=args.force,
+                                       bin_size=args.bin_size)
     n, T, K, R = post.particles.shape
     print(f"wrote {args.out}: filtering and {args.smoother}-smoothed latent means (n, T, R) = {(n, T, R)} "
           f"and covariances ({n} trial{'' if n == 1 else 's'}, {K} particles, ELBO/step "
@@ -397,6 +399,7 @@ def _parser_posterior(sub):
     s.add_argument("--smoother", choices=SMOOTHERS, default="backward",
                    help="backward: reweight every step's particles (default); ancestry: trace the final "
                         "particles' ancestors (cheaper, degenerate far from the end)")
+    _add_bin_size(s)
     s.add_argument("--seed", type=NONNEG_INT, default=0)
     _add_plot(s, "the first trial's latents over time (and its behavior, if the data file has one)")
     _add_force(s)

@@ -906,7 +906,7 @@ def _behavior(behavior, y, path):
 
 
 def posterior_latents(model, data, *, n_particles=100, proposal=None, smoother="backward", seed=0,
-                      out="latents.npz", particles_out=None, plot=None, force=False):
+                      out="latents.npz", particles_out=None, plot=None, force=False, bin_size=None):
     """Filtering and smoothed latents of a recording under a saved model, written to ``out``.
 
     Parameters
@@ -918,6 +918,8 @@ def posterior_latents(model, data, *, n_particles=100, proposal=None, smoother="
         ((n_trials, T[, B]) or (T[, B])), which ``plot`` draws under the latents.
     n_particles, proposal, smoother, seed
         As for :func:`lowrank.inference.posterior.posterior`.
+    bin_size : float, optional
+        Bin width in seconds for an ``.nwb`` data file (see :func:`load_recording`).
     out : path
         ``.npz`` with ``filter_mean``, ``smooth_mean`` (n, T, R), ``filter_cov``,
         ``smooth_cov`` (n, T, R, R), ``obs_mean`` (n, T, D), ``elbo`` (n,), and
@@ -947,7 +949,7 @@ def posterior_latents(model, data, *, n_particles=100, proposal=None, smoother="
     if "plot" in outs:
         _plot_format(outs["plot"])
     m = load_model(model)
-    rec, behavior = load_recording(data), None
+    rec, behavior = load_recording(data, bin_size=bin_size), None
     if isinstance(data, (str, os.PathLike)) and os.fspath(data).endswith(".npz"):
         from .io import open_npz
         with open_npz(os.fspath(data), "data file (.npz archive)") as z:

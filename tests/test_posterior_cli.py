@@ -112,3 +112,25 @@ def test_plot_without_matplotlib_fails_before_computing(files, tmp_path, capsys,
                  str(tmp_path / "p.png")]) == 2
     _one_error_line(capsys, "matplotlib")
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_posterior_reads_nwb_with_a_bin_size(tmp_path, capsys):
+    """``lowrank posterior MODEL FILE.nwb --bin-size S``; --bin-size with an array file is refused."""
+    pytest.importorskip("pynwb")
+    import pathlib
+    import runpy
+    nwb = tmp_path / "t.nwb"
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "make_teacher_nwb.py"
+    runpy.run_path(str(script))["main"](["--out", str(nwb), "--trials", "4"])
+    model = tmp_path / "m.npz"
+    lowrank.LowRankRNN(40, 2, 40, readout="units", units_readout_from="rates", likelihood="poisson").save(model)
+    out = tmp_path / "lat.npz"
+    assert main(["posterior", str(model), str(nwb), "--bin-size", "0.02", "--n-particles", "8",
+                 "--out", str(out)]) == 0
+    with np.load(out) as z:
+        assert z["smooth_mean"].shape[0] == 4
+    npy = tmp_path / "y.npy"
+    np.save(npy, np.zeros((2, 5, 40)))
+    capsys.readouterr()
+    assert main(["posterior", str(model), str(npy), "--bin-size", "0.02", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "--bin-size" in capsys.readouterr().err
