@@ -234,19 +234,20 @@ def test_transition_adjoint_finite_differences(act, K):
 
 def test_readout_means_match_numpy():
     rng = np.random.default_rng(5)
-    N, R, D = 12, 3, 5
-    z, W, off = rng.standard_normal(R), rng.standard_normal((D, R)), rng.standard_normal(D)
+    N, R, D, K = 12, 3, 5, 4
+    Z, W, off = rng.standard_normal((K, R)), rng.standard_normal((D, R)), rng.standard_normal(D)
     m, h = rng.standard_normal((N, R)), rng.uniform(0.1, 0.4, N)
     gain, b = rng.uniform(0.5, 2, D), rng.standard_normal(D)
-    eta = np.empty(D)
-    WT, mDT = np.ascontiguousarray(W.T), np.ascontiguousarray(m[:D].T)
-    obs.readout_mean(0, 0, 1, z, WT, mDT, h[:D], gain, b, off, eta)
-    np.testing.assert_allclose(eta, W @ z + off, rtol=1e-13)
-    obs.readout_mean(1, 0, 1, z, WT, mDT, h[:D], gain, b, off, eta)
-    np.testing.assert_allclose(eta, gain * (m[:D] @ z + off) + b, rtol=1e-13)
+    ETA, XC = np.empty((D, K)), np.empty((D, K))
+    ZT, WT, mDT = np.ascontiguousarray(Z.T), np.ascontiguousarray(W.T), np.ascontiguousarray(m[:D].T)
+    obs.readout_block(0, 0, 1, ZT, WT, mDT, h[:D], gain, b, off, XC, ETA)
+    np.testing.assert_allclose(ETA.T, Z @ W.T + off, rtol=1e-13)
+    obs.readout_block(1, 0, 1, ZT, WT, mDT, h[:D], gain, b, off, XC, ETA)
+    np.testing.assert_allclose(ETA.T, gain * (Z @ m[:D].T + off) + b, rtol=1e-13)
     for act in range(4):
-        obs.readout_mean(1, 1, act, z, WT, mDT, h[:D], gain, b, off, eta)
-        np.testing.assert_allclose(eta, gain * _phi_numpy(act, m[:D] @ z + off - h[:D], h[:D]) + b, rtol=1e-13)
+        obs.readout_block(1, 1, act, ZT, WT, mDT, h[:D], gain, b, off, XC, ETA)
+        np.testing.assert_allclose(ETA.T, gain * _phi_numpy(act, Z @ m[:D].T + off - h[:D], h[:D]) + b,
+                                   rtol=1e-13)
 
 
 def test_softplus_accuracy():
@@ -257,6 +258,14 @@ def test_softplus_accuracy():
     np.testing.assert_allclose([vmath.log1p_s(v) for v in q], np.log1p(q), rtol=4e-16 * 8, atol=0)
 
 
+def _loglik(lik, link, y, eta, isg, gconst, bw, lgy):
+    """One particle's log-likelihood through the block kernel."""
+    out = np.empty(1)
+    obs.loglik_block(lik, link, y, np.ascontiguousarray(eta[:, None]), isg, gconst, bw, lgy,
+                     np.empty((2, len(y), 1)), out)
+    return out[0]
+
+
 def test_likelihoods_match_scipy():
     rng = np.random.default_rng(6)
     D = 9
@@ -265,7 +274,7 @@ def test_likelihoods_match_scipy():
     y = rng.standard_normal(D)
     sigma = rng.uniform(0.5, 2, D)
     gconst = -np.sum(np.log(sigma)) - 0.5 * D * math.log(2 * math.pi)
-    got = obs.loglik(0, 0, y, eta, 1 / sigma, gconst, 1.0, 0.0, np.empty(D))
+    got = _loglik(0, 0, y, eta, 1 / sigma, gconst, 1.0, 0.0)
     assert got == pytest.approx(stats.norm.logpdf(y, eta, sigma).sum(), rel=1e-12)
     counts = rng.poisson(2.0, D).astype(float)
     counts[0] = 3.0
@@ -274,7 +283,7 @@ def test_likelihoods_match_scipy():
     for link, g in ((0, lambda e: np.logaddexp(0, e)), (1, np.exp)):
         bw = 0.3
         lam = g(eta) * bw
-        got = obs.loglik(1, link, counts, eta, np.zeros(0), 0.0, bw, lgy, np.empty(D))
+        got = _loglik(1, link, counts, eta, np.zeros(0), 0.0, bw, lgy)
         assert got == pytest.approx(stats.poisson.logpmf(counts, lam).sum(), rel=1e-10)
 
 
@@ -285,15 +294,16 @@ def test_likelihood_adjoint_finite_differences(lik, link):
     eta = rng.standard_normal(D) * 2
     y = rng.poisson(2.0, D).astype(float) if lik else rng.standard_normal(D)
     isg = 1 / rng.uniform(0.5, 2, D)
-    deta, dsig = np.empty(D), np.zeros(D)
-    obs.loglik_adjoint(lik, link, y, eta, isg, 0.7, 1.0, deta, dsig)
+    deta, dsig = np.empty((D, 1)), np.zeros(D)
+    obs.loglik_adjoint_block(lik, link, y, np.ascontiguousarray(eta[:, None]), isg, 0.7, np.ones(1),
+                             np.empty((2, D, 1)), deta, dsig)
     for d in range(D):
         e = eta.copy()
         e[d] += 1e-6
-        fp = obs.loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0, np.empty(D))
+        fp = _loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0)
         e[d] -= 2e-6
-        fm = obs.loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0, np.empty(D))
-        assert (fp - fm) / 2e-6 == pytest.approx(deta[d], rel=1e-6, abs=1e-8)
+        fm = _loglik(lik, link, y, e, isg, 0.0, 0.7, 0.0)
+        assert (fp - fm) / 2e-6 == pytest.approx(deta[d, 0], rel=1e-6, abs=1e-8)
 
 
 # ------------------------------------------------- determinism, degeneracy

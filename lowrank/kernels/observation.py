@@ -15,13 +15,11 @@ Kernels take ``W`` and ``m[:D]`` transposed, (R, D), so loops run over D.
 
 Poisson rates are ``lambda = g(eta) * bin_width``. Terms with ``y_d = 0``
 contribute ``-lambda_d`` only, so that ``0 * log(0)`` never appears. The
-Poisson terms and their adjoints are those of :mod:`.vmath` (vectorised
-over D); ``loglik_adjoint`` writes ``deta``, which must not overlap ``y``
-or ``eta``.
+Poisson terms and their adjoints are those of :mod:`.vmath`.
 
-The functions above take one particle; the SMC step functions use their
-``*_block`` counterparts at the end of this module, which take all K
-particles of a step at once as channel-major (D, K) blocks.
+Every function takes all K particles of a step at once, as channel-major
+(D, K) blocks (``ETA[d, k]`` is channel d of particle k), so that the loops
+run over the particles of one channel and vectorise.
 """
 import math
 
@@ -30,8 +28,7 @@ import numpy as np
 
 from ..config import CACHE, FASTMATH
 from .activations import dphi_dh, dphi_dx, phi
-from .transition import lincomb
-from .vmath import poisson_loglik, poisson_loglik_adjoint, poisson_loglik_adjoint_block, poisson_loglik_block
+from .vmath import poisson_loglik_adjoint_block, poisson_loglik_block
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -39,102 +36,6 @@ LOG_2PI = math.log(2.0 * math.pi)
 # needs it per step and channel, and a libm call each cost as much as a step's
 # transition. Other values fall back to math.lgamma.
 _LGAMMA1 = np.array([math.lgamma(i + 1.0) for i in range(256)])
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def readout_mean(readout, from_rates, act, z, WT, mDT, hD, gain, b, off, eta):
-    """Read-out mean ``eta`` (D,) of one particle ``z`` (R,).
-
-    ``WT = Wᵀ`` (R, D) for the latent read-out, ``mDT = m[:D]ᵀ`` (R, D) for
-    units: transposed so the loops run over D with unit stride.
-    """
-    if readout == 0:
-        lincomb(off, WT, z, eta)
-        return
-    lincomb(off, mDT, z, eta)
-    D = eta.shape[0]
-    if from_rates:
-        for d in range(D):
-            eta[d] = gain[d] * phi(act, eta[d] - hD[d], hD[d]) + b[d]
-    else:
-        for d in range(D):
-            eta[d] = gain[d] * eta[d] + b[d]
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik(lik, link, y, eta, inv_sigma, gauss_const, bin_width, lgy, work):
-    """``log p(y | eta)`` summed over D.
-
-    ``gauss_const = -sum(log sigma) - D/2 log(2 pi)``; ``lgy = sum lgamma(y+1)``;
-    ``work`` (D,) scratch for the Poisson terms (:func:`.vmath.poisson_loglik`),
-    not overlapping ``y`` or ``eta``.
-    """
-    D = y.shape[0]
-    s = 0.0
-    if lik == 0:
-        for d in range(D):
-            r = (y[d] - eta[d]) * inv_sigma[d]
-            s -= 0.5 * r * r
-        return s + gauss_const
-    return poisson_loglik(link, y, eta, bin_width, lgy, work)
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def loglik_adjoint(lik, link, y, eta, inv_sigma, bin_width, w, deta, dsigma):
-    """``deta = w * dlogp/deta``; Gaussian: ``dsigma += w * dlogp/dsigma``."""
-    D = y.shape[0]
-    if lik == 0:
-        for d in range(D):
-            isg = inv_sigma[d]
-            r = (y[d] - eta[d]) * isg
-            deta[d] = w * r * isg
-            dsigma[d] += w * (r * r - 1.0) * isg
-        return
-    poisson_loglik_adjoint(link, y, eta, bin_width, w, deta)
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def linear_adjoint(z, MT, x, dz, dMT):
-    """Reverse of a linear read-out ``c = MTᵀ z`` given the adjoint ``x`` (D,) of ``c``.
-
-    Accumulates ``dz += MT x`` (R,) and ``dMT += z xᵀ`` on the first D
-    columns of ``dMT`` (R, ≥ D); ``MT`` (R, ≥ D) is ``Wᵀ`` (latent) or
-    ``m[:D]ᵀ`` (units).
-    """
-    D = x.shape[0]
-    R = z.shape[0]
-    for r in range(R):
-        zr = z[r]
-        s = 0.0
-        for d in range(D):
-            dMT[r, d] += x[d] * zr
-            s += MT[r, d] * x[d]
-        dz[r] += s
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def units_current_adjoint(from_rates, act, x, hD, gain, deta, dh, dgain, db, doff):
-    """Reverse of the units read-out ``eta = gain * u + b`` from the currents ``x`` (D,).
-
-    ``u = x`` (currents) or ``u = phi(x - hD)`` (``from_rates``). Overwrites
-    ``x`` with the adjoint of the currents and accumulates it into ``doff``;
-    accumulates ``dh`` (first D units), ``dgain`` and ``db`` (D,).
-    """
-    for d in range(deta.shape[0]):
-        gd = deta[d]
-        xd = x[d]
-        db[d] += gd
-        if from_rates:
-            xh = xd - hD[d]
-            du = gd * gain[d]
-            dx = du * dphi_dx(act, xh, hD[d])
-            dh[d] += du * dphi_dh(act, xh, hD[d]) - dx
-            dgain[d] += gd * phi(act, xh, hD[d])
-        else:
-            dx = gd * gain[d]
-            dgain[d] += gd * xd
-        doff[d] += dx
-        x[d] = dx
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -223,9 +124,9 @@ def _rates_row(act, d, XC, gd, bd, hd, ETA):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA):
-    """Read-out means ``ETA`` (D, K) of the particles ``ZT`` (R, K): :func:`readout_mean` per column.
+    """Read-out means ``ETA`` (D, K) of the particles ``ZT`` (R, K): each particle's mean before the link.
 
-    ``WT`` (R, D), ``mDT`` (R, ≥ D) as :func:`readout_mean`; ``hD, gain, b,
+    ``WT`` (R, D) the latent read-out, ``mDT`` (R, ≥ D) the observed units' loadings; ``hD, gain, b,
     off`` (D,). Units read-out: ``XC`` (D, K) receives the currents
     ``off + m[:D] z`` (which the adjoint needs); latent: ``XC`` is not used.
     The activation is dispatched once per channel, each loop compiled for
@@ -253,7 +154,7 @@ def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, E
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def loglik_block(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work, out):
-    """``out[k] = log p(y | ETA[:, k])``: :func:`loglik` of each particle (column of ``ETA`` (D, K)).
+    """``out[k] = log p(y | ETA[:, k])``: the Gaussian or Poisson log-likelihood of each particle (column of ``ETA`` (D, K)).
 
     ``y, inv_sigma`` (D,); ``work`` (2, D, K) scratch for the Poisson terms
     (:func:`.vmath.poisson_loglik_block`), not overlapping ``ETA``; ``out`` (K,).
@@ -309,7 +210,7 @@ def row_sums(X, acc):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def linear_adjoint_block(ZT, MT, X, DZT, dMT):
-    """:func:`linear_adjoint` of every particle: ``DZT[:, k] += MT X[:, k]``, ``dMT[:, :D] += ZT Xᵀ``.
+    """Adjoint of ``X[:, k] = MTᵀ ZT[:, k]`` for every particle: ``DZT[:, k] += MT X[:, k]``, ``dMT[:, :D] += ZT Xᵀ``.
 
     ``ZT, DZT`` (R, K); ``MT, dMT`` (R, ≥ D); ``X`` (D, K) the adjoints of
     the read-outs ``MTᵀ z``.
@@ -348,7 +249,7 @@ def _rates_adjoint_row(act, d, XC, DETA, gn, hd):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, dh, dgain, db, doff):
-    """:func:`units_current_adjoint` of every particle (column).
+    """Adjoint of the units read-out ``ETA = gain * u + b`` (``u`` the currents, or the rates ``phi(XC - hD)``) of every particle (column).
 
     ``XC, DETA`` (D, K): the currents and the read-outs' adjoints; ``XC`` is
     overwritten with the currents' adjoints, whose sum over particles goes

@@ -28,8 +28,8 @@ inside other kernels, always inlined) and element-wise array kernels (``*_v``):
   in 50-digit decimal arithmetic.
 - Poisson (link code 0 softplus, 1 exp, as in :mod:`.observation`):
   :func:`poisson_loglik`, :func:`poisson_loglik_adjoint` and
-  :func:`poisson_loglik_and_adjoint` replace the Poisson branches of
-  ``observation.loglik`` / ``loglik_adjoint``; :func:`link_terms` gives the
+  :func:`poisson_loglik_and_adjoint` are the forms for one particle's D
+  channels (the references the block forms are tested against); :func:`link_terms` gives the
   per-channel ``g``, ``log g``, ``g'``, ``g'/g``. :func:`poisson_loglik_block`
   and :func:`poisson_loglik_adjoint_block` take the K particles of an SMC
   step at once, as a channel-major (D, K) block, each element rounded as
@@ -513,7 +513,7 @@ def _sum(a):
 def poisson_loglik(link, y, eta, bin_width, lgy, work):
     """``sum_d [y_d log(lambda_d) - lambda_d] - lgy``, ``lambda = g(eta) * bin_width``.
 
-    The drop-in for the Poisson branch of :func:`.observation.loglik`; terms
+    One particle's form of :func:`poisson_loglik_block`; terms
     with ``y_d = 0`` contribute ``-lambda_d`` only.
 
     Parameters
@@ -545,7 +545,7 @@ def poisson_loglik(link, y, eta, bin_width, lgy, work):
 def poisson_loglik_adjoint(link, y, eta, bin_width, w, deta):
     """``deta = w * d loglik / d eta``: ``w (y/lambda - 1) bin_width g'(eta)``.
 
-    The drop-in for the Poisson branch of :func:`.observation.loglik_adjoint`.
+    One particle's form of :func:`poisson_loglik_adjoint_block`.
 
     Parameters
     ----------
