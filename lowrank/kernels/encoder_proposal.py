@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .proposal import cholesky, tril_inverse_into
+from .proposal import cholesky, cholesky_adjoint_into
 
 
 class EncoderWork(NamedTuple):
@@ -77,45 +77,6 @@ def encoder_work(K, R):
     m = lambda: np.zeros((R, R))   # noqa: E731
     return EncoderWork(v(), v(), m(), m(), np.zeros(K), v(), v(), v(), v(), v(), v(), v(), v(), v(), m(), m(),
                        v(), v(), m(), m(), m())
-
-
-@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def product(A, B, transpose_a, out):
-    """``out = A B`` (or ``Aᵀ B``) for (R, R) matrices, ``out`` distinct from both."""
-    R = A.shape[0]
-    for i in range(R):
-        for j in range(R):
-            acc = 0.0
-            for k in range(R):
-                acc += (A[k, i] if transpose_a else A[i, k]) * B[k, j]
-            out[i, j] = acc
-
-
-@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def cholesky_adjoint_into(L, dL, X, Li, Y):
-    """Symmetric adjoint of ``A`` given ``L = chol(A)`` and ``dL`` (lower part), into ``X`` (R, R).
-
-    ``sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)`` with Φ the lower triangle, diagonal halved
-    (Murray 2016), as ``lowrank.kernels.proposal.cholesky_adjoint`` but
-    without allocating: it runs at every step of every sequence. ``Li``,
-    ``Y`` (R, R) are scratch.
-    """
-    R = L.shape[0]
-    for i in range(R):
-        for j in range(R):
-            acc = 0.0
-            if j <= i:
-                for k in range(i, R):
-                    acc += L[k, i] * dL[k, j]
-            X[i, j] = 0.5 * acc if i == j else acc
-    tril_inverse_into(L, Li)
-    product(X, Li, False, Y)
-    product(Li, Y, True, X)
-    for i in range(R):
-        for j in range(i):
-            a = 0.5 * (X[i, j] + X[j, i])
-            X[i, j] = a
-            X[j, i] = a
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)

@@ -144,26 +144,52 @@ def step_terms_adjoint(B, rinv, e, dg, ds, de, dB, drinv):
             dB[d, r] += w * dg[r]
 
 
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def cholesky_adjoint(L, dL):
-    """Symmetric adjoint of ``A`` given ``L = chol(A)`` and ``dL`` (lower part used).
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def product(A, B, transpose_a, out):
+    """``out = A B`` (or ``Aᵀ B``) for (R, R) matrices, ``out`` distinct from both."""
+    R = A.shape[0]
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            for k in range(R):
+                acc += (A[k, i] if transpose_a else A[i, k]) * B[k, j]
+            out[i, j] = acc
 
-    ``Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)``, Φ = lower triangle with the diagonal halved
-    (Murray 2016).
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def cholesky_adjoint_into(L, dL, X, Li, Y):
+    """Symmetric adjoint of ``A`` given ``L = chol(A)`` and ``dL`` (lower part), into ``X`` (R, R).
+
+    ``sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹)`` with Φ the lower triangle, diagonal halved
+    (Murray 2016), without allocating: the encoder proposal runs it at every
+    step of every sequence. ``Li``, ``Y`` (R, R) are scratch.
     """
     R = L.shape[0]
-    Lb = np.zeros((R, R))
     for i in range(R):
-        for j in range(i + 1):
-            Lb[i, j] = dL[i, j]
-    X = L.T @ Lb
+        for j in range(R):
+            acc = 0.0
+            if j <= i:
+                for k in range(i, R):
+                    acc += L[k, i] * dL[k, j]
+            X[i, j] = 0.5 * acc if i == j else acc
+    tril_inverse_into(L, Li)
+    product(X, Li, False, Y)
+    product(Li, Y, True, X)
     for i in range(R):
-        X[i, i] *= 0.5
-        for j in range(i + 1, R):
-            X[i, j] = 0.0
-    Li = tril_inverse(L)
-    S = Li.T @ X @ Li
-    return 0.5 * (S + S.T)
+        for j in range(i):
+            a = 0.5 * (X[i, j] + X[j, i])
+            X[i, j] = a
+            X[j, i] = a
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def cholesky_adjoint(L, dL):
+    """Symmetric adjoint of ``A`` given ``L = chol(A)`` and ``dL`` (lower part used), allocated:
+    :func:`cholesky_adjoint_into`."""
+    R = L.shape[0]
+    X, Li, Y = np.empty((R, R)), np.empty((R, R)), np.empty((R, R))
+    cholesky_adjoint_into(L, dL, X, Li, Y)
+    return X
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
