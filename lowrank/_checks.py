@@ -47,6 +47,28 @@ def as_float_array(name, x, ndims, last_dim=None, last_dim_name=None, shape_desc
     return arr
 
 
+def check_mask(name, mask, shape):
+    """A missing-data mask as a bool array of ``shape`` (True where observed).
+
+    It may be anything that broadcasts to ``shape``: ``(D,)`` leaves out whole
+    channels, ``(T, D)`` the same bins of every trial. Booleans, or numbers
+    that are all 0 or 1.
+    """
+    try:
+        m = np.asarray(mask)
+    except Exception as exc:
+        raise TypeError(f"{name} must be an array of booleans (True where observed); got {type(mask).__name__} "
+                        f"({exc})") from None
+    if m.dtype != bool:
+        if not np.issubdtype(m.dtype, np.number) or not np.all((m == 0) | (m == 1)):
+            raise TypeError(f"{name} must hold booleans (True where observed), or only 0 and 1; got dtype {m.dtype}")
+        m = m != 0
+    try:
+        return np.broadcast_to(m, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {m.shape} does not broadcast to the data's shape {tuple(shape)}") from None
+
+
 def check_counts(name, y):
     """Poisson observations: non-negative integers (float arrays holding integers are fine)."""
     if np.any(y < 0):

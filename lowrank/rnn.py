@@ -284,6 +284,8 @@ class LowRankRNN:
                 else np.asarray(x)[..., keep]
 
         kw = dict(kwargs, y_val=cut(kwargs.get("y_val")))
+        if kw.get("mask") is not None:
+            kw["mask"] = _cut_mask(kw["mask"], keep, o.n_obs)
         if np.ndim(kw.get("augment_noise")) == 1:
             kw["augment_noise"] = np.asarray(kw["augment_noise"])[keep]
         try:
@@ -369,3 +371,11 @@ class LowRankRNN:
         model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
         model.provenance_ = provenance_of(f.metadata)
         return (model, f.extra) if with_extra else model
+
+
+def _cut_mask(mask, keep, n_obs):
+    """A missing-data mask over all channels, cut to the channels ``keep`` (one that broadcasts over them stays)."""
+    def one(m):
+        m = np.asarray(m)
+        return m[..., keep] if m.ndim and m.shape[-1] == n_obs else m
+    return [one(m) for m in mask] if isinstance(mask, (list, tuple)) else one(mask)

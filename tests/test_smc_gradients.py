@@ -34,6 +34,7 @@ FACTORS = {
     "resample": ["systematic", "stratified", "multinomial", "none"],
     "adaptive": [False, True],
     "rank": [1, 2, 3],
+    "missing": [False, True],
 }
 NAMES = list(FACTORS)
 
@@ -44,6 +45,8 @@ def is_valid(c):
     if c["readout"] == "latent_wv" and c["inputs"] == "none":
         return False
     if c["adaptive"] and c["resample"] == "none":
+        return False
+    if c["missing"] and c["proposal"] == "optimal":
         return False
     return True
 
@@ -98,7 +101,7 @@ CONFIGS = pairwise_cover(FACTORS, is_valid, seed=0) + pairwise_cover(FACTORS, is
 def config_id(c):
     parts = [c["proposal"][:4], c["activation"], c["readout"], c["likelihood"], f"in-{c['inputs']}",
              f"Lz-{c['noise']}", f"L0-{c['init_noise']}", "shared" if c["shared_leak"] else "perdim",
-             c["resample"] + ("-ess" if c["adaptive"] else ""), f"R{c['rank']}"]
+             c["resample"] + ("-ess" if c["adaptive"] else ""), f"R{c['rank']}"] + (["missing"] if c["missing"] else [])
     return "/".join(parts)
 
 
@@ -135,6 +138,9 @@ def build_case(i, c, make_model, make_inputs):
     n_seq = 2
     u = make_inputs(opts, n_seq, T, 3000 + i)
     _, y = ref.simulate(params, opts, T, n_seq, u, seed=4000 + i)
+    if c["missing"]:
+        # about a third of the entries missing (NaN, which the kernels' rule and the reference leave out)
+        y = np.where(rng.random(y.shape) < 0.35, np.nan, y)
     # every other case pads the second sequence, to exercise `lengths`
     lengths = np.array([T, T - 1 - (i % 3 == 0)], dtype=np.int64) if i % 2 == 0 else None
     draws = ref.make_draws(n_seq, T, K, R, 5000 + i)
@@ -147,7 +153,9 @@ def build_case(i, c, make_model, make_inputs):
 
 
 def kernel_run(smc, params, opts, y, u, K, kw, grad=True):
-    return smc.elbo(params, y, u, options=opts, n_particles=K, grad=grad, return_particles=True, **kw)
+    missing = np.isnan(y)
+    return smc.elbo(params, y, u, options=opts, n_particles=K, grad=grad, return_particles=True,
+                    mask=~missing if missing.any() else None, **kw)
 
 
 def rel_err(a, b, floor=1e-8):

@@ -20,7 +20,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .._checks import as_float_array, check_counts
+from .._checks import as_float_array, check_counts, check_mask
 
 __all__ = ["SequenceData", "prepare_data", "split_heldout", "eval_sequences", "windows"]
 
@@ -63,7 +63,23 @@ def _as_list(x, name):
     return [as_float_array(f"{name}[{i}]", xi, (2,)) for i, xi in enumerate(x)]
 
 
-def prepare_data(y, inputs, options, name="y", inputs_name="inputs"):
+def _fill_masked(y, mask, name):
+    """``y`` with the entries ``mask`` leaves out set to 0 (same layout), and the per-trial masks."""
+    if isinstance(y, (list, tuple)):
+        ys = [np.asarray(yi, dtype=np.float64) for yi in y]
+        per_trial = isinstance(mask, (list, tuple))
+        if per_trial and len(mask) != len(ys):
+            raise ValueError(f"mask has {len(mask)} trials but {name} has {len(ys)}")
+        ms = [check_mask(f"mask[{i}]" if per_trial else "mask", mask[i] if per_trial else mask, yi.shape)
+              for i, yi in enumerate(ys)]
+        return [np.where(mi, yi, 0.0) for yi, mi in zip(ys, ms)], ms
+    arr = np.asarray(y, dtype=np.float64)
+    m = check_mask("mask", mask, arr.shape)
+    filled = np.where(m, arr, 0.0)
+    return filled, ([m] if arr.ndim == 2 else list(m))
+
+
+def prepare_data(y, inputs, options, name="y", inputs_name="inputs", mask=None):
     """Validate observations (and inputs) in any accepted layout; see the module docstring.
 
     Parameters
@@ -71,6 +87,10 @@ def prepare_data(y, inputs, options, name="y", inputs_name="inputs"):
     y : ndarray (n_trials, T, D) or (T, D), or list of (T_i, D) arrays
     inputs : same layout as ``y`` with U in place of D, or None
     options : ModelOptions
+    mask : bool array broadcastable to ``y`` (or to each trial), or list of per-trial masks, optional
+        True where ``y`` is observed. The entries left out may hold anything
+        (NaN included) and come back as NaN: missing values, which the
+        likelihood leaves out.
 
     Returns
     -------
@@ -85,6 +105,9 @@ def prepare_data(y, inputs, options, name="y", inputs_name="inputs"):
         unexpected inputs, empty data.
     """
     D, U = options.n_obs, options.n_inputs
+    masks = None
+    if mask is not None:
+        y, masks = _fill_masked(y, mask, name)
     if isinstance(y, (list, tuple)):
         if len(y) == 0:
             raise ValueError(f"{name} is an empty list; give at least one trial")
@@ -139,6 +162,9 @@ def prepare_data(y, inputs, options, name="y", inputs_name="inputs"):
             uu[i, :len(ui)] = ui
     if options.likelihood == "poisson":
         check_counts(name, yy)
+    if masks is not None:
+        for i, mi in enumerate(masks):
+            yy[i, :len(mi)][~mi] = np.nan
     return SequenceData(yy, uu, lengths, continuous)
 
 

@@ -24,7 +24,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .._checks import check_choice, check_float, check_positive_int
+from .._checks import check_choice, check_float, check_mask, check_positive_int
 from ..kernels.proposal import gram, setup
 from ..kernels.resampling import RESAMPLE_CODE
 from ..kernels.smc_args import (Codes, Draws, ModelArrays, ProposalArrays, Sequences, SMCInputs, grad_layout,
@@ -100,7 +100,8 @@ def _resolve_model(model, options):
     raise TypeError(f"model must have .params and .options, or be a Params with options=; got {type(model).__name__}")
 
 
-def _check_data(y, inputs, lengths, opts):
+def _check_data(y, inputs, lengths, opts, mask=None):
+    """``(y, u, lengths)`` checked and padded; entries that ``mask`` leaves out come back as NaN."""
     y = np.asarray(y, dtype=np.float64)
     if y.ndim == 2:
         y = y[None]
@@ -126,9 +127,13 @@ def _check_data(y, inputs, lengths, opts):
         lengths = lengths.astype(np.int64)
     padded = bool(np.any(lengths < T))
     valid = np.arange(T)[None, :] < lengths[:, None]
+    missing = None
+    if mask is not None:
+        missing = ~check_mask("mask", mask, y.shape) & valid[:, :, None]
+        y = np.where(missing, 0.0, y)     # checked as zeros, NaN again below
     yv = y[valid] if padded else y
     if not np.all(np.isfinite(yv)):
-        raise ValueError("y contains NaN or inf (within the sequence lengths)")
+        raise ValueError("y contains NaN or inf (within the sequence lengths); mark missing values with mask=")
     if opts.likelihood == "poisson" and (np.any(yv < 0) or np.any(yv != np.round(yv))):
         raise ValueError("Poisson likelihood needs y to be non-negative integer counts")
     U = opts.n_inputs
@@ -148,7 +153,20 @@ def _check_data(y, inputs, lengths, opts):
         # The kernels never read the tail; zero it so NaN padding is harmless.
         y = np.where(valid[:, :, None], y, 0.0)
         u = np.where(valid[:, :, None], u, 0.0)
+    if missing is not None and missing.any():
+        # The kernels' rule: a NaN observation is missing and adds nothing to the likelihood.
+        y = np.where(missing, np.nan, y)
     return np.ascontiguousarray(y), np.ascontiguousarray(u), lengths
+
+
+def _check_missing(opts, proposal, basis):
+    """Missing values are fine with every proposal but the optimal one, and without a noise basis."""
+    if proposal == PROPOSAL_CODE["optimal"]:
+        raise ValueError("proposal='optimal' needs every observation of a step; with missing values (mask=) "
+                         "use proposal='bootstrap' or 'encoder'")
+    if basis is not None:
+        raise ValueError("missing values (mask=) need a read-out without a noise basis (noise coordinates mix "
+                         "the channels)")
 
 
 class Choices(NamedTuple):
@@ -278,12 +296,18 @@ def backward(args, rec, params, opts):
     return assemble(gbuf, lay, args, params, opts), dsteps[..., :R], dsteps[..., R:]
 
 
+def encoder_input(y):
+    """What the encoder network reads of ``y`` (S, T, D): missing values (NaN) as zeros."""
+    missing = np.isnan(y)
+    return np.where(missing, 0.0, y) if missing.any() else y
+
+
 def _gradient(args, rec, params, opts, encoding):
     """The gradient as a ``Params`` and as a flat vector (through the encoder's network if used)."""
     blocks, dmu, dprec = backward(args, rec, params, opts)
     if encoding is not None:
-        blocks["enc"] = encode_adjoint(params.enc, opts.encoder, args.seqs.y, args.seqs.lengths, encoding,
-                                       dmu, dprec)
+        blocks["enc"] = encode_adjoint(params.enc, opts.encoder, encoder_input(args.seqs.y), args.seqs.lengths,
+                                       encoding, dmu, dprec)
     g = Params(**blocks)
     return g, grad_to_flat(params, g, opts)
 
@@ -315,7 +339,7 @@ def _resolve_basis(model, noise_basis, opts):
 
 def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
          resample="systematic", ess_threshold=None, seed=0, grad=True,
-         return_particles=False, lengths=None, draws=None, noise_basis=None):
+         return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None):
     """Variational-SMC ELBO of ``y`` under a low-rank RNN, and its gradient.
 
     Parameters
@@ -354,6 +378,11 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
         values include the Jacobian ``−log|det S|`` per step, so they are
         log-likelihood bounds for ``y`` itself; gradients are with respect
         to the parameters as stored (noise coordinates).
+    mask : bool array broadcastable to ``y``, optional
+        True where ``y`` is observed. Entries left out (missing data, or
+        whole channels with a ``(D,)`` mask) add nothing to the likelihood
+        and may hold anything, NaN included. Not with the optimal proposal
+        or a noise basis; an encoder reads them as zeros.
 
     Returns
     -------
@@ -367,15 +396,19 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     params, opts = _resolve_model(model, options)
     params = check_params(params, opts)
     basis = _resolve_basis(model, noise_basis, opts)
-    y, u, lengths = _check_data(y, inputs, lengths, opts)
+    y, u, lengths = _check_data(y, inputs, lengths, opts, mask)
+    choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
+    missing = np.isnan(y)
+    has_missing = bool(missing.any())
+    if has_missing:
+        _check_missing(opts, choices.proposal, basis)
     if basis is not None:
         y = np.ascontiguousarray(to_noise_coords(basis, y))
-    choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
     S, T, _ = y.shape
     draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank)
     encoding = None
     if choices.proposal == PROPOSAL_CODE["encoder"]:
-        encoding = encode(params.enc, opts.encoder, y, lengths, opts.rank)
+        encoding = encode(params.enc, opts.encoder, encoder_input(y), lengths, opts.rank)
     args = pack(params, opts, y, u, lengths, choices, draws, encoding)
     rec = _filter(args)
     total = rec.ell.sum(axis=1)

@@ -122,7 +122,9 @@ class Prediction(NamedTuple):
     y_samples: Optional[np.ndarray]
 
 
-def _default_proposal(opts, proposal):
+def _default_proposal(opts, proposal, missing=False):
+    if proposal is None and missing and opts.default_proposal == "optimal":
+        return "bootstrap"       # the optimal proposal needs every observation of a step
     return opts.default_proposal if proposal is None else proposal
 
 
@@ -135,25 +137,34 @@ def _check_y(model, y, inputs, extra_steps=0):
     return y, u
 
 
-def _check_y_lengths(model, y, inputs, lengths):
-    """Like :func:`_check_y`, also accepting a list of trials of different lengths (padded, with lengths)."""
-    if isinstance(y, (list, tuple)):
+def _check_y_lengths(model, y, inputs, lengths, mask=None):
+    """Like :func:`_check_y`, also accepting a list of trials of different lengths (padded, with lengths),
+    and a missing-data ``mask`` (missing entries come back as NaN)."""
+    if isinstance(y, (list, tuple)) or mask is not None:
         from ..data.layout import prepare_data
-        if lengths is not None:
+        if lengths is not None and isinstance(y, (list, tuple)):
             raise ValueError("lengths= is for padded arrays; a list of trials carries its own lengths")
-        d = prepare_data(y, inputs, model.options)
-        lengths = None if np.all(d.lengths == d.y.shape[1]) else d.lengths
+        d = prepare_data(y, inputs, model.options, mask=mask)
+        if lengths is None:
+            lengths = None if np.all(d.lengths == d.y.shape[1]) else d.lengths
         return d.y, d.u, lengths
     y, u = _check_y(model, y, inputs)
     return y, u, lengths
 
 
+def _observed(y):
+    """The mask of a checked ``y`` whose missing values are NaN (None when none is missing)."""
+    missing = np.isnan(y)
+    return ~missing if missing.any() else None
+
+
 def _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths=None):
     o = model.options
+    mask = _observed(y)
     return smc.elbo(model.params, y, u[:, :y.shape[1]] if o.n_inputs else None, options=o,
-                    n_particles=n_particles, proposal=_default_proposal(o, proposal), resample=resample,
-                    seed=seed, grad=False, return_particles=True, lengths=lengths,
-                    noise_basis=getattr(model, "noise_basis", None))
+                    n_particles=n_particles, proposal=_default_proposal(o, proposal, mask is not None),
+                    resample=resample, seed=seed, grad=False, return_particles=True, lengths=lengths,
+                    noise_basis=getattr(model, "noise_basis", None), mask=mask)
 
 
 def _normalised(logw):
@@ -237,7 +248,7 @@ def weighted_quantiles(values, log_weights, q):
 
 
 def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, smoother="backward", proposal=None,
-              resample="systematic", seed=None, lengths=None) -> Posterior:
+              resample="systematic", seed=None, lengths=None, mask=None) -> Posterior:
     """Filtering and smoothing posteriors of the latents: means, covariances, weighted particles.
 
     Parameters
@@ -264,6 +275,11 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, smoother="
         None: the model's ``seed``.
     lengths : ndarray of int, shape (n_trials,), optional
         True lengths of zero-padded trials.
+    mask : bool array broadcastable to ``y`` (or to each trial), or list of per-trial masks, optional
+        True where ``y`` is observed; the other entries are missing and
+        left out of the likelihood (``obs_mean`` predicts them). The
+        default proposal is then ``"bootstrap"`` where it would be
+        ``"optimal"``.
 
     Returns
     -------
@@ -273,7 +289,7 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, smoother="
     n_particles = check_positive_int("n_particles", n_particles)
     smooth = check_bool("smooth", smooth)
     smoother = check_choice("smoother", smoother, SMOOTHERS)
-    y, u, lengths = _check_y_lengths(model, y, inputs, lengths)
+    y, u, lengths = _check_y_lengths(model, y, inputs, lengths, mask)
     v = equations.fed_inputs(u, model.params.a, o.filter_inputs)
     seed = getattr(model, "seed", None) if seed is None else seed
     res = _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths)
@@ -311,14 +327,15 @@ def posterior(model, y, inputs=None, *, n_particles=100, smooth=True, smoother="
 
 
 def score(model, y, inputs=None, *, n_particles=10, proposal=None, resample="systematic", seed=None,
-          lengths=None):
+          lengths=None, mask=None):
     """Held-out ELBO per time step, averaged over trials (higher is better).
 
     ``n_particles`` defaults to 10, the training default, so that the score
     is on the scale of the training curve; more particles give a tighter
     (higher) bound. ``seed`` None uses the model's seed, so repeated calls
     on the same data agree. ``y`` and ``inputs`` may be arrays
-    ``(n_trials, T, ·)`` / ``(T, ·)`` or lists of trials of different lengths.
+    ``(n_trials, T, ·)`` / ``(T, ·)`` or lists of trials of different lengths;
+    ``mask`` (True where observed) leaves missing entries out, as in :func:`posterior`.
 
     Returns
     -------
@@ -326,11 +343,12 @@ def score(model, y, inputs=None, *, n_particles=10, proposal=None, resample="sys
     """
     o = model.options
     n_particles = check_positive_int("n_particles", n_particles)
-    y, u, lengths = _check_y_lengths(model, y, inputs, lengths)
+    y, u, lengths = _check_y_lengths(model, y, inputs, lengths, mask)
     seed = getattr(model, "seed", None) if seed is None else seed
+    obs = _observed(y)
     res = smc.elbo(model.params, y, u if o.n_inputs else None, options=o, n_particles=n_particles,
-                   proposal=_default_proposal(o, proposal), resample=resample, seed=seed, grad=False,
-                   lengths=lengths, noise_basis=getattr(model, "noise_basis", None))
+                   proposal=_default_proposal(o, proposal, obs is not None), resample=resample, seed=seed,
+                   grad=False, lengths=lengths, noise_basis=getattr(model, "noise_basis", None), mask=obs)
     return float(res.value)
 
 

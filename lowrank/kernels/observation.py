@@ -40,10 +40,12 @@ _LGAMMA1 = np.array([math.lgamma(i + 1.0) for i in range(256)])
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def lgamma_sum(y):
-    """``sum_d lgamma(y_d + 1)`` of ``y`` (D,); counts 0..255 from a table (same values)."""
+    """``sum_d lgamma(y_d + 1)`` of ``y`` (D,); counts 0..255 from a table (same values); NaN (missing) adds nothing."""
     s = 0.0
     for d in range(y.shape[0]):
         yd = y[d]
+        if yd != yd:
+            continue
         i = int(yd) if 0.0 <= yd < 256.0 else 0
         s += _LGAMMA1[i] if yd == i else math.lgamma(yd + 1.0)
     return s
@@ -158,6 +160,7 @@ def loglik_block(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work
 
     ``y, inv_sigma`` (D,); ``work`` (2, D, K) scratch for the Poisson terms
     (:func:`.vmath.poisson_loglik_block`), not overlapping ``ETA``; ``out`` (K,).
+    A NaN in ``y`` is a missing value: its channel is left out of the likelihood.
     """
     if lik != 0:
         poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out)
@@ -165,13 +168,18 @@ def loglik_block(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work
     D, K = ETA.shape
     for k in range(K):
         out[k] = 0.0
+    const = gauss_const
     for d in range(D):
         yd, isg = y[d], inv_sigma[d]
+        if yd != yd:
+            # gauss_const sums log(1/σ_d) - log(2π)/2 over every channel
+            const -= math.log(isg) - 0.5 * LOG_2PI
+            continue
         for k in range(K):
             r = (yd - ETA[d, k]) * isg
             out[k] -= 0.5 * r * r
     for k in range(K):
-        out[k] += gauss_const
+        out[k] += const
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -180,7 +188,8 @@ def loglik_adjoint_block(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA,
 
     ``y, inv_sigma, dsigma`` (D,); ``w`` (K,); ``ETA, DETA`` (D, K); ``work``
     (2, D, K) scratch for the Poisson terms. Particles with ``w[k] == 0``
-    get zeros and add nothing (their derivative may not even be finite).
+    get zeros and add nothing (their derivative may not even be finite), and
+    so do the channels of a missing value (NaN in ``y``).
     """
     if lik != 0:
         poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA)
@@ -188,6 +197,10 @@ def loglik_adjoint_block(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA,
     D, K = ETA.shape
     for d in range(D):
         yd, isg = y[d], inv_sigma[d]
+        if yd != yd:
+            for k in range(K):
+                DETA[d, k] = 0.0
+            continue
         s = 0.0
         for k in range(K):
             wk = w[k]

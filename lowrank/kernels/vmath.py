@@ -636,7 +636,7 @@ def poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out):
     link : int
         0 softplus, 1 exp.
     y : (D,) float64
-        Counts.
+        Counts; NaN marks a missing value, whose channel is left out of ``out``.
     ETA : (D, K) float64, C-contiguous
         Read-out means, channel-major: ``ETA[d, k]`` is channel d of particle k.
     bin_width, lgy : float
@@ -671,6 +671,8 @@ def poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out):
     for k in range(K):
         out[k] = 0.0
     for d in range(D):
+        if y[d] != y[d]:
+            continue
         for k in range(K):
             out[k] += LL[d, k]
     for k in range(K):
@@ -686,7 +688,7 @@ def poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA):
     link : int
         0 softplus, 1 exp.
     y : (D,) float64
-        Counts.
+        Counts; NaN marks a missing value (zero adjoint).
     ETA : (D, K) float64, C-contiguous
         Read-out means, channel-major as in :func:`poisson_loglik_block`.
     bin_width : float
@@ -720,6 +722,7 @@ def poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA):
             for k in range(K):
                 DETA[d, k] = poisson_channel(1, yd, ETA[d, k], bin_width, 0.0)[1]
     for d in range(D):
+        missing = y[d] != y[d]
         for k in range(K):
             wk = w[k]
-            DETA[d, k] = 0.0 if wk == 0.0 else wk * DETA[d, k]
+            DETA[d, k] = 0.0 if (wk == 0.0 or missing) else wk * DETA[d, k]

@@ -112,7 +112,7 @@ __all__ = ["fit", "FitResult", "History"]
 _fingerprint = fingerprint          # the name older tests and scripts import
 
 
-def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
+def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, heldout=None,
         n_particles=10, proposal=None, resample="systematic", ess_threshold=None,
         batch_size=10, window=50, drop_last=False, augment_noise=None, n_iter=None, n_epochs=None,
         batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, encoder_lr=None, betas=(0.9, 0.999),
@@ -128,6 +128,10 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         Trials, one continuous recording (cut into random windows), or trials of different lengths.
     inputs : same layout as ``y`` with U columns, optional
         Required iff the model has inputs.
+    mask : bool array broadcastable to ``y`` (or to each trial), or list of per-trial masks, optional
+        True where ``y`` is observed; the rest (missing data, NaN allowed) is left out of the likelihood,
+        also in trials split off by ``heldout``. Not with the optimal proposal (the default proposal
+        becomes ``"bootstrap"``) or a noise basis.
     y_val, inputs_val : optional
         Explicit held-out data (same layouts). Exclusive with ``heldout``.
     heldout : float in (0, 1), optional
@@ -145,8 +149,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     window : int or None, default 50
         Length of the random training windows; None trains on whole trials.
         Held-out data is evaluated on consecutive windows of the same length.
-    drop_last : bool, default False
-        Whole-trial mode: drop each epoch's incomplete last batch.
+    drop_last : bool, default False (whole trials: drop each epoch's incomplete last batch)
     augment_noise : float or ndarray (D,), optional
         Standard deviation of white Gaussian noise added afresh to every
         training batch, for low-pass filtered recordings (module docstring).
@@ -159,13 +162,10 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
     lr_end : float, optional
         Learning rate of the last update: ``lr_i = lr (lr_end / lr)^{i / (n_iter − 1)}``. Default ``lr``.
     encoder_lr : float, optional
-        Learning rate of the encoder network's weights (models with an
-        encoder), decayed like ``lr``. Default ``lr / 10``: Adam moves every
-        weight by about the learning rate per update, and the network's ~10⁵
-        weights moving together at an ``lr`` fit for the RNN (1e-2) can throw
-        its variances across orders of magnitude within a few updates.
-    betas : (float, float), default (0.9, 0.999)
-    adam_eps : float, default 1e-8
+        Learning rate of the encoder network's weights, decayed like ``lr``. Default ``lr / 10``: Adam
+        moves every weight by about ``lr`` per update, and at an ``lr`` fit for the RNN (1e-2) the network's
+        ~10⁵ weights moving together can throw its variances across orders of magnitude in a few updates.
+    betas, adam_eps : (float, float), float; default (0.9, 0.999), 1e-8
     clip_grad_norm : float, optional
         Rescale the gradient to this Euclidean norm when it is larger.
     eval_every : int, default 50
@@ -210,6 +210,7 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         ``best_params`` (see "Stopping early" above).
     """
     opts, theta0, basis = _check_model(model)
+    proposal = _default_proposal(opts, proposal, mask)
     s = check_settings(
         opts, n_particles=n_particles, proposal=proposal, resample=resample, ess_threshold=ess_threshold,
         batch_size=batch_size, window=window, drop_last=drop_last, augment_noise=augment_noise, n_iter=n_iter,
@@ -219,7 +220,8 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
         checkpoint=checkpoint, checkpoint_every=checkpoint_every)
     _check_sources(callback, heldout, y_val, inputs_val)
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
-    loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val))
+    loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val),
+                                  mask)
     writer = None if checkpoint is None else functools.partial(
         save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)), noise_basis=basis)
     _record_provenance(model, s, seed, y, inputs, y_val)
@@ -227,10 +229,20 @@ def fit(model, y, inputs=None, *, y_val=None, inputs_val=None, heldout=None,
                                                              "basis_fingerprint": prints.basis}}
     trainer = Trainer(model, loss, s, rng, theta0, Unflatten(opts), writer, identity, verbose)
     if resume is not None:
-        file, state = load_state(resume)
-        check_resume(resume, file, state, opts, identity["settings"], prints, s.n_iter, stacklevel=2)
-        trainer.resume(state)
+        _resume(trainer, resume, opts, identity, prints, s.n_iter)
     return trainer.run(callback)
+
+
+def _default_proposal(opts, proposal, mask):
+    if mask is not None and proposal is None and opts.default_proposal == "optimal":
+        return "bootstrap"       # the optimal proposal needs every observation of a step
+    return proposal
+
+
+def _resume(trainer, path, opts, identity, prints, n_iter):
+    file, state = load_state(path)
+    check_resume(path, file, state, opts, identity["settings"], prints, n_iter, stacklevel=3)
+    trainer.resume(state)
 
 
 def _record_provenance(model, settings, seed, y, inputs, y_val):
@@ -263,13 +275,20 @@ def _check_model(model):
     return opts, to_flat(params, opts), check_noise_basis(getattr(model, "noise_basis", None), opts)
 
 
-def _build_loss(opts, basis, s, rng, train, val):
+def _build_loss(opts, basis, s, rng, train, val, mask=None):
     """Validate the data, map it to noise coordinates, split off held-out data; the loss on top.
 
     Returns ``(loss, settings with n_iter resolved, fingerprints of the data and basis)``.
     Draws from ``rng``: the held-out trial split (if ``heldout`` splits trials), then the evaluation seed.
     """
-    data = prepare_data(*train, opts)
+    data = prepare_data(*train, opts, mask=mask)
+    if mask is not None and np.isnan(data.y).any():
+        if basis is not None:
+            raise ValueError("mask: missing values need a read-out without a noise basis (noise coordinates mix "
+                             "the channels)")
+        if s.proposal == "optimal":
+            raise ValueError("proposal='optimal' needs every observation of a step; with missing values (mask=) "
+                             "use proposal='bootstrap' or 'encoder'")
     val_data = prepare_data(*val, opts, "y_val", "inputs_val") if val is not None else None
     data_print = fingerprint(data.y, data.u, data.lengths)
     # With a noise basis, train in its coordinates once rather than mapping every batch: the same

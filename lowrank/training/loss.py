@@ -68,7 +68,8 @@ class ElboLoss:
             y = y + s.augment_noise * rng.standard_normal(y.shape)
         res = self._smc.elbo(params, y, batch.u if opts.n_inputs else None, options=opts,
                              n_particles=s.n_particles, proposal=s.proposal, resample=s.resample,
-                             ess_threshold=s.ess_threshold, seed=rng, grad=True, lengths=batch.lengths)
+                             ess_threshold=s.ess_threshold, seed=rng, grad=True, lengths=batch.lengths,
+                             mask=_observed(y))
         return res.value - self.jacobian, res.grad_flat
 
     def heldout_value(self, params):
@@ -76,7 +77,7 @@ class ElboLoss:
         s, h = self.settings, self.heldout
         r = self._smc.elbo(params, h.y, h.u, options=self.opts, n_particles=s.eval_particles, proposal=s.proposal,
                            resample=s.resample, ess_threshold=s.ess_threshold, seed=self.eval_seed, grad=False,
-                           lengths=h.lengths)
+                           lengths=h.lengths, mask=_observed(h.y))
         return r.value - self.jacobian
 
     # The sampler is the loss's only state that changes.
@@ -91,3 +92,9 @@ class ElboLoss:
 
     def load_state_dict(self, state):
         self.batcher.load_state_dict(state)
+
+
+def _observed(y):
+    """The mask of the observed entries of a batch whose missing values are NaN (None when none is missing)."""
+    missing = np.isnan(y)
+    return ~missing if missing.any() else None

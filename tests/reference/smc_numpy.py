@@ -130,10 +130,12 @@ def readout_mean(p, opts, Z, v):
 
 
 def log_lik(p, opts, y, eta):
-    """log p(y | η) summed over D, for each row of η (K, D)."""
+    """log p(y | η) summed over the observed channels (NaN in ``y``: missing), for each row of η (K, D)."""
+    obs = ~np.isnan(np.asarray(y, dtype=np.float64))
+    y = np.where(obs, y, 0.0)
     if opts.likelihood == "gaussian":
         r = (y - eta) / p.sigma
-        return anp.sum(-0.5 * LOG2PI - anp.log(p.sigma) - 0.5 * r * r, axis=-1)
+        return anp.sum(anp.where(obs, -0.5 * LOG2PI - anp.log(p.sigma) - 0.5 * r * r, 0.0), axis=-1)
     delta = float(opts.bin_width)
     if opts.link == "exp":
         log_lam = eta + np.log(delta)
@@ -144,7 +146,7 @@ def log_lik(p, opts, y, eta):
         lam = sp * delta
     # y = 0 with λ → 0 is 0·(−inf); the count term must vanish there.
     term = anp.where(y > 0, y * log_lam, 0.0)
-    return anp.sum(term - lam - gammaln(np.asarray(y) + 1.0), axis=-1)
+    return anp.sum(anp.where(obs, term - lam - gammaln(np.asarray(y) + 1.0), 0.0), axis=-1)
 
 
 def linear_readout(p, opts, v):
@@ -323,7 +325,7 @@ def _run(p, opts, y, inputs, draws, proposal, resample, ess_threshold, lengths,
         raise ValueError("optimal proposal needs a linear-Gaussian read-out")
     if proposal == "encoder" and encoding is None:
         from .encoder_numpy import encode as _encode, precision
-        mu_e, logvar = _encode(p.enc, opts.encoder, y, lengths, R)
+        mu_e, logvar = _encode(p.enc, opts.encoder, np.where(np.isnan(y), 0.0, y), lengths, R)
         encoding = (mu_e, precision(logvar))
 
     nan = np.nan
