@@ -12,7 +12,8 @@ name                          what it is
                               kept alive by noise; Gaussian read-out of the 20
                               units' currents; 200 trials × 75 steps
 ``oscillator_poisson``        the same latent dynamics in 40 units, read out as
-                              Poisson counts from the units' rates
+                              Poisson counts from the units' rates (about 0.7
+                              per bin, strongly modulated by the latent state)
 ``bistable``                  rank-2 ReLU network with two stable fixed points and
                               a saddle between them; noise-driven switching
 ``ring``                      rank-2 clipped-ReLU ring attractor (64 units) with a
@@ -130,22 +131,36 @@ def oscillator_poisson(seed=0):
     """The oscillator's latent dynamics in 40 units, read out as Poisson counts.
 
     Same construction as :func:`oscillator` with 40 units; observations are
-    counts ``Poisson(softplus(rate_i − 1))`` per unit and bin (``Δ = 1``) where
-    ``rate_i = relu(m_i z − h_i)`` (read-out ``units`` from ``rates``, gain 1,
-    bias −1). 200 trials × 75 steps. Facts as for the oscillator, plus
-    ``mean_counts`` (40,): per-unit mean count per bin at the fixed point.
+    counts ``Poisson(softplus(3 (rate_i − rate_i*) − 0.5))`` per unit and bin
+    (``Δ = 1``) where ``rate_i = relu(m_i z − h_i)`` and ``rate_i*`` is its
+    value at the fixed point (read-out ``units`` from ``rates``, gain 3, bias
+    ``−3 rate_i* − 0.5``). The gain makes the latent state swing each unit's
+    log-rate by about ±1.5, so that counts of about 0.7 per bin carry it
+    (a unit with gain 1 around a high rate would be nearly constant).
+    200 trials × 75 steps. Facts as for the oscillator, plus
+    ``mean_counts`` (40,): per-unit stationary mean count per bin.
     """
     return _oscillator_teacher("oscillator_poisson", seed, n_units=40, poisson=True)
+
+
+POISSON_GAIN, POISSON_OFFSET = 3.0, -0.5
+
+
+def _stationary_mean_counts(swing):
+    """``E softplus(POISSON_OFFSET + swing_i ξ)``, ξ ~ N(0, 1): the mean count of units whose log-rate
+    argument is Gaussian (the units stay active, so it is linear in the latent state) with std ``swing``."""
+    x, w = np.polynomial.hermite_e.hermegauss(60)
+    return np.logaddexp(0.0, POISSON_OFFSET + swing[:, None] * x[None, :]) @ w / np.sqrt(2 * np.pi)
 
 
 def _oscillator_teacher(name, seed, n_units, poisson):
     rho, period, noise_std, obs_std, a = 0.96, 12.5, 0.1, 0.2, 0.9
     m, n, h, theta, J, z_star, stat_std = _oscillator_core(n_units, seed, rho, period, noise_std, a)
     if poisson:
-        # Scale thresholds towards O(1) rates so counts are informative but not huge.
         opts = ModelOptions(n_units=n_units, rank=2, n_obs=n_units, activation="relu", readout="units",
                             units_readout_from="rates", likelihood="poisson", link="softplus")
-        extra = dict(gain=np.ones(n_units), b=-np.ones(n_units))
+        x_star = m @ z_star - h
+        extra = dict(gain=np.full(n_units, POISSON_GAIN), b=-POISSON_GAIN * x_star + POISSON_OFFSET)
     else:
         opts = ModelOptions(n_units=n_units, rank=2, n_obs=n_units, activation="relu", readout="units",
                             units_readout_from="currents", likelihood="gaussian")
@@ -158,7 +173,7 @@ def _oscillator_teacher(name, seed, n_units, poisson):
                  noise_std=noise_std, stationary_std=stat_std,
                  latent_noise_current_std=float(np.sqrt(np.mean(np.sum(m ** 2, axis=1))) * noise_std))
     if poisson:
-        facts["mean_counts"] = np.logaddexp(0.0, (m @ z_star - h) - 1.0)
+        facts["mean_counts"] = _stationary_mean_counts(POISSON_GAIN * np.linalg.norm(m, axis=1) * stat_std)
     else:
         facts["obs_noise_std"] = obs_std
     return Teacher(name=name, model=model, n_trials=200, n_steps=75, facts=facts)
