@@ -387,7 +387,7 @@ def _parser_posterior(sub):
     s = sub.add_parser("posterior", help="filtering and smoothed latents of a recording under a saved model",
                        epilog=OUTPUT_POLICY)
     s.add_argument("model")
-    s.add_argument("data", help=".npy (T, D) or (trials, T, D), or .npz with y, inputs u and optional behavior")
+    s.add_argument("data", help=".npy (T, D) or (trials, T, D), or .npz with y, inputs u, optional behavior and mask (True where observed)")
     s.add_argument("--out", default="latents.npz",
                    help="output .npz: filter_mean, smooth_mean (trials, T, R), filter_cov, smooth_cov "
                         "(trials, T, R, R), obs_mean, elbo (default latents.npz)")
@@ -444,8 +444,8 @@ def _parser_fit(sub):
     from .teachers import TEACHERS
     s = sub.add_parser("fit", help="fit a model to data (no DATA: the built-in oscillator demo)", epilog=FIT_EPILOG)
     s.add_argument("data", nargs="?", default=None,
-                   help=".npy (T, D) or (trials, T, D), or .npz with y (and optional inputs u), or .nwb spike "
-                        "times (with --bin-size; one trial per row of its trials table)")
+                   help=".npy (T, D) or (trials, T, D), or .npz with y (optional inputs u, missing-data mask: True "
+                        "where observed), or .nwb spike times (with --bin-size; one trial per row of its trials table)")
     _add_bin_size(s)
     s.add_argument("--rank", type=POS_INT, default=None, help="rank R (default 3: the library has none) [demo: 2]")
     s.add_argument("--units", type=POS_INT, default=None,

@@ -48,7 +48,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ._checks import as_float_array, check_bool, check_int
+from ._checks import as_float_array, check_bool, check_int, check_mask
 from ._files import TMP_SUFFIX, atomic_write
 
 __all__ = ["Recording", "FitOutcome", "load_recording", "load_model", "check_outputs",
@@ -66,10 +66,12 @@ DEMO = dict(teacher="oscillator", n_train=160, units=20, rank=2, activation="rel
 
 
 class Recording(NamedTuple):
-    """Observations ``y`` and optional inputs ``u`` read from a data file, as float64 arrays."""
+    """Observations ``y``, optional inputs ``u`` and optional missing-data ``mask`` (True where
+    observed) read from a data file; ``y`` and ``u`` as float64 arrays."""
 
     y: np.ndarray
     u: Optional[np.ndarray]
+    mask: Optional[np.ndarray] = None
 
 
 class FitOutcome(NamedTuple):
@@ -138,8 +140,10 @@ def load_recording(data, *, ndims=(2, 3), bin_size=None):
     ----------
     data : str or PathLike or ndarray
         ``.npy``: the observations, (T, D) or (n_trials, T, D); ``.npz``: the
-        observations under ``y`` and optional inputs under ``u`` (same shape
-        but for the last axis); ``.nwb``: spike counts binned from the Units
+        observations under ``y``, optional inputs under ``u`` (same shape
+        but for the last axis) and an optional ``mask`` (booleans that
+        broadcast to ``y``, True where observed; ``y`` may hold NaN where it
+        is False); ``.nwb``: spike counts binned from the Units
         table (:func:`lowrank.data.read_nwb`), per row of the trials table
         when ``ndims`` allows trials and the file has one (a list of (T_i, D)
         arrays when trials differ in length), else as one (T, D) recording.
@@ -163,7 +167,11 @@ def load_recording(data, *, ndims=(2, 3), bin_size=None):
     if not isinstance(data, (str, os.PathLike)):
         return Recording(_check_array(data, "data", ndims, shape), None)
     path = os.fspath(data)
-    arrays = _read_data_file(path, ("y", "u"))
+    arrays = _read_data_file(path, ("y", "u", "mask"))
+    mask = arrays.get("mask")
+    if mask is not None:
+        mask = check_mask(f"the mask in {path}", mask, np.shape(arrays["y"]))
+        arrays["y"] = np.where(mask, arrays["y"], 0.0)     # checked as zeros; the fit leaves them out
     y = _check_array(arrays["y"], f"the data in {path}", ndims, shape)
     u = arrays.get("u")
     if u is not None:
@@ -171,7 +179,7 @@ def load_recording(data, *, ndims=(2, 3), bin_size=None):
         u = _check_array(u, f"the inputs u in {path}", (y.ndim,), str(want).replace("'", ""))
         if u.shape[:-1] != y.shape[:-1]:
             raise ValueError(f"the inputs u in {path} must have shape {want} to match y; got {u.shape}")
-    return Recording(y, u)
+    return Recording(y, u, None if mask is None or mask.all() else np.array(mask))
 
 
 def _load_nwb(path, bin_size, trials):
@@ -507,7 +515,10 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     if unsmooth_below is not None and likelihood != "gaussian":
         raise ValueError("unsmooth_below applies to continuous recordings (Gaussian likelihood), not counts")
     outs = _fit_outputs(out, checkpoint, resume, plot, data, force)
-    y, u = load_recording(data, bin_size=bin_size)
+    y, u, mask = load_recording(data, bin_size=bin_size)
+    if mask is not None and (correlated_noise or unsmooth_below is not None):
+        raise ValueError(f"the data in {data} has a mask (missing values), which correlated_noise and "
+                         "unsmooth_below cannot take: they filter or mix the channels")
     D = (y[0] if isinstance(y, list) else y).shape[-1]              # a list: NWB trials of different lengths
     if n_units is None:
         n_units = D if readout == "units" else DEFAULT_UNITS
@@ -528,7 +539,7 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     fit_kw = dict(proposal=proposal, n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
                   lr_end=lr_end, heldout=heldout, eval_every=eval_every, augment_noise=augment_noise, seed=seed,
                   checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
-                  verbose=verbose)
+                  verbose=verbose, mask=mask)
     return _run_fit(model, y, u, outs, fit_kw)
 
 
@@ -955,7 +966,8 @@ def posterior_latents(model, data, *, n_particles=100, proposal=None, smoother="
         with open_npz(os.fspath(data), "data file (.npz archive)") as z:
             if "behavior" in z.files:
                 behavior = _behavior(z.read("behavior"), rec.y, os.fspath(data))
-    post = posterior(m, rec.y, rec.u, n_particles=n_particles, proposal=proposal, smoother=smoother, seed=seed)
+    post = posterior(m, rec.y, rec.u, n_particles=n_particles, proposal=proposal, smoother=smoother, seed=seed,
+                     mask=rec.mask)
     _save_npz(outs["out"], filter_mean=post.filter_mean, filter_cov=post.filter_cov, smooth_mean=post.smooth_mean,
               smooth_cov=post.smooth_cov, obs_mean=post.obs_mean, elbo=post.elbo, smoother=np.array(smoother),
               n_particles=np.array(n_particles), seed=np.array(seed))

@@ -134,3 +134,31 @@ def test_posterior_predicts_missing_entries_from_the_others():
     s1 = teacher.model.score(_garbage(y, missing, 3.0), mask=~missing, seed=0)
     s2 = teacher.model.score(_garbage(y, missing, -3.0), mask=~missing, seed=0)
     assert s1 == s2
+
+
+def test_command_line_reads_a_mask_from_npz(tmp_path, capsys):
+    """``lowrank fit`` / ``lowrank posterior`` take ``mask`` from an .npz: the same fit whatever the masked
+    entries hold, and the same latents as the library's."""
+    from lowrank.cli import main
+    model = lowrank.LowRankRNN(8, 2, 3, activation="tanh", seed=1)
+    y = model.sample(6, 30, seed=2).y
+    mask = np.random.default_rng(0).random(y.shape) > 0.2
+    outs = []
+    for i, fill in enumerate((np.nan, 50.0)):
+        np.savez(tmp_path / f"d{i}.npz", y=_garbage(y, ~mask, fill), mask=mask)
+        out = tmp_path / f"m{i}.npz"
+        assert main(["fit", str(tmp_path / f"d{i}.npz"), "--rank", "2", "--units", "8", "--iters", "3",
+                     "--particles", "4", "--window", "0", "--heldout", "0", "--quiet", "--out", str(out)]) == 0
+        outs.append(lowrank.LowRankRNN.load(out))
+    np.testing.assert_array_equal(to_flat(outs[0].params, outs[0].options), to_flat(outs[1].params, outs[1].options))
+    lat = tmp_path / "lat.npz"
+    assert main(["posterior", str(tmp_path / "m0.npz"), str(tmp_path / "d0.npz"), "--out", str(lat),
+                 "--n-particles", "20", "--seed", "3"]) == 0
+    want = outs[0].posterior(y, mask=mask, n_particles=20, seed=3)
+    with np.load(lat) as f:
+        np.testing.assert_array_equal(f["smooth_mean"], want.smooth_mean)
+    np.savez(tmp_path / "bad.npz", y=y, mask=np.full(y.shape, 0.5))
+    capsys.readouterr()
+    assert main(["fit", str(tmp_path / "bad.npz"), "--iters", "1", "--quiet", "--out", str(tmp_path / "x.npz")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "mask" in err, err
