@@ -32,6 +32,7 @@ from ..kernels.smc_args import (Codes, Draws, ModelArrays, ProposalArrays, Seque
 from ..kernels.smc_backward import assemble, smc_backward
 from ..kernels.smc_forward import smc_forward
 from ..model.equations import fed_inputs, initial_mean
+from .device import device_kernels
 from .encoder import encode, encode_adjoint
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
@@ -270,10 +271,16 @@ def pack(params, opts, y, u, lengths, choices, draws, encoding=None):
     return SMCInputs(codes, seqs, draws, model, prop)
 
 
-def _filter(args):
-    """Run the forward pass; its :class:`Records`. Raises :class:`SMCDegeneracyError`."""
+def _filter(args, forward=smc_forward):
+    """Run the forward pass (``forward``: the CPU kernel or its twin); its :class:`Records`."""
     rec = records(*args.draws.eps.shape)
-    smc_forward(*args, rec)
+    forward(*args, rec)
+    check_records(args, rec)
+    return rec
+
+
+def check_records(args, rec):
+    """Raise :class:`SMCDegeneracyError` when a sequence of the forward pass failed."""
     bad = np.flatnonzero(rec.fail >= 0)
     if bad.size:
         s0 = int(bad[0])
@@ -281,18 +288,28 @@ def _filter(args):
             f"all {args.draws.eps.shape[2]} particles have zero weight (log-weight -inf) in sequence {s0} at "
             f"step {int(rec.fail[s0])} ({bad.size} sequence(s) failed); check the data scale, sigma, or use "
             "more particles")
-    return rec
 
 
-def backward(args, rec, params, opts):
+def backward_buffers(args, params, opts):
+    """The backward pass's outputs, empty: the gradient layout, ``gbuf`` (S, layout.size), ``dsteps`` (S, T, 2R)."""
+    S, T, _, R = args.draws.eps.shape
+    lay = grad_layout(opts.n_units, R, opts.n_obs, opts.n_inputs, params.W_v.shape[1])
+    dsteps = np.zeros((S, T if args.codes.proposal == PROPOSAL_CODE["encoder"] else 0, 2 * R))
+    return lay, np.empty((S, lay.size)), dsteps
+
+
+def backward(args, rec, params, opts, kernel=smc_backward):
     """Run the backward pass: the gradient blocks (name -> array, ``enc`` zero) and the
     adjoints of the encoder's per-step means and precisions, (S, T, R) each (zero-size
     without the encoder proposal)."""
-    S, T, _, R = args.draws.eps.shape
-    lay = grad_layout(opts.n_units, R, opts.n_obs, opts.n_inputs, params.W_v.shape[1])
-    gbuf = np.empty((S, lay.size))
-    dsteps = np.zeros((S, T if args.codes.proposal == PROPOSAL_CODE["encoder"] else 0, 2 * R))
-    smc_backward(*args, rec, lay, gbuf, dsteps)
+    lay, gbuf, dsteps = backward_buffers(args, params, opts)
+    kernel(*args, rec, lay, gbuf, dsteps)
+    return gradient_blocks(args, params, opts, lay, gbuf, dsteps)
+
+
+def gradient_blocks(args, params, opts, lay, gbuf, dsteps):
+    """(blocks, d mu_e, d prec_e) of filled backward buffers (:func:`backward`)."""
+    R = opts.rank
     return assemble(gbuf, lay, args, params, opts), dsteps[..., :R], dsteps[..., R:]
 
 
@@ -302,12 +319,18 @@ def encoder_input(y):
     return np.where(missing, 0.0, y) if missing.any() else y
 
 
-def _gradient(args, rec, params, opts, encoding):
+def _gradient(call, rec, kernel=smc_backward):
     """The gradient as a ``Params`` and as a flat vector (through the encoder's network if used)."""
-    blocks, dmu, dprec = backward(args, rec, params, opts)
-    if encoding is not None:
+    return finish_gradient(call, *backward(call.args, rec, call.params, call.opts, kernel))
+
+
+def finish_gradient(call, blocks, dmu, dprec):
+    """``(Params, flat)`` gradient of a call from the kernels' blocks and encoder adjoints."""
+    params, opts = call.params, call.opts
+    if call.encoding is not None:
+        args = call.args
         blocks["enc"] = encode_adjoint(params.enc, opts.encoder, encoder_input(args.seqs.y), args.seqs.lengths,
-                                       encoding, dmu, dprec)
+                                       call.encoding, dmu, dprec)
     g = Params(**blocks)
     return g, grad_to_flat(params, g, opts)
 
@@ -339,7 +362,7 @@ def _resolve_basis(model, noise_basis, opts):
 
 def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
          resample="systematic", ess_threshold=None, seed=0, grad=True,
-         return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None):
+         return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None, device="cpu"):
     """Variational-SMC ELBO of ``y`` under a low-rank RNN, and its gradient.
 
     Parameters
@@ -383,6 +406,11 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
         whole channels with a ``(D,)`` mask) add nothing to the likelihood
         and may hold anything, NaN included. Not with the optimal proposal
         or a noise basis; an encoder reads them as zeros.
+    device : {"cpu", "cuda"}
+        Where the particle filter and its reverse mode run. ``"cuda"`` needs
+        ``pip install "lowrank[cuda]"`` and an NVIDIA GPU; it gives the CPU's
+        numbers to floating-point rounding (same draws, drawn here on the
+        host). The encoder network runs on the CPU either way.
 
     Returns
     -------
@@ -393,14 +421,39 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     SMCDegeneracyError
         When every particle of a sequence has zero weight at some step.
     """
+    call = prepare_call(model, y, inputs, options=options, n_particles=n_particles, proposal=proposal,
+                        resample=resample, ess_threshold=ess_threshold, seed=seed, grad=grad,
+                        return_particles=return_particles, lengths=lengths, draws=draws, noise_basis=noise_basis,
+                        mask=mask)
+    kernels = device_kernels(device)
+    rec = _filter(call.args, kernels.forward)
+    grads = _gradient(call, rec, kernels.backward) if call.grad else (None, None)
+    return finish_call(call, rec, grads)
+
+
+class Call(NamedTuple):
+    """One checked call of :func:`elbo`, ready for the kernels (:func:`prepare_call`)."""
+
+    args: SMCInputs
+    params: Params
+    opts: ModelOptions
+    encoding: object          # lowrank.inference.encoder.Encoding, or None
+    basis: Optional[np.ndarray]
+    grad: bool
+    with_particles: bool
+
+
+def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
+                 resample="systematic", ess_threshold=None, seed=0, grad=True,
+                 return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None) -> Call:
+    """Everything :func:`elbo` does before the kernels (arguments as there): checks, draws, the
+    encoder's output, the kernels' arguments. Draws from ``seed`` when it is a Generator."""
     params, opts = _resolve_model(model, options)
     params = check_params(params, opts)
     basis = _resolve_basis(model, noise_basis, opts)
     y, u, lengths = _check_data(y, inputs, lengths, opts, mask)
     choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
-    missing = np.isnan(y)
-    has_missing = bool(missing.any())
-    if has_missing:
+    if np.isnan(y).any():
         _check_missing(opts, choices.proposal, basis)
     if basis is not None:
         y = np.ascontiguousarray(to_noise_coords(basis, y))
@@ -410,12 +463,16 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     if choices.proposal == PROPOSAL_CODE["encoder"]:
         encoding = encode(params.enc, opts.encoder, encoder_input(y), lengths, opts.rank)
     args = pack(params, opts, y, u, lengths, choices, draws, encoding)
-    rec = _filter(args)
+    return Call(args, params, opts, encoding, basis, bool(grad), bool(return_particles))
+
+
+def finish_call(call: Call, rec, grads) -> SMCResult:
+    """The :class:`SMCResult` of a call from its forward records and gradients."""
+    lengths = call.args.seqs.lengths
     total = rec.ell.sum(axis=1)
-    if basis is not None:
-        total = total - lengths * log_abs_det(basis)
-    grads = _gradient(args, rec, params, opts, encoding) if grad else (None, None)
-    return _result(args, rec, total, grads, return_particles)
+    if call.basis is not None:
+        total = total - lengths * log_abs_det(call.basis)
+    return _result(call.args, rec, total, grads, call.with_particles)
 
 
 def prepare(options: Optional[ModelOptions] = None):

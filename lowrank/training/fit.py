@@ -95,6 +95,7 @@ import numpy as np
 
 from .._checks import json_seed
 from ..data.layout import eval_sequences, prepare_data, split_heldout
+from ..inference.device import check_device
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.options import ModelOptions
 from ..model.params import check_params, to_flat
@@ -117,7 +118,8 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, heldou
         batch_size=10, window=50, drop_last=False, augment_noise=None, n_iter=None, n_epochs=None,
         batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, encoder_lr=None, betas=(0.9, 0.999),
         adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None, restore_best=False, on_nonfinite="raise",
-        callback=None, verbose=1, seed=None, checkpoint=None, checkpoint_every=None, resume=None) -> FitResult:
+        callback=None, verbose=1, seed=None, checkpoint=None, checkpoint_every=None, resume=None,
+        device="cpu") -> FitResult:
     """Fit a low-rank RNN to data by stochastic gradient ascent on the SMC ELBO.
 
     Parameters
@@ -193,6 +195,7 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, heldou
         Default: only when the fit returns.
     resume : path, optional
         Continue from a checkpoint written by an earlier call with the same arguments.
+    device : {"cpu", "cuda"}, default "cpu" (where the particle filter runs; the same numbers either way)
 
     Returns
     -------
@@ -210,23 +213,21 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, heldou
         ``best_params`` (see "Stopping early" above).
     """
     opts, theta0, basis = _check_model(model)
-    proposal = _default_proposal(opts, proposal, mask)
     s = check_settings(
-        opts, n_particles=n_particles, proposal=proposal, resample=resample, ess_threshold=ess_threshold,
-        batch_size=batch_size, window=window, drop_last=drop_last, augment_noise=augment_noise, n_iter=n_iter,
+        opts, n_particles=n_particles, proposal=_default_proposal(opts, proposal, mask), resample=resample,
+        ess_threshold=ess_threshold, batch_size=batch_size, window=window, drop_last=drop_last, augment_noise=augment_noise, n_iter=n_iter,
         n_epochs=n_epochs, batches_per_epoch=batches_per_epoch, optimizer=optimizer, lr=lr, lr_end=lr_end,
         encoder_lr=encoder_lr, betas=betas, adam_eps=adam_eps, clip_grad_norm=clip_grad_norm, eval_every=eval_every,
         eval_particles=eval_particles, heldout=heldout, restore_best=restore_best, on_nonfinite=on_nonfinite,
         checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-    _check_sources(callback, heldout, y_val, inputs_val)
+    _check_sources(callback, heldout, y_val, inputs_val, device)
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
     loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val),
-                                  mask)
+                                  mask, device)
     writer = None if checkpoint is None else functools.partial(
         save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)), noise_basis=basis)
     _record_provenance(model, s, seed, y, inputs, y_val)
-    identity = {"settings": s.trajectory(), "fingerprints": {"fingerprint": prints.data,
-                                                             "basis_fingerprint": prints.basis}}
+    identity = {"settings": s.trajectory(), "fingerprints": prints.identity()}
     trainer = Trainer(model, loss, s, rng, theta0, Unflatten(opts), writer, identity, verbose)
     if resume is not None:
         _resume(trainer, resume, opts, identity, prints, s.n_iter)
@@ -255,7 +256,11 @@ def _record_provenance(model, settings, seed, y, inputs, y_val):
         pass
 
 
-def _check_sources(callback, heldout, y_val, inputs_val):
+def _check_sources(callback, heldout, y_val, inputs_val, device="cpu"):
+    if isinstance(device, str):
+        check_device(device)
+    elif not callable(getattr(device, "elbo", None)):
+        raise TypeError(f"device must be 'cpu' or 'cuda'; got {type(device).__name__}")
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable; got {type(callback).__name__}")
     if heldout is not None and y_val is not None:
@@ -275,7 +280,7 @@ def _check_model(model):
     return opts, to_flat(params, opts), check_noise_basis(getattr(model, "noise_basis", None), opts)
 
 
-def _build_loss(opts, basis, s, rng, train, val, mask=None):
+def _build_loss(opts, basis, s, rng, train, val, mask=None, device="cpu"):
     """Validate the data, map it to noise coordinates, split off held-out data; the loss on top.
 
     Returns ``(loss, settings with n_iter resolved, fingerprints of the data and basis)``.
@@ -309,7 +314,7 @@ def _build_loss(opts, basis, s, rng, train, val, mask=None):
     if val_data is not None:
         yv, uv, lv = eval_sequences(val_data, s.window)
         held = HeldOut(yv, uv if opts.n_inputs else None, lv)
-    loss = ElboLoss(opts, s, batcher, held, int(rng.integers(2**63)), log_abs_det(basis))
+    loss = ElboLoss(opts, s, batcher, held, int(rng.integers(2**63)), log_abs_det(basis), device)
     # Older checkpoints hashed the training sequences in noise coordinates together with the basis.
     legacy = functools.partial(fingerprint, data.y, data.u, data.lengths, *(() if basis is None else (basis,)))
     return loss, s, Fingerprints(data_print, None if basis is None else fingerprint(basis), legacy)

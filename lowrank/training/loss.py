@@ -45,11 +45,19 @@ class ElboLoss:
         ``log|det S|`` of the noise basis (0 without one), subtracted from every value.
     """
 
-    def __init__(self, opts: ModelOptions, settings: FitSettings, batcher: Batcher, heldout, eval_seed, jacobian=0.0):
+    def __init__(self, opts: ModelOptions, settings: FitSettings, batcher: Batcher, heldout, eval_seed, jacobian=0.0,
+                 device="cpu"):
         from ..inference import elbo as smc   # looked up per call: tests replace smc.elbo
         self._smc = smc
         self.opts, self.settings, self.batcher = opts, settings, batcher
         self.heldout, self.eval_seed, self.jacobian = heldout, int(eval_seed), jacobian
+        # A device name, or a runner with an ``elbo`` method taking elbo's arguments (fit_many's lockstep).
+        self.device = device
+
+    def _elbo(self, params, y, u, **kw):
+        if isinstance(self.device, str):
+            return self._smc.elbo(params, y, u, device=self.device, **kw)
+        return self.device.elbo(model=params, y=y, inputs=u, **kw)
 
     @property
     def has_heldout(self):
@@ -66,7 +74,7 @@ class ElboLoss:
         y = batch.y
         if s.augment_noise is not None:
             y = y + s.augment_noise * rng.standard_normal(y.shape)
-        res = self._smc.elbo(params, y, batch.u if opts.n_inputs else None, options=opts,
+        res = self._elbo(params, y, batch.u if opts.n_inputs else None, options=opts,
                              n_particles=s.n_particles, proposal=s.proposal, resample=s.resample,
                              ess_threshold=s.ess_threshold, seed=rng, grad=True, lengths=batch.lengths,
                              mask=_observed(y))
@@ -75,7 +83,7 @@ class ElboLoss:
     def heldout_value(self, params):
         """Held-out ELBO per step at ``params``, with the fixed evaluation seed (no draws from the fit's Generator)."""
         s, h = self.settings, self.heldout
-        r = self._smc.elbo(params, h.y, h.u, options=self.opts, n_particles=s.eval_particles, proposal=s.proposal,
+        r = self._elbo(params, h.y, h.u, options=self.opts, n_particles=s.eval_particles, proposal=s.proposal,
                            resample=s.resample, ess_threshold=s.ess_threshold, seed=self.eval_seed, grad=False,
                            lengths=h.lengths, mask=_observed(h.y))
         return r.value - self.jacobian

@@ -82,6 +82,10 @@ class Fingerprints(NamedTuple):
     basis: Optional[str]
     legacy: Callable[[], str]
 
+    def identity(self):
+        """The fingerprints as a checkpoint's identity stores them."""
+        return {"fingerprint": self.data, "basis_fingerprint": self.basis}
+
 
 def fingerprint(*arrays):
     """A SHA-1 of the arrays' shapes and bytes."""

@@ -1,0 +1,140 @@
+"""Many ELBO calls at once: a population of models (seeds, settings) in one kernel launch.
+
+:func:`elbo_many` takes a list of :func:`~lowrank.inference.elbo.elbo` calls
+(keyword arguments, each with its own model, data and random numbers) and
+returns each call's result, as :func:`~.elbo.elbo` would. On the CPU it runs
+them one after the other. On the GPU (``device="cuda"``) the calls that share
+a configuration and shapes (the kernels' codes, rank, units, channels,
+inputs, steps, particles) run together: their sequences are concatenated, the
+models' arrays stacked with a leading model axis, and one forward launch
+(then one backward launch) covers every (model, sequence, particle). A GPU
+is too big for one fit of the paper's sizes (10 sequences × 10 particles);
+twenty fits in lockstep begin to fill it.
+
+Each call is prepared on the host exactly as a lone call would be (checks,
+draws from its own seed or Generator, its encoder's output), so every result
+equals that of the same call made alone, on either device.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from ..kernels.smc_args import Draws, Records, Sequences, records
+from .device import check_device, cuda_launch
+from .elbo import (PROPOSAL_CODE, backward_buffers, check_records, elbo, finish_call, finish_gradient, gradient_blocks,
+                   prepare_call)
+
+__all__ = ["elbo_many"]
+
+
+def elbo_many(calls, device="cpu"):
+    """Results of many :func:`~lowrank.inference.elbo.elbo` calls.
+
+    Parameters
+    ----------
+    calls : list of dict
+        Keyword arguments of ``elbo`` (``model``, ``y`` and any others but
+        ``device``), one dict per call. A ``seed`` that is a Generator is
+        drawn from in list order.
+    device : {"cpu", "cuda"}
+
+    Returns
+    -------
+    list
+        Per call, its ``SMCResult``, or the exception it raised (bad input,
+        ``SMCDegeneracyError``): one failed call does not stop the others.
+    """
+    if check_device(device) == "cpu":
+        return [_catch(elbo, **c) for c in calls]
+    launch = cuda_launch()
+    out = [None] * len(calls)
+    prepared = []
+    for i, c in enumerate(calls):
+        call = _catch(prepare_call, **c)
+        if isinstance(call, Exception):
+            out[i] = call
+        else:
+            prepared.append((i, call))
+    for group in _groups(prepared):
+        _run_group(launch, group, out)
+    return out
+
+
+def _catch(fn, **kw):
+    try:
+        return fn(**kw)
+    except Exception as exc:            # the caller gets it as this call's result
+        return exc
+
+
+def _key(call):
+    """What calls must share to run in one launch."""
+    a = call.args
+    shapes = tuple(np.shape(x) for x in a.model[:-2] if x is not a.model.mu_init) + \
+        tuple(np.shape(x) for x in a.prop[:-2])
+    return (tuple(a.codes), a.draws.eps.shape[1:], a.seqs.u.shape[2], shapes)
+
+
+def _groups(prepared):
+    groups = defaultdict(list)
+    for i, call in prepared:
+        groups[_key(call)].append((i, call))
+    return list(groups.values())
+
+
+def _stack(launch, calls):
+    """The stacked kernel arguments of ``calls`` (sharing :func:`_key`), the model index of every
+    sequence, and each call's slice of the sequence axis."""
+    args = [c.args for c in calls]
+    cat = lambda xs: np.ascontiguousarray(np.concatenate(xs, axis=0))  # noqa: E731
+    seqs = Sequences(*(cat([getattr(a.seqs, f) for a in args]) for f in Sequences._fields))
+    draws = Draws(*(cat([getattr(a.draws, f) for a in args]) for f in Draws._fields))
+    model = launch.stack_models([a.model for a in args])
+    prop = launch.stack_proposals([a.prop for a in args])
+    sizes = [a.seqs.y.shape[0] for a in args]
+    model_of = np.repeat(np.arange(len(args), dtype=np.int64), sizes)
+    ends = np.cumsum(sizes)
+    slices = [slice(int(e - n), int(e)) for e, n in zip(ends, sizes)]
+    return (args[0].codes, seqs, draws, model, prop), model_of, slices
+
+
+def _run_group(launch, group, out):
+    """Forward for every call of the group in one launch, then backward for those that want gradients."""
+    calls = [c for _, c in group]
+    stacked, model_of, slices = _stack(launch, calls)
+    rec = records(*stacked[2].eps.shape)
+    launch.smc_forward_cuda(*stacked, rec, model_of=model_of)
+    ok = []
+    for (i, call), sl in zip(group, slices):
+        r = Records(*(x[sl] for x in rec))
+        try:
+            check_records(call.args, r)
+        except FloatingPointError as exc:
+            out[i] = exc
+            continue
+        ok.append((i, call, r))
+    want = [(i, call, r) for i, call, r in ok if call.grad]
+    grads = _backward_group(launch, want) if want else {}
+    for i, call, r in ok:
+        out[i] = finish_call(call, r, grads.get(i, (None, None)))
+
+
+def _backward_group(launch, want):
+    """``{index: (Params, flat)}``: the gradients of the calls in ``want``, in one backward launch."""
+    calls = [c for _, c, _ in want]
+    stacked, model_of, slices = _stack(launch, calls)
+    rec = Records(*(np.ascontiguousarray(np.concatenate([getattr(r, f) for _, _, r in want], axis=0))
+                    for f in Records._fields))
+    first = calls[0]
+    lay, _, _ = backward_buffers(first.args, first.params, first.opts)
+    S, T, _, R = stacked[2].eps.shape
+    gbuf = np.empty((S, lay.size))
+    dsteps = np.zeros((S, T if first.args.codes.proposal == PROPOSAL_CODE["encoder"] else 0, 2 * R))
+    launch.smc_backward_cuda(*stacked, rec, lay, gbuf, dsteps, model_of=model_of)
+    out = {}
+    for (i, call, _), sl in zip(want, slices):
+        blocks = gradient_blocks(call.args, call.params, call.opts, lay, gbuf[sl], dsteps[sl])
+        out[i] = finish_gradient(call, *blocks)
+    return out
