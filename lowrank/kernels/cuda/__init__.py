@@ -20,7 +20,7 @@ Results equal the CPU kernels' on the same draws to rounding (the device
 uses plain ``math`` functions and tree reductions), and repeated launches
 are bit-identical (fixed reduction orders, no atomics).
 """
-from .launch import device_records, smc_forward_cuda, threads_per_block, upload
+from .launch import device_records, smc_backward_cuda, smc_forward_cuda, threads_per_block, upload
 from .simulate import simulate_latents_cuda
 from .stack import model_index, stack_models, stack_proposals
 

@@ -22,7 +22,8 @@ Launch shape: one block per sequence, ``threads_per_block(K)`` threads.
 import numpy as np
 from numba import cuda
 
-from ..smc_args import Records
+from ..smc_args import GradLayout, Records
+from .backward import BackwardScratch, reverse_kernel
 from .blockreduce import MAX_THREADS
 from .device import MAX_RANK
 from .forward import ForwardScratch, filter_kernel
@@ -113,3 +114,35 @@ def smc_forward_cuda(codes, seqs, draws, model, prop, rec, model_of=None):
                           cuda.device_array(S))
     filter_kernel[S, threads_per_block(K)](kernel_codes(codes), seqs, draws, model, prop, out, model_of, work)
     copy_back(rec, out)
+
+
+def smc_backward_cuda(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, model_of=None):
+    """The reverse mode of :func:`lowrank.kernels.smc_backward.smc_backward` on the GPU.
+
+    Parameters
+    ----------
+    codes, seqs, draws, model, prop, model_of : as :func:`smc_forward_cuda`
+    rec : Records
+        As filled by the forward pass (numpy or device arrays).
+    lay : GradLayout
+        Offsets of the named blocks in a row of ``gbuf``.
+    gbuf : (S, lay.size)
+        Output: sequence s's contribution to every block.
+    dsteps : (S, T, 2R), or (S, 0, 2R) without the encoder proposal
+        Output: adjoints of the encoder's means and precisions (untouched past
+        a sequence's length).
+
+    Scratch: ``S · K · lay.size`` floats of per-particle gradient rows.
+    """
+    S, T, K, R = draws.eps.shape
+    model, prop, model_of = population(model, prop, model_of, S)
+    seqs, draws, rec = upload(seqs), upload(draws), upload(rec)
+    d_gbuf = gbuf if is_device_array(gbuf) else cuda.device_array(gbuf.shape)
+    d_dsteps = dsteps if is_device_array(dsteps) else cuda.to_device(dsteps)
+    N, D, U = model.h.shape[1], seqs.y.shape[2], seqs.v.shape[2]
+    work = BackwardScratch(cuda.device_array((S, N)), cuda.device_array((S, D)), cuda.device_array((S, D)),
+                           cuda.device_array(S), cuda.device_array((S, lay.size, K)), cuda.device_array((S, R, K)),
+                           cuda.device_array((S, 3, U, K)), cuda.device_array((S, 2 * R, K)))
+    reverse_kernel[S, threads_per_block(K)](kernel_codes(codes), seqs, draws, model, prop, rec,
+                                            GradLayout(*map(int, lay)), d_gbuf, d_dsteps, model_of, work)
+    copy_back((gbuf, dsteps), (d_gbuf, d_dsteps))
