@@ -62,9 +62,8 @@ def case_id(c):
     return "/".join(str(c[n]) if not isinstance(c[n], bool) else (n if c[n] else "-") for n in FACTORS)
 
 
-def build(c, seed, make_model, S=2):
-    """``(inputs, opts, params)`` of configuration ``c``: :class:`SMCInputs` from
-    :func:`lowrank.inference.elbo.pack` on a random model and random data."""
+def case_options(c, seed):
+    """``(opts, K, T)``: the model options and sizes of configuration ``c``, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     R = c["rank"]
     D = int(rng.integers(1, 4))
@@ -78,10 +77,20 @@ def build(c, seed, make_model, S=2):
                         units_readout_from=(frm if readout == "units" else "currents"),
                         readout_input=(frm == "wv"), likelihood=lik, link=link or "softplus",
                         bin_width=0.5 if lik == "poisson" else 1.0, filter_inputs=c["inputs"] == "filtered")
-    params = make_model(opts, seed + 1)
+    return opts, K, T
+
+
+def build(c, seed, make_model, S=2, model_seed=0):
+    """``(inputs, opts, params)`` of configuration ``c``: :class:`SMCInputs` from
+    :func:`lowrank.inference.elbo.pack` on a random model and random data. Sizes come
+    from ``seed``; ``model_seed`` varies the model, the data and the draws only."""
+    opts, K, T = case_options(c, seed)
+    rng = np.random.default_rng([seed, model_seed])
+    R, D, U = opts.rank, opts.n_obs, opts.n_inputs
+    params = make_model(opts, int(rng.integers(2**31)))
     lengths = np.array([T, T - 1][:S] + [T] * (S - 2), dtype=np.int64) if c["ragged"] else np.full(S, T)
     valid = np.arange(T)[None, :, None] < lengths[:, None, None]
-    y = rng.poisson(1.5, (S, T, D)).astype(float) if lik == "poisson" else rng.normal(0.0, 1.0, (S, T, D))
+    y = rng.poisson(1.5, (S, T, D)).astype(float) if opts.likelihood == "poisson" else rng.normal(0.0, 1.0, (S, T, D))
     u = rng.normal(0.0, 1.0, (S, T, U))
     y, u = np.ascontiguousarray(y * valid), np.ascontiguousarray(u * valid)
     draws = Draws(rng.standard_normal((S, T, K, R)), rng.random((S, T, K)))

@@ -132,6 +132,16 @@ def clear_columns(work, s, K):
             work.dv[s, c, j, k] = 0.0
 
 
+@cuda.jit(device=True)
+def sequences_of_model(buf, model_of, m):
+    """How many sequences of the launch run under model ``m`` (every thread gets the count)."""
+    n = 0.0
+    for i in range(cuda.threadIdx.x, model_of.shape[0], cuda.blockDim.x):
+        if model_of[i] == m:
+            n += 1.0
+    return block_sum(buf, n)
+
+
 @cuda.jit
 def reverse_kernel(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, model_of, work):
     """Reverse mode of sequence ``blockIdx.x`` into ``gbuf[s]`` (and ``dsteps[s]``).
@@ -143,7 +153,7 @@ def reverse_kernel(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, mode
     s = cuda.blockIdx.x
     k = cuda.threadIdx.x
     m = model_of[s]
-    S, _, K, R = draws.eps.shape
+    K, R = draws.eps.shape[2], draws.eps.shape[3]
     buf = cuda.shared.array(MAX_THREADS, float64)
     dz = cuda.local.array(MAX_RANK, float64)
     for r in range(R):
@@ -151,7 +161,8 @@ def reverse_kernel(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, mode
     clear_columns(work, s, K)
     dlogW = 0.0
     Tb = seqs.lengths[s]
-    cs = 1.0 / (S * Tb)
+    # the value is a mean over the model's own sequences, as a launch of that model alone
+    cs = 1.0 / (sequences_of_model(buf, model_of, m) * Tb)
     for t in range(Tb - 1, -1, -1):
         step_inputs(codes, seqs, model, m, s, t, work)
         dell = cs - block_sum(buf, dlogW)

@@ -73,7 +73,7 @@ def population(model, prop, model_of, S):
         model_of = np.zeros(S, dtype=np.int64)
     if isinstance(model_of, np.ndarray):
         model_of = np.ascontiguousarray(model_of, dtype=np.int64)
-    R = model.a.shape[-1]
+    R = model.a.shape[1]
     if R > MAX_RANK:
         raise ValueError(f"the CUDA kernels support rank up to {MAX_RANK}; got rank {R}")
     return upload(model), upload(prop), cuda.to_device(model_of) if isinstance(model_of, np.ndarray) else model_of
