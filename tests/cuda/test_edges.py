@@ -63,3 +63,19 @@ def test_lowrank_does_not_import_numba_cuda():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_link_terms_match_cpu_far_out(gpu):
+    """The device's plain-math Poisson terms against the CPU's, including the softplus tail
+    (x < -32) and the root of log softplus, where the CPU switches formulas."""
+    from lowrank.kernels.cuda.device import poisson_term, softplus_terms
+    from lowrank.kernels.vmath import poisson_channel, softplus_parts
+    xs = [-800.0, -40.0, -32.5, -31.9, -3.0, 0.5, 0.5413248546129181, 0.6, 3.0, 40.0, 700.0]
+    for x in xs:
+        np.testing.assert_allclose(softplus_terms(x), softplus_parts(x), rtol=1e-13, atol=1e-15)
+    for link in (0, 1):
+        for y in (0.0, 1.0, 7.0):
+            for eta in xs[1:-1] if link == 0 else xs[2:-2]:
+                want = poisson_channel(link, y, eta, 0.5, np.log(0.5))
+                np.testing.assert_allclose(poisson_term(link, y, eta, 0.5, np.log(0.5)), want, rtol=1e-13,
+                                           atol=1e-14 * (1.0 + y))
