@@ -79,3 +79,18 @@ def test_link_terms_match_cpu_far_out(gpu):
                 want = poisson_channel(link, y, eta, 0.5, np.log(0.5))
                 np.testing.assert_allclose(poisson_term(link, y, eta, 0.5, np.log(0.5)), want, rtol=1e-13,
                                            atol=1e-14 * (1.0 + y))
+
+
+def test_kernels_compile_for_a_real_gpu():
+    """The simulator checks no types: compile the kernels to sm_90 PTX with numba-cuda's
+    real pipeline (typing, lowering, NVVM) in a process without the simulator."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    if "CUDA_HOME" not in env and os.path.isdir("/usr/local/cuda"):
+        env["CUDA_HOME"] = "/usr/local/cuda"
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ptx_compile.py")
+    out = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=600, env=env)
+    if out.returncode == 77:
+        pytest.skip(out.stdout.strip())
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    assert "filter_kernel" in out.stdout and "reverse_kernel" in out.stdout and "latents_kernel" in out.stdout
