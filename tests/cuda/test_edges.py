@@ -94,3 +94,19 @@ def test_kernels_compile_for_a_real_gpu():
         pytest.skip(out.stdout.strip())
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     assert "filter_kernel" in out.stdout and "reverse_kernel" in out.stdout and "latents_kernel" in out.stdout
+
+
+def test_limits_and_misuse_are_reported(gpu, make_model):
+    from lowrank.kernels.cuda import launch
+    with pytest.raises(ValueError, match="at most 1024 particles"):
+        launch.threads_per_block(1025)
+    args, _, _ = build(BASE, 5, make_model)
+    rec = records(*args.draws.eps.shape)
+    with pytest.raises(ValueError, match="must be stacked"):
+        gpu.smc_forward_cuda(*args, rec, model_of=np.zeros(2, dtype=np.int64))
+    model, prop = gpu.stack_models([args.model]), gpu.stack_proposals([args.prop])
+    with pytest.raises(ValueError, match="indices of the 1 stacked models"):
+        gpu.smc_forward_cuda(args.codes, args.seqs, args.draws, model, prop, rec, np.array([0, 1]))
+    wide = model._replace(a=np.zeros((1, 9)))
+    with pytest.raises(ValueError, match="rank up to 8"):
+        gpu.smc_forward_cuda(args.codes, args.seqs, args.draws, wide, prop, rec, np.array([0, 0]))

@@ -7,6 +7,7 @@ numba is imported) the kernels run in numba's CUDA simulator.
 Modules, one job each:
 
 - :mod:`.device`       per-thread device functions: activations, read-out, link and likelihood terms
+- :mod:`.step_inputs`  what a step's particles share (input drive, read-out offset, residual), per block
 - :mod:`.blockreduce`  block-wide reductions over particles (log-sum-exp, ESS, prefix sums) and resampling
 - :mod:`.smallmat`     (R, R) Cholesky factor, triangular solves, Cholesky adjoint
 - :mod:`.propose`      one particle's move and weight under each proposal

@@ -4,7 +4,7 @@
 One thread block per sequence, one thread per particle, walking the steps
 backwards. At step t:
 
-1. the block recomputes what the particles share (:func:`~.device.step_inputs`)
+1. the block recomputes what the particles share (:func:`~.step_inputs.step_inputs`)
    and sums the carried log-weight adjoints (``dell = c_s − Σ dlogW``);
 2. each thread pushes its particle's share of every adjoint down to the
    parameters (:func:`particle_adjoint`, :mod:`.adjoints`,
@@ -25,7 +25,8 @@ from numba import cuda, float64
 
 from .adjoints import input_slot, noise_adjoint, observation_adjoint, transition_adjoint
 from .blockreduce import MAX_THREADS, block_sum
-from .device import MAX_RANK, step_inputs
+from .device import MAX_RANK
+from .step_inputs import step_inputs
 from .proposal_adjoints import encoder_particle, optimal_adjoint, optimal_step_adjoint
 
 

@@ -4,7 +4,7 @@ One thread block per sequence (row of a population: sequence ``s`` uses model
 ``model_of[s]``), one thread per particle; the time loop runs inside the
 kernel. A step has three phases separated by barriers:
 
-1. the block computes what all particles share (:func:`~.device.step_inputs`);
+1. the block computes what all particles share (:func:`~.step_inputs.step_inputs`);
 2. each thread moves its particle from its parent and weighs it
    (:func:`particle_weight`);
 3. the block normalises the weights and resamples
@@ -22,7 +22,8 @@ import numpy as np
 from numba import cuda, float64
 
 from .blockreduce import MAX_THREADS, ancestor, block_logsumexp
-from .device import MAX_RANK, observation_loglik, step_inputs, transition_mean
+from .device import MAX_RANK, observation_loglik, transition_mean
+from .step_inputs import step_inputs
 from .propose import encoder_move, encoder_setup, noise_move, optimal_move, optimal_step_terms
 
 

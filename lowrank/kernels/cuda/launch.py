@@ -71,8 +71,15 @@ def population(model, prop, model_of, S):
     if model_of is None:
         model, prop = single(model, prop)
         model_of = np.zeros(S, dtype=np.int64)
+    elif len(model.mT.shape) != 3:
+        raise ValueError("with model_of, model and prop must be stacked (lowrank.kernels.cuda.stack_models, "
+                         f"stack_proposals); got model.mT of shape {model.mT.shape}")
     if isinstance(model_of, np.ndarray):
         model_of = np.ascontiguousarray(model_of, dtype=np.int64)
+        M = model.mT.shape[0]
+        if model_of.shape != (S,) or model_of.min() < 0 or model_of.max() >= M:
+            raise ValueError(f"model_of must be ({S},) indices of the {M} stacked models; got shape "
+                             f"{model_of.shape}, values in [{model_of.min()}, {model_of.max()}]")
     R = model.a.shape[1]
     if R > MAX_RANK:
         raise ValueError(f"the CUDA kernels support rank up to {MAX_RANK}; got rank {R}")
