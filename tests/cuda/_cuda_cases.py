@@ -24,6 +24,7 @@ FACTORS = {
     "adaptive": [False, True],                  # tau > 0 (ESS threshold) or resample every step
     "ragged": [False, True],
     "rank": [1, 2, 3],
+    "missing": [False, True],                   # NaN observations (left out of the likelihood)
 }
 
 
@@ -31,6 +32,8 @@ def is_valid(c):
     if c["proposal"] == 1 and (c["likelihood"] != "gaussian" or c["readout"] == "units_rates"):
         return False
     if c["readout"] == "latent_wv" and c["inputs"] == "none":
+        return False
+    if c.get("missing") and c["proposal"] == 1:
         return False
     return not (c["adaptive"] and c["resampling"] == 0)
 
@@ -93,6 +96,8 @@ def build(c, seed, make_model, S=2, model_seed=0):
     y = rng.poisson(1.5, (S, T, D)).astype(float) if opts.likelihood == "poisson" else rng.normal(0.0, 1.0, (S, T, D))
     u = rng.normal(0.0, 1.0, (S, T, U))
     y, u = np.ascontiguousarray(y * valid), np.ascontiguousarray(u * valid)
+    if c.get("missing"):
+        y[(rng.random(y.shape) < 0.35) & valid] = np.nan
     draws = Draws(rng.standard_normal((S, T, K, R)), rng.random((S, T, K)))
     tau = (0.95 if c["proposal"] == 1 else 0.7) if c["adaptive"] else -1.0
     encoding = SimpleNamespace(mu=rng.normal(0.0, 0.5, (S, T, R)), prec=rng.uniform(0.5, 2.0, (S, T, R)))

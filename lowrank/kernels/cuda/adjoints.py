@@ -61,6 +61,8 @@ def observation_adjoint(codes, seqs, model, work, lay, at, z, wk, dz):
     N = model.h.shape[1]
     for d in range(D):
         y = seqs.y[s, t, d]
+        if y != y:
+            continue          # a missing value: nothing flows back from its channel
         eta, xc = readout_channel(codes, model, m, d, z, work.off[s, d])
         deta = 0.0
         if wk != 0.0 and codes.likelihood == 1:

@@ -17,6 +17,7 @@ from numba import cuda
 
 MAX_RANK = 8          # size of the thread-local rank vectors and (rank, rank) matrices
 NEG_CUT = -32.0       # below: log softplus(x) = x - e^x / 2 (log of a vanishing g would be -inf)
+HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 @cuda.jit(device=True)
@@ -85,10 +86,12 @@ def poisson_term(link, y, eta, bin_width, log_bw):
 
 @cuda.jit(device=True)
 def lgamma_sum(y_row):
-    """``sum_d lgamma(y_d + 1)`` of one step's counts ``y_row`` (D,)."""
+    """``sum_d lgamma(y_d + 1)`` of one step's counts ``y_row`` (D,); a missing count (NaN) adds nothing."""
     s = 0.0
     for d in range(y_row.shape[0]):
-        s += math.lgamma(y_row[d] + 1.0)
+        yd = y_row[d]
+        if yd == yd:
+            s += math.lgamma(yd + 1.0)
     return s
 
 
@@ -118,19 +121,24 @@ def readout_channel(codes, model, m, d, z, off):
 @cuda.jit(device=True)
 def observation_loglik(codes, model, m, y_row, off_row, z, lgy):
     """``log p(y_t | z)`` of one particle ``z``: ``y_row``, ``off_row`` (D,) the step's
-    observation and read-out offset, ``lgy`` its ``sum lgamma(y + 1)`` (Poisson)."""
+    observation and read-out offset, ``lgy`` its ``sum lgamma(y + 1)`` (Poisson). A NaN in
+    ``y_row`` is a missing value: its channel is left out, its share of ``gconst`` too."""
     total = 0.0
+    const = model.gconst[m] if codes.likelihood == 0 else -lgy
     log_bw = math.log(codes.bin_width) if codes.likelihood == 1 else 0.0
     for d in range(y_row.shape[0]):
+        yd = y_row[d]
+        if yd != yd:
+            if codes.likelihood == 0:
+                const -= math.log(model.inv_sigma[m, d]) - HALF_LOG_2PI
+            continue
         eta, _ = readout_channel(codes, model, m, d, z, off_row[d])
         if codes.likelihood == 0:
-            r = (y_row[d] - eta) * model.inv_sigma[m, d]
+            r = (yd - eta) * model.inv_sigma[m, d]
             total -= 0.5 * r * r
         else:
-            total += poisson_term(codes.link, y_row[d], eta, codes.bin_width, log_bw)[0]
-    if codes.likelihood == 0:
-        return total + model.gconst[m]
-    return total - lgy
+            total += poisson_term(codes.link, yd, eta, codes.bin_width, log_bw)[0]
+    return total + const
 
 
 @cuda.jit(device=True)
