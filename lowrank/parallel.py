@@ -38,6 +38,12 @@ plain sight:
   a diverged update) is a result, not a fault: it is recorded, not retried
   (it would fail again the same way).
 
+``device="cuda"`` trains every fit in lockstep on one GPU instead
+(:class:`lowrank.training.lockstep.Lockstep`): each fit runs in a thread of
+this process with its own optimiser, schedule and early stop, and at every
+step their ELBO calls are gathered and run together, one kernel launch for
+all fits of one configuration (:func:`lowrank.inference.population.elbo_many`).
+
 Data over 4 MiB go to the cluster once, as a task of their own (not sent with every fit, and
 recomputed from the scheduler's copy if the workers holding them die); smaller data travel with
 each fit, which saves a round trip.
@@ -82,8 +88,10 @@ class FitManyResult(NamedTuple):
     table : list of dict
         One row per fit: ``index, setting, seed, n_iter, final_elbo,
         best_heldout_elbo, seconds, error_type, error`` plus the setting's
-        overrides. ``error_type`` and ``error`` (the exception's class name
-        and message) are None for a fit that completed.
+        overrides (an override named like a column, e.g. ``n_iter``, as
+        ``setting_n_iter``; ``n_iter`` is the updates done). ``error_type``
+        and ``error`` (the exception's class name and message) are None for a
+        fit that completed.
     """
 
     models: list
@@ -165,10 +173,13 @@ def _row(index, setting, seed, overrides, out: _Outcome):
     train = np.asarray(hist.train_elbo if hist is not None else [], dtype=float)
     held = np.append(np.asarray(hist.val_elbo, dtype=float), hist.final_val_elbo) if hist is not None else np.array([])
     error_type, error = out.error if out.error is not None else (None, None)
-    return dict(index=index, setting=setting, seed=seed, n_iter=int(len(train)),
-                final_elbo=float(train[-1]) if train.size else float("nan"),
-                best_heldout_elbo=float(np.nanmax(held)) if np.isfinite(held).any() else float("nan"),
-                seconds=float(out.seconds), error_type=error_type, error=error, **overrides)
+    row = dict(index=index, setting=setting, seed=seed, n_iter=int(len(train)),
+               final_elbo=float(train[-1]) if train.size else float("nan"),
+               best_heldout_elbo=float(np.nanmax(held)) if np.isfinite(held).any() else float("nan"),
+               seconds=float(out.seconds), error_type=error_type, error=error)
+    # a setting's own value of a column name (n_iter: the updates asked for) goes in as setting_<name>
+    row.update({(f"setting_{k}" if k in row else k): v for k, v in overrides.items()})
+    return row
 
 
 _FIT_LOCK = threading.Lock()      # one fit at a time per process on Dask workers (module docstring)
@@ -283,7 +294,7 @@ def _run_dask(calls, y, inputs, client, on_done):
 
 
 def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None, n_jobs=-1,
-             threads_per_job=None, backend="loky", client=None, on_result=None, verbose=0,
+             threads_per_job=None, backend="loky", client=None, on_result=None, verbose=0, device="cpu",
              **fit_kwargs) -> FitManyResult:
     """Run independent fits in parallel.
 
@@ -325,6 +336,11 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
         each model to disk as soon as it exists.
     verbose : int
         joblib's verbosity.
+    device : {"cpu", "cuda"}, default "cpu"
+        ``"cuda"``: train every fit in lockstep on the GPU, one launch per
+        step for all fits that share a configuration (module docstring);
+        ``n_jobs``, ``threads_per_job``, ``backend`` and ``client`` do not
+        apply. The results equal the CPU's to floating-point rounding.
     **fit_kwargs
         Passed to ``LowRankRNN.fit`` (``verbose`` is forced to 0 in workers).
 
@@ -353,7 +369,10 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
             idx, k, s = jobs[o.index]
             on_result(o.index, _row(o.index, o.index // len(child), s, k, o), _model_of(o, s), o.history)
 
-    if backend == "dask":
+    if device != "cpu":
+        _check_lockstep(device, backend, client, n_jobs, threads_per_job)
+        _run_lockstep(device, [(idx, mkw, s, fkw) for (idx, _, s), (mkw, fkw) in zip(jobs, split)], y, inputs, done)
+    elif backend == "dask":
         calls = [(idx, mkw, s, fkw, threads_per_job) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
         _run_dask(calls, y, inputs, client, done)
     else:
@@ -372,6 +391,25 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
             done(o)
     out.sort(key=lambda r: r.index)
     return _collect(jobs, settings, out)
+
+
+def _check_lockstep(device, backend, client, n_jobs, threads_per_job):
+    from .inference.device import check_device, cuda_launch
+    check_device(device)
+    if backend != "loky" or client is not None or n_jobs not in (None, -1) or threads_per_job is not None:
+        raise ValueError(f"device={device!r} trains the fits in lockstep in this process: backend, client, n_jobs "
+                         f"and threads_per_job do not apply")
+    cuda_launch()        # a missing numba-cuda or GPU is reported before any fit starts
+
+
+def _run_lockstep(device, calls, y, inputs, done):
+    """Every fit in a thread of this process, their ELBO calls batched (:class:`~lowrank.training.lockstep.Lockstep`)."""
+    from .training.lockstep import Lockstep
+
+    def job(idx, mkw, seed, fkw):
+        return lambda member: _one_fit(idx, mkw, seed, y, inputs, dict(fkw, device=member), None)
+
+    Lockstep(device).run([job(*c) for c in calls], on_done=done)
 
 
 def _model_of(o, seed):

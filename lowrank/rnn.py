@@ -161,7 +161,7 @@ class LowRankRNN:
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n_trials=1, n_steps=100, inputs=None, noise_scale=1.0, z0=None, seed=None,
-               return_rates=False, y=None, obs_noise=True, y_inputs=None):
+               return_rates=False, y=None, obs_noise=True, y_inputs=None, device="cpu"):
         """Simulate the model.
 
         Parameters
@@ -190,6 +190,8 @@ class LowRankRNN:
             Draw observations (True) or return the observation mean as ``y``.
         y, y_inputs : ndarray, optional
             Observations (and their inputs) for ``z0="posterior"``.
+        device : {"cpu", "cuda"}, default "cpu"
+            Where the latent dynamics run (the same numbers; the noise is drawn here).
 
         Returns
         -------
@@ -215,7 +217,7 @@ class LowRankRNN:
         else:
             start = as_float_array("z0", z0, (1, 2), R, "rank")
             start = np.broadcast_to(start, (n_trials, R)).copy()
-        z = run_latents(p, o, start, eps, v, noise_scale)
+        z = run_latents(p, o, start, eps, v, noise_scale, device)
         eta = equations.readout_mean(p, o, z, v)
         if o.likelihood == "gaussian":
             mean = eta

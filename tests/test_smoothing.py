@@ -37,7 +37,7 @@ def _numpy_backward(params, opts, Z, logW, v):
 def nonlinear():
     opts = ModelOptions(n_units=7, rank=2, n_obs=3, n_inputs=1, activation="tanh", noise="full",
                         filter_inputs=True)
-    from conftest import random_params
+    from factories import random_params
     model = lowrank.LowRankRNN.from_params(random_params(opts, 5), opts, seed=0)
     u = np.random.default_rng(1).normal(size=(3, 15, 1))
     y = model.sample(3, 15, inputs=u, seed=2).y
@@ -100,7 +100,7 @@ def test_bad_smoother_arguments(nonlinear):
 
 def _stable_linear(seed):
     """A linear-Gaussian model (identity activation, Gaussian latent read-out) with stable dynamics."""
-    from conftest import random_params
+    from factories import random_params
     opts = ModelOptions(n_units=6, rank=2, n_obs=3, activation="identity")
     p = random_params(opts, 100 + seed)
     while np.max(np.abs(np.linalg.eigvals(np.diag(p.a) + p.n.T @ p.m))) > 0.97:

@@ -46,7 +46,8 @@ def check_device(device):
 
 
 def cuda_launch():
-    """The CUDA host wrappers (:mod:`lowrank.kernels.cuda.launch`), or :class:`CUDAUnavailableError`."""
+    """The CUDA kernels' package (:mod:`lowrank.kernels.cuda`: host wrappers, stacking), or
+    :class:`CUDAUnavailableError`."""
     if importlib.util.find_spec("numba_cuda") is None:
         raise CUDAUnavailableError('device="cuda" needs numba-cuda, which is not installed: '
                                    'pip install "lowrank[cuda]"')
@@ -54,8 +55,8 @@ def cuda_launch():
     if not cuda.is_available():
         raise CUDAUnavailableError('device="cuda" found no usable NVIDIA GPU (numba.cuda.is_available() is False: '
                                    'no GPU, or no NVIDIA driver; numba.cuda.detect() says more)')
-    from ..kernels.cuda import launch
-    return launch
+    from ..kernels import cuda as kernels
+    return kernels
 
 
 def device_kernels(device) -> Kernels:

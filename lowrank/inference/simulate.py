@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.simulate import simulate_latents
 from ..model.options import ACTIVATION_CODE
+from .device import device_kernels
 
 
-def run_latents(params, options, start, eps, v, noise_scale=1.0):
+def run_latents(params, options, start, eps, v, noise_scale=1.0, device="cpu"):
     """Latents ``z`` (B, T, R) of B independent chains.
 
     Parameters
@@ -19,8 +19,10 @@ def run_latents(params, options, start, eps, v, noise_scale=1.0):
     v : (B, T, U) fed inputs.
     noise_scale : float
         Multiplies the latent noise (0: the noise-free dynamics).
+    device : {"cpu", "cuda"}
     """
     p = params
-    return simulate_latents(np.ascontiguousarray(start), np.ascontiguousarray(eps), np.ascontiguousarray(v),
-                            np.ascontiguousarray(p.m.T), np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z,
-                            float(noise_scale), ACTIVATION_CODE[options.activation])
+    simulate = device_kernels(device).simulate
+    return simulate(np.ascontiguousarray(start), np.ascontiguousarray(eps), np.ascontiguousarray(v),
+                    np.ascontiguousarray(p.m.T), np.ascontiguousarray(p.n.T), p.h, p.a, p.W_u, p.L_z,
+                    float(noise_scale), ACTIVATION_CODE[options.activation])

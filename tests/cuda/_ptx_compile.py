@@ -31,7 +31,7 @@ def offline_cuda():
 
 def signatures():
     """The numba types of each kernel's arguments, from a small packed problem."""
-    from conftest import random_params
+    from factories import random_params
     from _cuda_cases import build, pairwise_cover
     from lowrank.kernels.cuda import backward, forward, launch
     from lowrank.kernels.cuda.simulate import latents_kernel

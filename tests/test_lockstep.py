@@ -1,0 +1,60 @@
+"""Fits in lockstep (the machinery of ``fit_many(device="cuda")``), run here on the CPU: each fit's
+numbers are those of the same fit run alone, fits that stop early leave the barrier, failures stay
+with their fit; and the device checks."""
+import numpy as np
+import pytest
+
+import lowrank
+from lowrank.inference.device import CUDAUnavailableError, device_kernels
+from lowrank.model.params import to_flat
+from lowrank.training.lockstep import Lockstep
+
+
+def _data():
+    return lowrank.teachers.get("oscillator", seed=0).dataset(seed=0).y[:12, :30]
+
+
+def _fit(seed, n_iter, device="cpu", **kw):
+    m = lowrank.LowRankRNN(6, 2, 20, activation="tanh", seed=seed)
+    m.fit(_data(), window=None, batch_size=4, n_iter=n_iter, lr=1e-2, eval_every=2, heldout=0.25, verbose=0,
+          seed=seed, device=device, **kw)
+    return m
+
+
+def test_lockstep_fits_equal_fits_alone():
+    specs = [(1, 5), (2, 3), (3, 6)]            # different lengths: fits leave the barrier at different steps
+    done = []
+    hub = Lockstep("cpu")
+    models = hub.run([lambda dev, s=s, n=n: _fit(s, n, dev) for s, n in specs], on_done=done.append)
+    assert len(done) == 3 and {id(m) for m in done} == {id(m) for m in models}
+    for (s, n), m in zip(specs, models):
+        alone = _fit(s, n)
+        np.testing.assert_array_equal(to_flat(m.params, m.options), to_flat(alone.params, alone.options))
+        np.testing.assert_array_equal(m.history_.train_elbo, alone.history_.train_elbo)
+    # 6 updates + held-out evaluations of the longest fit, not the 14 updates of all three
+    assert hub.batches < 6 + 6 + 3
+
+
+def test_a_failing_fit_does_not_stop_the_others():
+    def bad(dev):
+        return _fit(4, 3, dev, proposal="encoder", encoder_lr=-1.0)
+
+    hub = Lockstep("cpu")
+    with pytest.raises(ValueError, match="encoder_lr"):
+        hub.run([lambda dev: _fit(1, 3, dev), bad])
+
+
+def test_device_checks(monkeypatch):
+    y = _data()
+    m = lowrank.LowRankRNN(6, 2, 20, seed=0)
+    with pytest.raises(ValueError, match="device must be one of"):
+        lowrank.smc.elbo(m, y, device="gpu")
+    with pytest.raises(ValueError, match="device must be one of"):
+        m.fit(y, n_iter=1, verbose=0, device="tpu")
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "numba_cuda" else real(name, *a))
+    with pytest.raises(CUDAUnavailableError, match=r'pip install "lowrank\[cuda\]"'):
+        device_kernels("cuda")
+    with pytest.raises(CUDAUnavailableError, match="numba-cuda"):
+        lowrank.fit_many(dict(n_units=6, rank=2, n_obs=20), y, seeds=2, n_iter=1, device="cuda")
