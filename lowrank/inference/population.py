@@ -23,7 +23,7 @@ import numpy as np
 
 from ..kernels.smc_args import Draws, Records, Sequences, records
 from .device import check_device, cuda_launch
-from .elbo import (PROPOSAL_CODE, backward_buffers, check_records, elbo, finish_call, finish_gradient, gradient_blocks,
+from .elbo import (backward_buffers, check_records, elbo, finish_call, finish_gradient, gradient_blocks,
                    prepare_call)
 
 __all__ = ["elbo_many"]
@@ -101,14 +101,23 @@ def _stack(launch, calls):
 
 
 def _run_group(launch, group, out):
-    """Forward for every call of the group in one launch, then backward for those that want gradients."""
+    """Forward for every call of the group in one launch, then backward for those that want gradients.
+
+    The common case of training (every call wants its gradient and none fails) keeps the inputs and
+    the records on the device between the two launches; only ``ell`` and ``fail`` (and the particles,
+    when asked for) come back after the forward pass."""
     calls = [c for _, c in group]
     stacked, model_of, slices = _stack(launch, calls)
-    rec = records(*stacked[2].eps.shape)
-    launch.smc_forward_cuda(*stacked, rec, model_of=model_of)
+    dev = [stacked[0]] + [launch.upload(x) for x in stacked[1:]]
+    dmodel_of = launch.upload_array(model_of)
+    S, T, K, R = stacked[2].eps.shape
+    drec = launch.device_records(S, T, K, R)
+    launch.smc_forward_cuda(*dev, drec, model_of=dmodel_of)
+    wanted = ("ell", "fail") if not any(c.with_particles for c in calls) else Records._fields
+    rec = Records(*(getattr(drec, f).copy_to_host() if f in wanted else None for f in Records._fields))
     ok = []
     for (i, call), sl in zip(group, slices):
-        r = Records(*(x[sl] for x in rec))
+        r = Records(*(None if x is None else x[sl] for x in rec))
         try:
             check_records(call.args, r)
         except FloatingPointError as exc:
@@ -116,25 +125,37 @@ def _run_group(launch, group, out):
             continue
         ok.append((i, call, r))
     want = [(i, call, r) for i, call, r in ok if call.grad]
-    grads = _backward_group(launch, want) if want else {}
+    if len(want) == len(group):
+        grads = _backward_on_device(launch, want, dev, drec, dmodel_of, slices)
+    else:
+        grads = _backward_group(launch, [(i, c, r) for i, c, r in want], drec, slices, group) if want else {}
     for i, call, r in ok:
         out[i] = finish_call(call, r, grads.get(i, (None, None)))
 
 
-def _backward_group(launch, want):
-    """``{index: (Params, flat)}``: the gradients of the calls in ``want``, in one backward launch."""
+def _backward_on_device(launch, want, dev, drec, dmodel_of, slices):
+    """``{index: (Params, flat)}`` of every call of the group, from the forward pass's device records."""
+    first = want[0][1]
+    lay, _, dsteps = backward_buffers(first.args, first.params, first.opts)
+    S = dev[2].eps.shape[0]
+    gbuf, dsteps = np.empty((S, lay.size)), np.zeros((S,) + dsteps.shape[1:])
+    launch.smc_backward_cuda(*dev, drec, lay, gbuf, dsteps, model_of=dmodel_of)
+    return {i: finish_gradient(call, *gradient_blocks(call.args, call.params, call.opts, lay, gbuf[sl], dsteps[sl]))
+            for (i, call, _), sl in zip(want, slices)}
+
+
+def _backward_group(launch, want, drec, slices, group):
+    """``{index: (Params, flat)}`` of the calls in ``want`` (a subset of the group), in one backward launch
+    of their own sequences."""
     calls = [c for _, c, _ in want]
-    stacked, model_of, slices = _stack(launch, calls)
-    rec = Records(*(np.ascontiguousarray(np.concatenate([getattr(r, f) for _, _, r in want], axis=0))
-                    for f in Records._fields))
+    stacked, model_of, sub = _stack(launch, calls)
+    pos = {i: sl for (i, _), sl in zip(group, slices)}
+    full = Records(*(x.copy_to_host() for x in drec))
+    rec = Records(*(np.ascontiguousarray(np.concatenate([x[pos[i]] for i, _, _ in want], axis=0)) for x in full))
     first = calls[0]
-    lay, _, _ = backward_buffers(first.args, first.params, first.opts)
-    S, T, _, R = stacked[2].eps.shape
-    gbuf = np.empty((S, lay.size))
-    dsteps = np.zeros((S, T if first.args.codes.proposal == PROPOSAL_CODE["encoder"] else 0, 2 * R))
+    lay, _, dsteps = backward_buffers(first.args, first.params, first.opts)
+    S = stacked[2].eps.shape[0]
+    gbuf, dsteps = np.empty((S, lay.size)), np.zeros((S,) + dsteps.shape[1:])
     launch.smc_backward_cuda(*stacked, rec, lay, gbuf, dsteps, model_of=model_of)
-    out = {}
-    for (i, call, _), sl in zip(want, slices):
-        blocks = gradient_blocks(call.args, call.params, call.opts, lay, gbuf[sl], dsteps[sl])
-        out[i] = finish_gradient(call, *blocks)
-    return out
+    return {i: finish_gradient(call, *gradient_blocks(call.args, call.params, call.opts, lay, gbuf[sl], dsteps[sl]))
+            for (i, call, _), sl in zip(want, sub)}

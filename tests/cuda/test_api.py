@@ -42,6 +42,14 @@ def test_elbo_many_stacks_models_and_keeps_failures_apart(gpu):
         alone = lowrank.smc.elbo(**c)
         assert r.value == pytest.approx(alone.value, rel=1e-10)
         np.testing.assert_allclose(r.grad_flat, alone.grad_flat, rtol=1e-9, atol=1e-12)
+    # mixed wants: one call without its gradient (its partner's backward runs alone), particles back
+    calls = [dict(calls[0], return_particles=True), dict(calls[1], grad=False)]
+    out = elbo_many(calls, device="cuda")
+    alone = [lowrank.smc.elbo(**c) for c in calls]
+    assert out[1].grad_flat is None and out[1].value == pytest.approx(alone[1].value, rel=1e-10)
+    np.testing.assert_allclose(out[0].grad_flat, alone[0].grad_flat, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(out[0].particles, alone[0].particles, rtol=1e-10, atol=1e-13)
+    np.testing.assert_array_equal(out[0].ancestors, alone[0].ancestors)
 
 
 def test_sample_on_the_gpu_equals_the_cpu(gpu):

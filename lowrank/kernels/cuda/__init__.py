@@ -21,9 +21,9 @@ Results equal the CPU kernels' on the same draws to rounding (the device
 uses plain ``math`` functions and tree reductions), and repeated launches
 are bit-identical (fixed reduction orders, no atomics).
 """
-from .launch import device_records, smc_backward_cuda, smc_forward_cuda, threads_per_block, upload
+from .launch import device_records, smc_backward_cuda, smc_forward_cuda, threads_per_block, upload, upload_array
 from .simulate import simulate_latents_cuda
 from .stack import model_index, stack_models, stack_proposals
 
 __all__ = ["smc_forward_cuda", "smc_backward_cuda", "simulate_latents_cuda", "stack_models", "stack_proposals",
-           "model_index", "upload", "device_records", "threads_per_block"]
+           "model_index", "upload", "upload_array", "device_records", "threads_per_block"]

@@ -53,6 +53,11 @@ def upload(structure):
                              for x in structure))
 
 
+def upload_array(a):
+    """``a`` copied to the device (C-contiguous)."""
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
 def device_records(S, T, K, R):
     """Uninitialised device :class:`Records` (the kernels write what the CPU pass writes)."""
     return Records(cuda.device_array((S, T, K, R)), cuda.device_array((S, T, K, R)),
