@@ -215,7 +215,7 @@ def cmd_fit(args):
     from . import workflows
     common = dict(n_particles=args.particles, batch_size=args.batch_size, seed=args.seed, out=args.out,
                   checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                  plot=args.plot, force=args.force, verbose=0 if args.quiet else 1)
+                  plot=args.plot, force=args.force, verbose=0 if args.quiet else 1, device=args.device)
     common.update(_given(args, n_units="units", activation="activation", readout="readout", n_iter="iters",
                          lr="lr", lr_end="lr_end", eval_every="eval_every"))
     common.update(_given(args, proposal="proposal"))
@@ -252,6 +252,10 @@ def cmd_fit(args):
     return 0
 
 
+def _add_device(s, help_text):
+    s.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help=help_text)
+
+
 def cmd_fit_many(args):
     from . import workflows
     kw = _given(args, n_units="units", activation="activation", readout="readout", likelihood="likelihood",
@@ -262,7 +266,7 @@ def cmd_fit_many(args):
         args.data, seeds=args.seeds, base_seed=args.base_seed, settings=args.settings,
         jobs=-1 if args.jobs is None else args.jobs, scheduler=args.scheduler, threads=args.threads,
         rank=args.rank, n_particles=args.particles, batch_size=args.batch_size, heldout=args.heldout or None,
-        out=args.out, force=args.force, **kw)
+        out=args.out, force=args.force, device=args.device, **kw)
     print(f"{len(res.table)} fits in {res.out}: {res.ran} run now, {res.skipped} already finished; "
           f"wrote table.csv and table.json")
     if res.best is not None:
@@ -462,6 +466,7 @@ def _parser_fit(sub):
                    help="demo only (no DATA): the teacher whose data set is fitted, e.g. oscillator_poisson "
                         "for spike counts [demo: oscillator]")
     s.add_argument("--particles", type=POS_INT, default=10, help="particles K (default 10)")
+    _add_device(s, "where the particle filter runs (default cpu; cuda needs the cuda extra and a GPU)")
     s.add_argument("--window", type=NONNEG_INT, default=None,
                    help="training window length; 0: whole trials (default 50) [demo: whole trials]")
     s.add_argument("--batch-size", type=POS_INT, default=10, help="default 10")
@@ -531,6 +536,8 @@ def _parser_fit_many(sub):
     s.add_argument("--likelihood", choices=LIKELIHOODS, default=None, help="default gaussian")
     s.add_argument("--link", choices=LINKS, default=None, help="Poisson link (default softplus)")
     s.add_argument("--particles", type=POS_INT, default=10, help="particles K (default 10)")
+    _add_device(s, "cuda: every fit in lockstep on the GPU, one launch per step (needs the cuda extra and a GPU; "
+                   "not with --jobs, --threads or --scheduler) (default cpu)")
     s.add_argument("--window", type=NONNEG_INT, default=None, help="training window; 0: whole trials (default 50)")
     s.add_argument("--batch-size", type=POS_INT, default=10, help="default 10")
     s.add_argument("--iters", type=POS_INT, default=None, help="updates per fit (default 1000)")

@@ -468,7 +468,7 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
                   link="softplus", proposal=None, encoder=None, n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3, lr_end=None,
                   heldout=None, eval_every=50, augment_noise=None, correlated_noise=False, data_hann=None,
                   unsmooth_below=None, seed=0, checkpoint=None, checkpoint_every=None, resume=None,
-                  out=None, plot=None, force=False, verbose=1, bin_size=None):
+                  out=None, plot=None, force=False, verbose=1, bin_size=None, device="cpu"):
     """Fit a ``LowRankRNN`` to a recording and write it to ``out``.
 
     Defaults are those of :class:`lowrank.LowRankRNN` and :func:`lowrank.fit`,
@@ -539,7 +539,7 @@ def fit_recording(data, *, rank, n_units=None, activation="relu", readout="laten
     fit_kw = dict(proposal=proposal, n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
                   lr_end=lr_end, heldout=heldout, eval_every=eval_every, augment_noise=augment_noise, seed=seed,
                   checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
-                  verbose=verbose, mask=mask)
+                  verbose=verbose, mask=mask, device=device)
     return _run_fit(model, y, u, outs, fit_kw)
 
 
@@ -563,7 +563,7 @@ def _demo_train_trials(teacher):
 def fit_demo(*, teacher=None, rank=None, n_units=None, activation=None, readout=None, proposal=None,
              encoder=None, n_particles=10, batch_size=10, window=None, n_iter=None, lr=None, lr_end=None,
              eval_every=None, seed=0, checkpoint=None, checkpoint_every=None, resume=None, out=None, plot=None,
-             force=False, verbose=1):
+             force=False, verbose=1, device="cpu"):
     """Fit a student to a built-in teacher's data and compare it with the teacher.
 
     None takes the demo's setting (``DEMO``: the ``oscillator`` teacher, rank 2,
@@ -608,7 +608,7 @@ def fit_demo(*, teacher=None, rank=None, n_units=None, activation=None, readout=
                   lr=pick(lr, "lr"), lr_end=pick(lr_end, "lr_end"), y_val=y_test,
                   eval_every=max(1, n_iter // 10) if eval_every is None else eval_every, seed=seed,
                   checkpoint=outs.get("checkpoint"), checkpoint_every=checkpoint_every, resume=resume,
-                  verbose=verbose)
+                  verbose=verbose, device=device)
     res = _run_fit(model, y_train, None, outs, fit_kw)
     if res.stop_reason == "interrupted":
         return res
@@ -797,7 +797,7 @@ def _write_table(out, table):
 def fit_many_recording(data, *, seeds=20, base_seed=0, settings=None, jobs=-1, scheduler=None, threads=None,
                        rank, n_units=None, activation="relu", readout="latent", likelihood="gaussian",
                        link="softplus", n_particles=10, window=50, batch_size=10, n_iter=1000, lr=1e-3,
-                       lr_end=None, heldout=0.1, eval_every=50, out="runs", force=False):
+                       lr_end=None, heldout=0.1, eval_every=50, out="runs", force=False, device="cpu"):
     """Fit many seeds (× settings) to a recording; write each model, a table and ``best.npz`` to ``out``.
 
     ``out`` is a folder: ``fit-<setting>-seed-<seed>.npz`` per fit (written
@@ -855,7 +855,11 @@ def fit_many_recording(data, *, seeds=20, base_seed=0, settings=None, jobs=-1, s
         todo = tuple(s for s in child if (k, s) not in rows)
         if todo:
             groups.setdefault(todo, []).append(k)
-    backend = dict(backend="dask", client=scheduler) if scheduler is not None else dict(n_jobs=jobs)
+    if device != "cpu" and (scheduler is not None or jobs not in (None, -1) or threads is not None):
+        raise ValueError(f"device={device!r} trains every fit in lockstep in this process: scheduler, jobs and "
+                         f"threads do not apply")
+    backend = dict(backend="dask", client=scheduler) if scheduler is not None else \
+        dict(device=device) if device != "cpu" else dict(n_jobs=jobs)
     for todo, ks in groups.items():
         def save(i, row, model, history, ks=ks):
             k = ks[row["setting"]]

@@ -58,3 +58,37 @@ def test_device_checks(monkeypatch):
         device_kernels("cuda")
     with pytest.raises(CUDAUnavailableError, match="numba-cuda"):
         lowrank.fit_many(dict(n_units=6, rank=2, n_obs=20), y, seeds=2, n_iter=1, device="cuda")
+
+
+def test_no_gpu_is_a_clear_error():
+    """numba-cuda installed but no GPU (this machine without the simulator): the error says so."""
+    import importlib.util
+    import os
+    if importlib.util.find_spec("numba_cuda") is None or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        pytest.skip("needs numba-cuda without the simulator")
+    from numba import cuda
+    if cuda.is_available():
+        pytest.skip("a GPU is present")
+    m = lowrank.LowRankRNN(6, 2, 20, seed=0)
+    with pytest.raises(CUDAUnavailableError, match="no usable NVIDIA GPU"):
+        m.sample(2, 5, device="cuda")
+
+
+def test_command_line_device_errors_are_one_line(tmp_path, capsys):
+    import importlib.util
+    import os
+    from lowrank.cli import main
+    if importlib.util.find_spec("numba_cuda") is None or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        pytest.skip("needs numba-cuda without the simulator")
+    from numba import cuda
+    if cuda.is_available():
+        pytest.skip("a GPU is present")
+    np.save(tmp_path / "y.npy", _data())
+    for argv in (["fit", str(tmp_path / "y.npy"), "--device", "cuda", "--iters", "1", "--out", str(tmp_path / "m.npz")],
+                 ["fit-many", str(tmp_path / "y.npy"), "--seeds", "2", "--device", "cuda", "--iters", "1",
+                  "--out", str(tmp_path / "runs")],
+                 ["fit-many", str(tmp_path / "y.npy"), "--seeds", "2", "--device", "cuda", "--jobs", "2",
+                  "--out", str(tmp_path / "runs2")]):
+        assert main(argv) != 0
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and ("no usable NVIDIA GPU" in err or "do not apply" in err), err

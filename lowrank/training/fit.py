@@ -95,7 +95,7 @@ import numpy as np
 
 from .._checks import json_seed
 from ..data.layout import eval_sequences, prepare_data, split_heldout
-from ..inference.device import check_device
+from ..inference.device import device_kernels
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.options import ModelOptions
 from ..model.params import check_params, to_flat
@@ -258,7 +258,7 @@ def _record_provenance(model, settings, seed, y, inputs, y_val):
 
 def _check_sources(callback, heldout, y_val, inputs_val, device="cpu"):
     if isinstance(device, str):
-        check_device(device)
+        device_kernels(device)        # a missing numba-cuda or GPU is reported before any work
     elif not callable(getattr(device, "elbo", None)):
         raise TypeError(f"device must be 'cpu' or 'cuda'; got {type(device).__name__}")
     if callback is not None and not callable(callback):
