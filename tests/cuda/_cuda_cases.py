@@ -25,6 +25,7 @@ FACTORS = {
     "ragged": [False, True],
     "rank": [1, 2, 3],
     "missing": [False, True],                   # NaN observations (left out of the likelihood)
+    "noise": ["diag", "full"],                  # latent and initial noise Cholesky factors
 }
 
 
@@ -79,7 +80,8 @@ def case_options(c, seed):
     opts = ModelOptions(n_units=N, rank=R, n_obs=D, n_inputs=U, activation=c["activation"], readout=readout,
                         units_readout_from=(frm if readout == "units" else "currents"),
                         readout_input=(frm == "wv"), likelihood=lik, link=link or "softplus",
-                        bin_width=0.5 if lik == "poisson" else 1.0, filter_inputs=c["inputs"] == "filtered")
+                        bin_width=0.5 if lik == "poisson" else 1.0, filter_inputs=c["inputs"] == "filtered",
+                        noise=c.get("noise", "diag"), init_noise=c.get("noise", "diag"))
     return opts, K, T
 
 
