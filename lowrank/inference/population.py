@@ -126,36 +126,29 @@ def _run_group(launch, group, out):
         ok.append((i, call, r))
     want = [(i, call, r) for i, call, r in ok if call.grad]
     if len(want) == len(group):
-        grads = _backward_on_device(launch, want, dev, drec, dmodel_of, slices)
+        grads = _backward(launch, want, dev, drec, dmodel_of, slices)       # all on the device
     else:
         grads = _backward_group(launch, [(i, c, r) for i, c, r in want], drec, slices, group) if want else {}
     for i, call, r in ok:
         out[i] = finish_call(call, r, grads.get(i, (None, None)))
 
 
-def _backward_on_device(launch, want, dev, drec, dmodel_of, slices):
-    """``{index: (Params, flat)}`` of every call of the group, from the forward pass's device records."""
-    first = want[0][1]
-    lay, _, dsteps = backward_buffers(first.args, first.params, first.opts)
-    S = dev[2].eps.shape[0]
-    gbuf, dsteps = np.empty((S, lay.size)), np.zeros((S,) + dsteps.shape[1:])
-    launch.smc_backward_cuda(*dev, drec, lay, gbuf, dsteps, model_of=dmodel_of)
-    return {i: finish_gradient(call, *gradient_blocks(call.args, call.params, call.opts, lay, gbuf[sl], dsteps[sl]))
-            for (i, call, _), sl in zip(want, slices)}
-
-
 def _backward_group(launch, want, drec, slices, group):
     """``{index: (Params, flat)}`` of the calls in ``want`` (a subset of the group), in one backward launch
     of their own sequences."""
-    calls = [c for _, c, _ in want]
-    stacked, model_of, sub = _stack(launch, calls)
+    stacked, model_of, sub = _stack(launch, [c for _, c, _ in want])
     pos = {i: sl for (i, _), sl in zip(group, slices)}
     full = Records(*(x.copy_to_host() for x in drec))
     rec = Records(*(np.ascontiguousarray(np.concatenate([x[pos[i]] for i, _, _ in want], axis=0)) for x in full))
-    first = calls[0]
+    return _backward(launch, want, stacked, rec, model_of, sub)
+
+
+def _backward(launch, want, stacked, rec, model_of, slices):
+    """One backward launch over ``stacked`` (the calls of ``want``, in order, at ``slices``); their gradients."""
+    first = want[0][1]
     lay, _, dsteps = backward_buffers(first.args, first.params, first.opts)
     S = stacked[2].eps.shape[0]
     gbuf, dsteps = np.empty((S, lay.size)), np.zeros((S,) + dsteps.shape[1:])
     launch.smc_backward_cuda(*stacked, rec, lay, gbuf, dsteps, model_of=model_of)
     return {i: finish_gradient(call, *gradient_blocks(call.args, call.params, call.opts, lay, gbuf[sl], dsteps[sl]))
-            for (i, call, _), sl in zip(want, sub)}
+            for (i, call, _), sl in zip(want, slices)}
