@@ -193,7 +193,7 @@ def _given(args, **names):
 _ENCODER_FLAGS = dict(kernel_sizes="encoder_kernels", channels="encoder_channels",
                       activation="encoder_activation", padding="encoder_padding",
                       padding_mode="encoder_padding_mode", init_scale="encoder_init_scale",
-                      constant_var="encoder_constant_var")
+                      constant_var="encoder_constant_var", precision_scale="encoder_precision_scale")
 
 
 def _encoder_options(args):
@@ -441,6 +441,9 @@ def _add_encoder_flags(s):
                    help="initial encoder standard deviation (default 0.1)")
     s.add_argument("--encoder-constant-var", action="store_true",
                    help="one learned encoder variance per latent dimension instead of one per step")
+    s.add_argument("--encoder-precision-scale", type=POS_FLOAT, default=None,
+                   help="multiplies the encoder's precisions in the proposal; below 1 tempers it towards the "
+                        "prior for more even weights (default 1)")
 
 
 def _parser_fit(sub):

@@ -1,4 +1,5 @@
 """The encoder as part of the model: options, parameter layout, initialisation, files."""
+import dataclasses
 import json
 import zipfile
 
@@ -132,3 +133,32 @@ def test_encoder_proposal_needs_an_encoder():
     y = np.zeros((1, 5, 4))
     with pytest.raises(ValueError, match="encoder=True"):
         lowrank.smc.elbo(m, y, proposal="encoder")
+
+
+def test_precision_scale_is_a_shift_of_the_log_variances():
+    """precision_scale c multiplies the proposal's precisions: the same bound and gradient as the
+    network with its log-variance biases lowered by log c, and c → 0 approaches the bootstrap."""
+    from lowrank.model.encoder import encoder_layout
+    enc = lowrank.EncoderOptions(kernel_sizes=(3, 1), channels=(4,), init_scale=0.5)
+    base = lowrank.LowRankRNN(6, 2, 4, readout="units", likelihood="poisson", encoder=enc, seed=2)
+    y = base.sample(3, 12, seed=0).y
+    c = 0.3
+    tempered = lowrank.LowRankRNN.from_params(
+        base.params, dataclasses.replace(base.options, encoder=dataclasses.replace(enc, precision_scale=c)), seed=2)
+    lay = encoder_layout(enc, 4, 2)
+    theta = base.params.enc.copy()
+    theta[lay.b_off[-1] + 2:lay.b_off[-1] + 4] -= np.log(c)
+    shifted = lowrank.LowRankRNN.from_params(base.params._replace(enc=theta), base.options, seed=2)
+    a = lowrank.smc.elbo(tempered, y, proposal="encoder", seed=1)
+    b = lowrank.smc.elbo(shifted, y, proposal="encoder", seed=1)
+    assert a.value == pytest.approx(b.value, rel=1e-12)
+    np.testing.assert_allclose(a.grad_flat, b.grad_flat, rtol=1e-9, atol=1e-12)
+    assert a.value != lowrank.smc.elbo(base, y, proposal="encoder", seed=1).value
+    tiny = lowrank.LowRankRNN.from_params(
+        base.params, dataclasses.replace(base.options, encoder=dataclasses.replace(enc, precision_scale=1e-12)), seed=2)
+    boot = lowrank.smc.elbo(base, y, proposal="bootstrap", seed=1)
+    assert lowrank.smc.elbo(tiny, y, proposal="encoder", seed=1).value == pytest.approx(boot.value, rel=1e-8)
+    with pytest.raises(ValueError, match="precision_scale"):
+        lowrank.EncoderOptions(precision_scale=0.0)
+    back = lowrank.EncoderOptions.from_dict(tempered.options.encoder.to_dict())
+    assert back.precision_scale == c and lowrank.EncoderOptions.from_dict({}).precision_scale == 1.0

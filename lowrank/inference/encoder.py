@@ -129,7 +129,7 @@ def encode(theta, enc_opts, y, lengths, rank) -> Encoding:
     else:
         logvar = out[:, :, R:].copy()
     var = np.clip(_safe_exp(logvar), MIN_VAR, MAX_VAR)
-    return Encoding(mu, logvar, var, 1.0 / var, A, H, lay)
+    return Encoding(mu, logvar, var, _precision_scale(enc_opts) / var, A, H, lay)
 
 
 def encode_adjoint(theta, enc_opts, y, lengths, encoding, dmu, dprec):
@@ -186,8 +186,13 @@ def _safe_exp(logvar):
     return np.exp(np.clip(logvar, _LOG_MIN - 1.0, _LOG_MAX + 1.0))
 
 
+def _precision_scale(enc_opts):
+    return EncoderOptions.from_dict(enc_opts).precision_scale
+
+
 def _logvar_adjoint(encoding, dprec):
-    """d/dlogvar through ``prec = 1 / clip(exp(logvar))``: ``-dprec · prec``, zero where the clip is active."""
+    """d/dlogvar through ``prec = c / clip(exp(logvar))`` (``c`` the precision scale): ``-dprec · prec``,
+    zero where the clip is active."""
     e = _safe_exp(encoding.logvar)
     inside = (e >= MIN_VAR) & (e <= MAX_VAR)
     return np.where(inside, -dprec * encoding.prec, 0.0)

@@ -94,6 +94,13 @@ class EncoderOptions:
         (or the constant log-variance) start at ``2 log s`` (default 0.1).
     constant_var : bool
         One learned variance per latent dimension instead of one per step.
+    precision_scale : float
+        Multiplies the encoder's precisions in the proposal (not trained;
+        default 1). Below 1 it tempers the encoder towards the transition
+        prior, whose proposal (the bootstrap) is the limit at 0: an encoder
+        trained by the ELBO tends to be over-confident, and tempering it
+        evens the particles' weights (higher ESS) at little cost in the
+        bound. ``bench/spikes.py`` picks it on training trials.
     """
 
     kernel_sizes: tuple = (21, 11, 1)
@@ -103,6 +110,7 @@ class EncoderOptions:
     padding_mode: str = "zeros"
     init_scale: float = 0.1
     constant_var: bool = False
+    precision_scale: float = 1.0
 
     def __post_init__(self):
         ks = _int_tuple("kernel_sizes", self.kernel_sizes, 1, allow_empty=False)
@@ -118,6 +126,7 @@ class EncoderOptions:
         object.__setattr__(self, "init_scale", check_positive_float("init_scale", self.init_scale))
         if not isinstance(self.constant_var, bool):
             raise TypeError(f"constant_var must be True or False; got {self.constant_var!r}")
+        object.__setattr__(self, "precision_scale", check_positive_float("precision_scale", self.precision_scale))
 
     @property
     def receptive_field(self):
