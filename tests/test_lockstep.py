@@ -92,3 +92,13 @@ def test_command_line_device_errors_are_one_line(tmp_path, capsys):
         assert main(argv) != 0
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and ("no usable NVIDIA GPU" in err or "do not apply" in err), err
+
+
+def test_a_failing_coordinator_releases_every_fit():
+    """An error in the coordinating thread (here: on_done) reaches every waiting fit, and run() returns."""
+    def boom(_):
+        raise RuntimeError("on_done failed")
+
+    hub = Lockstep("cpu")
+    with pytest.raises(RuntimeError, match="on_done failed"):
+        hub.run([lambda dev: _fit(1, 2, dev), lambda dev: _fit(2, 40, dev)], on_done=boom)

@@ -58,7 +58,11 @@ def elbo_many(calls, device="cpu"):
         else:
             prepared.append((i, call))
     for group in _groups(prepared):
-        _run_group(launch, group, out)
+        try:
+            _run_group(launch, group, out)
+        except Exception as exc:        # a launch that failed fails its group's calls, not the others
+            for i, _ in group:
+                out[i] = exc
     return out
 
 

@@ -48,14 +48,15 @@ class Lockstep:
         self.device = device
         self._cond = threading.Condition()
         self._pending, self._results, self._finished = {}, {}, []
+        self._inflight = set()         # keys whose calls the coordinator has taken and not answered yet
         self._live = 0
-        self._interrupt = False
+        self._interrupt = None
         self.batches = 0           # batched calls made (one per lockstep step or evaluation)
 
     def request(self, key, kw):
         with self._cond:
-            if self._interrupt:
-                raise KeyboardInterrupt
+            if self._interrupt is not None:
+                raise self._interrupt
             self._pending[key] = kw
             self._cond.notify_all()
             self._cond.wait_for(lambda: key in self._results)
@@ -76,8 +77,8 @@ class Lockstep:
             t.start()
         try:
             self._coordinate(results, on_done)
-        except KeyboardInterrupt:
-            self._stop_all()
+        except BaseException as exc:       # Ctrl-C, or a failing on_done: no fit may wait for ever
+            self._stop_all(exc)
             raise
         finally:
             for t in threads:
@@ -106,6 +107,7 @@ class Lockstep:
                 batch = dict(self._pending) if self._live and len(self._pending) == self._live else {}
                 for key in batch:
                     del self._pending[key]
+                self._inflight = set(batch)
                 live = self._live
             if on_done is not None:
                 for i in finished:
@@ -117,16 +119,19 @@ class Lockstep:
                 self.batches += 1
                 with self._cond:
                     self._results.update(zip(keys, out))
+                    self._inflight = set()
                     self._cond.notify_all()
             elif not live and not finished:
                 return
 
-    def _stop_all(self):
+    def _stop_all(self, exc):
+        """Every waiting fit, and every later call, gets ``exc`` (a fit stops on Ctrl-C as a lone fit would)."""
         with self._cond:
-            self._interrupt = True
-            for key in list(self._pending):
-                self._results[key] = KeyboardInterrupt()
-                del self._pending[key]
+            self._interrupt = exc
+            for key in list(self._pending) + list(self._inflight):
+                self._results[key] = exc
+            self._pending.clear()
+            self._inflight = set()
             self._cond.notify_all()
 
 
