@@ -43,7 +43,7 @@ from lowrank import smc  # noqa: E402
 from lowrank._files import atomic_write  # noqa: E402
 from lowrank.inference.device import cuda_launch  # noqa: E402
 from lowrank.inference.elbo import backward_buffers, prepare_call  # noqa: E402
-from lowrank.inference.population import elbo_many  # noqa: E402
+from lowrank.inference.population import elbo_many, stack_calls  # noqa: E402
 from lowrank.model import ModelOptions, init_params  # noqa: E402
 
 EEG = dict(N=512, R=3, D=64, K=10, batch=10, T=50, activation="clipped_relu", readout="latent",
@@ -89,21 +89,17 @@ def kernel_only(gpu, c, calls):
     """Median ms of forward + backward with everything resident on the device."""
     from numba import cuda
     prepared = [prepare_call(**kw) for kw in calls_of(c, 0)]
-    args = [p.args for p in prepared]
-    cat = lambda xs: np.ascontiguousarray(np.concatenate(xs))  # noqa: E731
-    seqs = gpu.upload(type(args[0].seqs)(*(cat([a.seqs[f] for a in args]) for f in range(4))))
-    draws = gpu.upload(type(args[0].draws)(*(cat([a.draws[f] for a in args]) for f in range(2))))
-    model, prop = gpu.upload(gpu.stack_models([a.model for a in args])), \
-        gpu.upload(gpu.stack_proposals([a.prop for a in args]))
-    model_of = cuda.to_device(gpu.model_index([a.draws.eps.shape[0] for a in args]))
+    (codes, seqs, draws, model, prop), model_of, _ = stack_calls(gpu, prepared)
+    seqs, draws, model, prop = gpu.upload(seqs), gpu.upload(draws), gpu.upload(model), gpu.upload(prop)
+    model_of = cuda.to_device(model_of)
     S, T, K, R = draws.eps.shape
     rec = gpu.device_records(S, T, K, R)
-    lay, gbuf, dsteps = backward_buffers(args[0], prepared[0].params, prepared[0].opts)
+    lay, gbuf, dsteps = backward_buffers(prepared[0].args, prepared[0].params, prepared[0].opts)
     gbuf, dsteps = cuda.device_array((S, lay.size)), cuda.to_device(np.zeros((S,) + dsteps.shape[1:]))
 
     def step(_):
-        gpu.smc_forward_cuda(args[0].codes, seqs, draws, model, prop, rec, model_of=model_of)
-        gpu.smc_backward_cuda(args[0].codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, model_of=model_of)
+        gpu.smc_forward_cuda(codes, seqs, draws, model, prop, rec, model_of=model_of)
+        gpu.smc_backward_cuda(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, model_of=model_of)
         cuda.synchronize()
 
     t0 = time.perf_counter()

@@ -26,7 +26,7 @@ from .device import check_device, cuda_launch
 from .elbo import (backward_buffers, check_records, elbo, finish_call, finish_gradient, gradient_blocks,
                    prepare_call)
 
-__all__ = ["elbo_many"]
+__all__ = ["elbo_many", "stack_calls"]
 
 
 def elbo_many(calls, device="cpu"):
@@ -88,9 +88,10 @@ def _groups(prepared):
     return list(groups.values())
 
 
-def _stack(launch, calls):
-    """The stacked kernel arguments of ``calls`` (sharing :func:`_key`), the model index of every
-    sequence, and each call's slice of the sequence axis."""
+def stack_calls(launch, calls):
+    """The stacked kernel arguments ``(codes, seqs, draws, model, prop)`` of prepared ``calls`` (sharing
+    :func:`_key`; host arrays), the model index of every sequence, and each call's slice of the sequence
+    axis. ``launch`` is :mod:`lowrank.kernels.cuda`."""
     args = [c.args for c in calls]
     cat = lambda xs: np.ascontiguousarray(np.concatenate(xs, axis=0))  # noqa: E731
     seqs = Sequences(*(cat([getattr(a.seqs, f) for a in args]) for f in Sequences._fields))
@@ -111,7 +112,7 @@ def _run_group(launch, group, out):
     the records on the device between the two launches; only ``ell`` and ``fail`` (and the particles,
     when asked for) come back after the forward pass."""
     calls = [c for _, c in group]
-    stacked, model_of, slices = _stack(launch, calls)
+    stacked, model_of, slices = stack_calls(launch, calls)
     dev = [stacked[0]] + [launch.upload(x) for x in stacked[1:]]
     dmodel_of = launch.upload_array(model_of)
     S, T, K, R = stacked[2].eps.shape
@@ -140,7 +141,7 @@ def _run_group(launch, group, out):
 def _backward_group(launch, want, drec, slices, group):
     """``{index: (Params, flat)}`` of the calls in ``want`` (a subset of the group), in one backward launch
     of their own sequences."""
-    stacked, model_of, sub = _stack(launch, [c for _, c, _ in want])
+    stacked, model_of, sub = stack_calls(launch, [c for _, c, _ in want])
     pos = {i: sl for (i, _), sl in zip(group, slices)}
     full = Records(*(x.copy_to_host() for x in drec))
     rec = Records(*(np.ascontiguousarray(np.concatenate([x[pos[i]] for i, _, _ in want], axis=0)) for x in full))

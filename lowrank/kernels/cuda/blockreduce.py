@@ -19,24 +19,9 @@ MAX_THREADS = 1024
 
 
 @cuda.jit(device=True)
-def block_sum(buf, val):
-    """Sum of every thread's ``val`` (pairwise tree)."""
-    tid = cuda.threadIdx.x
-    cuda.syncthreads()
-    buf[tid] = val
-    cuda.syncthreads()
-    half = cuda.blockDim.x // 2
-    while half > 0:
-        if tid < half:
-            buf[tid] += buf[tid + half]
-        cuda.syncthreads()
-        half //= 2
-    return buf[0]
-
-
-@cuda.jit(device=True)
-def block_max(buf, val):
-    """Maximum of every thread's ``val`` (NaN, as on the CPU, never wins a comparison)."""
+def _tree(buf, val, take_max):
+    """Every thread's ``val`` combined pairwise down a tree in ``buf``: the sum, or (``take_max``) the
+    maximum, where NaN, as on the CPU, never wins a comparison."""
     tid = cuda.threadIdx.x
     cuda.syncthreads()
     buf[tid] = val
@@ -45,11 +30,25 @@ def block_max(buf, val):
     while half > 0:
         if tid < half:
             other = buf[tid + half]
-            if other > buf[tid] or buf[tid] != buf[tid]:
+            if not take_max:
+                buf[tid] += other
+            elif other > buf[tid] or buf[tid] != buf[tid]:
                 buf[tid] = other
         cuda.syncthreads()
         half //= 2
     return buf[0]
+
+
+@cuda.jit(device=True)
+def block_sum(buf, val):
+    """Sum of every thread's ``val`` (pairwise tree)."""
+    return _tree(buf, val, False)
+
+
+@cuda.jit(device=True)
+def block_max(buf, val):
+    """Maximum of every thread's ``val`` (NaN never wins a comparison)."""
+    return _tree(buf, val, True)
 
 
 @cuda.jit(device=True)

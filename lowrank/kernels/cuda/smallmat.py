@@ -63,6 +63,17 @@ def tril_inverse(L, Li, R):
 
 
 @cuda.jit(device=True)
+def product(A, transpose_a, B, out, R):
+    """``out = A B`` (or ``Aᵀ B``), (R, R); ``out`` must not be ``A`` or ``B``."""
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            for c in range(R):
+                acc += (A[c, i] if transpose_a else A[i, c]) * B[c, j]
+            out[i, j] = acc
+
+
+@cuda.jit(device=True)
 def cholesky_adjoint(L, dL, X, Li, Y, R):
     """Symmetric adjoint ``X`` of ``A`` given ``L = chol(A)`` and the adjoint ``dL`` of ``L``
     (lower part): ``sym(L⁻ᵀ Φ(Lᵀ dL) L⁻¹)``, Φ the lower triangle with its diagonal
@@ -75,18 +86,8 @@ def cholesky_adjoint(L, dL, X, Li, Y, R):
                     acc += L[c, i] * dL[c, j]
             X[i, j] = 0.5 * acc if i == j else acc
     tril_inverse(L, Li, R)
-    for i in range(R):
-        for j in range(R):
-            acc = 0.0
-            for c in range(R):
-                acc += X[i, c] * Li[c, j]
-            Y[i, j] = acc
-    for i in range(R):
-        for j in range(R):
-            acc = 0.0
-            for c in range(R):
-                acc += Li[c, i] * Y[c, j]
-            X[i, j] = acc
+    product(X, False, Li, Y, R)        # Y = X L⁻¹
+    product(Li, True, Y, X, R)         # X = L⁻ᵀ Y
     for i in range(R):
         for j in range(i):
             a = 0.5 * (X[i, j] + X[j, i])
