@@ -497,6 +497,7 @@ def test_augment_noise_rejects_poisson_models(no_compute):
 
 def test_augment_noise_adds_fresh_draws_after_each_batch(monkeypatch):
     from lowrank.inference import elbo as smc
+    from lowrank.inference.draws import smc_draws
     seen = []
     real = smc.elbo
 
@@ -516,7 +517,7 @@ def test_augment_noise_adds_fresh_draws_after_each_batch(monkeypatch):
         clean = batcher.next_batch(rng).y
         noise = rng.standard_normal(clean.shape)
         assert np.array_equal(seen[i], clean + s * noise)
-        rng.standard_normal((clean.shape[0], clean.shape[1], 4, 2)), rng.random(clean.shape[:2] + (4,))
+        smc_draws(rng, clean.shape[0], clean.shape[1], 4, 2)
 
 
 def test_augment_noise_resume_is_bit_identical(tmp_path):

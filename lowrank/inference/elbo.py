@@ -33,7 +33,9 @@ from ..kernels.smc_backward import assemble, smc_backward
 from ..kernels.smc_forward import smc_forward
 from ..model.equations import fed_inputs, initial_mean
 from .device import device_kernels
+from .draws import smc_draws
 from .encoder import encode, encode_adjoint
+from .workspace import FRESH, thread_workspace
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.params import Params, check_params, grad_to_flat
@@ -200,13 +202,10 @@ def check_choices(opts, proposal, resample, ess_threshold, n_particles):
     return Choices(PROPOSAL_CODE[proposal], RESAMPLE_CODE[resample], tau, n_particles)
 
 
-def _draws(draws, seed, S, T, K, R):
-    """The caller's ``(eps, unif)`` checked, or fresh ones from ``seed`` (docs/smc.md), as :class:`Draws`."""
+def _draws(draws, seed, S, T, K, R, alloc=FRESH):
+    """The caller's ``(eps, unif)`` checked, or fresh ones from ``seed`` (:mod:`.draws`), as :class:`Draws`."""
     if draws is None:
-        rng = np.random.default_rng(seed)
-        eps = rng.standard_normal((S, T, K, R))
-        unif = rng.random((S, T, K))
-        return Draws(eps, unif)
+        return smc_draws(seed, S, T, K, R, alloc)
     eps, unif = draws
     eps = np.ascontiguousarray(eps, dtype=np.float64)
     unif = np.ascontiguousarray(unif, dtype=np.float64)
@@ -271,9 +270,10 @@ def pack(params, opts, y, u, lengths, choices, draws, encoding=None):
     return SMCInputs(codes, seqs, draws, model, prop)
 
 
-def _filter(args, forward=smc_forward):
-    """Run the forward pass (``forward``: the CPU kernel or its twin); its :class:`Records`."""
-    rec = records(*args.draws.eps.shape)
+def _filter(args, forward=smc_forward, alloc=FRESH):
+    """Run the forward pass (``forward``: the CPU kernel or its twin); its :class:`Records`
+    (the large arrays from ``alloc``, :mod:`.workspace`)."""
+    rec = records(*args.draws.eps.shape, alloc=alloc)
     forward(*args, rec)
     check_records(args, rec)
     return rec
@@ -421,12 +421,14 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     SMCDegeneracyError
         When every particle of a sequence has zero weight at some step.
     """
+    # Scratch arrays are reused from the thread's previous call unless they are returned.
+    alloc = FRESH if return_particles else thread_workspace()
     call = prepare_call(model, y, inputs, options=options, n_particles=n_particles, proposal=proposal,
                         resample=resample, ess_threshold=ess_threshold, seed=seed, grad=grad,
                         return_particles=return_particles, lengths=lengths, draws=draws, noise_basis=noise_basis,
-                        mask=mask)
+                        mask=mask, alloc=alloc)
     kernels = device_kernels(device)
-    rec = _filter(call.args, kernels.forward)
+    rec = _filter(call.args, kernels.forward, alloc)
     grads = _gradient(call, rec, kernels.backward) if call.grad else (None, None)
     return finish_call(call, rec, grads)
 
@@ -445,9 +447,12 @@ class Call(NamedTuple):
 
 def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
                  resample="systematic", ess_threshold=None, seed=0, grad=True,
-                 return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None) -> Call:
+                 return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None,
+                 alloc=FRESH) -> Call:
     """Everything :func:`elbo` does before the kernels (arguments as there): checks, draws, the
-    encoder's output, the kernels' arguments. Draws from ``seed`` when it is a Generator."""
+    encoder's output, the kernels' arguments. Draws from ``seed`` when it is a Generator.
+    ``alloc``: where the draws and the encoder's activations come from (:mod:`.workspace`);
+    by default new arrays."""
     params, opts = _resolve_model(model, options)
     params = check_params(params, opts)
     basis = _resolve_basis(model, noise_basis, opts)
@@ -458,10 +463,10 @@ def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposa
     if basis is not None:
         y = np.ascontiguousarray(to_noise_coords(basis, y))
     S, T, _ = y.shape
-    draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank)
+    draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank, alloc)
     encoding = None
     if choices.proposal == PROPOSAL_CODE["encoder"]:
-        encoding = encode(params.enc, opts.encoder, encoder_input(y), lengths, opts.rank)
+        encoding = encode(params.enc, opts.encoder, encoder_input(y), lengths, opts.rank, alloc)
     args = pack(params, opts, y, u, lengths, choices, draws, encoding)
     return Call(args, params, opts, encoding, basis, bool(grad), bool(return_particles))
 

@@ -17,6 +17,7 @@ import numpy as np
 from .._checks import as_float_array, check_positive_int
 from ..kernels.encoder import encoder_backward, encoder_forward
 from ..model.encoder import MAX_VAR, MIN_VAR, EncoderLayout, EncoderOptions, encoder_layout
+from .workspace import FRESH
 
 __all__ = ["Encoding", "encode", "encode_adjoint", "layout", "prepare_encoder"]
 
@@ -97,7 +98,7 @@ def _valid_mask(lengths, T):
     return (np.arange(T)[None, :] < lengths[:, None]).astype(np.float64)[:, :, None]
 
 
-def encode(theta, enc_opts, y, lengths, rank) -> Encoding:
+def encode(theta, enc_opts, y, lengths, rank, alloc=FRESH) -> Encoding:
     """The encoder's Gaussian for every step of every sequence.
 
     Parameters
@@ -111,6 +112,8 @@ def encode(theta, enc_opts, y, lengths, rank) -> Encoding:
         Steps of each sequence, in ``[1, T]``; each is padded at its own length.
     rank : int
         R, the latent dimension.
+    alloc : optional
+        Where the activations come from (:mod:`.workspace`); by default new arrays.
 
     Returns
     -------
@@ -120,8 +123,9 @@ def encode(theta, enc_opts, y, lengths, rank) -> Encoding:
     S, T, _ = y.shape
     R = lay.rank
     Ch = int(lay.ch_off[-1])
-    A, H = np.zeros((S, T, Ch)), np.zeros((S, T, Ch))
-    out = np.zeros((S, T, int(lay.cout[-1])))
+    # the kernel writes every entry, the steps past a sequence's length as zeros
+    A, H = alloc.empty("encoder.A", (S, T, Ch)), alloc.empty("encoder.H", (S, T, Ch))
+    out = alloc.empty("encoder.out", (S, T, int(lay.cout[-1])))
     encoder_forward(theta, lay, y, lengths, A, H, out)
     mu = out[:, :, :R].copy()
     if lay.constant_var:

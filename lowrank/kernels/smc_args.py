@@ -236,11 +236,16 @@ class SMCInputs(NamedTuple):
     prop: ProposalArrays
 
 
-def records(S, T, K, R):
-    """Empty :class:`Records` for S sequences of T steps, K particles of rank R."""
-    return Records(np.empty((S, T, K, R)), np.empty((S, T, K, R)), np.empty((S, T, K), dtype=np.int64),
-                   np.empty((S, T, K)), np.zeros((S, T), dtype=np.int8), np.zeros((S, T)),
-                   np.empty(S, dtype=np.int64))
+def records(S, T, K, R, alloc=None):
+    """Empty :class:`Records` for S sequences of T steps, K particles of rank R.
+
+    ``alloc``: where the large per-particle arrays come from, an object with
+    ``empty(name, shape, dtype)`` (:mod:`lowrank.inference.workspace`); None: new arrays.
+    """
+    empty = (lambda name, shape, dtype=np.float64: np.empty(shape, dtype)) if alloc is None else alloc.empty
+    return Records(empty("rec.Z", (S, T, K, R)), empty("rec.F", (S, T, K, R)),
+                   empty("rec.anc", (S, T, K), np.int64), empty("rec.logW", (S, T, K)),
+                   np.zeros((S, T), dtype=np.int8), np.zeros((S, T)), np.empty(S, dtype=np.int64))
 
 
 # ---- the backward pass's gradient buffer
