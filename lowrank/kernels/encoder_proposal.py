@@ -21,6 +21,12 @@ other proposals. The adjoint (:func:`encoder_adjoints`,
 steps; the caller turns it into the Cholesky factor's), to ``log|Σ⁻¹|``'s
 factor directly, and to the step's ``μ_e`` and ``λ``, which the encoder
 network's reverse mode takes from there.
+
+Speed. ``L_A`` is shared by the step's K particles, so :func:`step_setup`
+inverts it once (``L_A⁻¹`` and ``A⁻¹ = L_A⁻ᵀ L_A⁻¹``) and the particles
+need only products, no triangular solves (divisions). The particle loops
+run on particle-minor (R, K) blocks, each pass a contiguous loop over the K
+particles that LLVM vectorises (as the read-outs of :mod:`.observation`).
 """
 import math
 from typing import NamedTuple
@@ -29,7 +35,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
-from .proposal import cholesky, cholesky_adjoint_into
+from .proposal import cholesky, cholesky_adjoint_into, tril_inverse_into
 
 
 class EncoderWork(NamedTuple):
@@ -39,9 +45,11 @@ class EncoderWork(NamedTuple):
     ------
     em, lam : (R,)            the step's encoder mean and precisions
     A, LA : (R, R)            ``Σ⁻¹ + diag(λ)`` and its lower Cholesky factor
+    LAi, Ai : (R, R)          ``L_A⁻¹`` (lower) and ``A⁻¹``
     corr : (K,)               each particle's log-weight terms beyond ``log p(y_t | z)``
-    q, p, u, d, sd : (R,)     one particle's ``λ ⊙ (μ_e − f)``, ``A⁻¹ q``, ``L_A⁻ᵀ ε``, ``z − f``, ``Σ⁻¹ d``
-    w, dq, dzk, dfk : (R,)    adjoint scratch: ``L_A⁻¹ dz``, ``A⁻¹ dz``, the particle's adjoints
+    Fm, E : (R, K)            the particles' prior means and noise, particle-minor
+    Q, P, U, D, SD : (R, K)   ``λ ⊙ (μ_e − f)``, ``A⁻¹ Q``, ``L_A⁻ᵀ E``, ``z − f = P + U``, ``Σ⁻¹ D``
+    Dz, DD, W, DQ : (R, K)    adjoints: of ``z``, of ``D``, ``L_A⁻¹ DD`` and ``A⁻¹ DD``
     dLA, dA : (R, R)          the step's adjoints of ``L_A`` and (directly) of ``A``
     dem, dlam : (R,)          the step's adjoints of ``μ_e`` and ``λ``
     X, Li, Y : (R, R)         scratch of :func:`cholesky_adjoint_into`
@@ -51,16 +59,20 @@ class EncoderWork(NamedTuple):
     lam: np.ndarray
     A: np.ndarray
     LA: np.ndarray
+    LAi: np.ndarray
+    Ai: np.ndarray
     corr: np.ndarray
-    q: np.ndarray
-    p: np.ndarray
-    u: np.ndarray
-    d: np.ndarray
-    sd: np.ndarray
-    w: np.ndarray
-    dq: np.ndarray
-    dzk: np.ndarray
-    dfk: np.ndarray
+    Fm: np.ndarray
+    E: np.ndarray
+    Q: np.ndarray
+    P: np.ndarray
+    U: np.ndarray
+    D: np.ndarray
+    SD: np.ndarray
+    Dz: np.ndarray
+    DD: np.ndarray
+    W: np.ndarray
+    DQ: np.ndarray
     dLA: np.ndarray
     dA: np.ndarray
     dem: np.ndarray
@@ -75,8 +87,9 @@ def encoder_work(K, R):
     """A fresh :class:`EncoderWork`."""
     v = lambda: np.zeros(R)        # noqa: E731
     m = lambda: np.zeros((R, R))   # noqa: E731
-    return EncoderWork(v(), v(), m(), m(), np.zeros(K), v(), v(), v(), v(), v(), v(), v(), v(), v(), m(), m(),
-                       v(), v(), m(), m(), m())
+    b = lambda: np.zeros((R, K))   # noqa: E731
+    return EncoderWork(v(), v(), m(), m(), m(), m(), np.zeros(K), b(), b(), b(), b(), b(), b(), b(), b(), b(),
+                       b(), b(), m(), m(), v(), v(), m(), m(), m())
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -89,9 +102,9 @@ def load_step(em_s, lam_s, t, ew):
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def step_setup(Sinv, L, ew):
-    """``A = Σ⁻¹ + diag(λ)`` and ``L_A`` into ``ew``; returns the step's constant
-    ``log|Σ⁻¹|/2 − Σ log (L_A)_rr`` (``L`` (R, R) the prior's Cholesky factor)."""
-    A, LA, lam = ew.A, ew.LA, ew.lam
+    """``A = Σ⁻¹ + diag(λ)``, ``L_A``, ``L_A⁻¹`` and ``A⁻¹`` into ``ew``; returns the step's
+    constant ``log|Σ⁻¹|/2 − Σ log (L_A)_rr`` (``L`` (R, R) the prior's Cholesky factor)."""
+    A, LA, LAi, Ai, lam = ew.A, ew.LA, ew.LAi, ew.Ai, ew.lam
     R = A.shape[0]
     c = 0.0
     for i in range(R):
@@ -99,43 +112,71 @@ def step_setup(Sinv, L, ew):
             A[i, j] = Sinv[i, j]
         A[i, i] += lam[i]
     cholesky(A, LA)
+    tril_inverse_into(LA, LAi)
+    for i in range(R):
+        for j in range(R):
+            acc = 0.0
+            for k in range(max(i, j), R):
+                acc += LAi[k, i] * LAi[k, j]
+            Ai[i, j] = acc
     for i in range(R):
         c -= math.log(L[i, i]) + math.log(LA[i, i])
     return c
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def lower_solve(L, b, x):
-    """``x = L⁻¹ b`` for lower-triangular ``L`` (R, R)."""
-    R = L.shape[0]
-    for i in range(R):
-        acc = b[i]
-        for j in range(i):
-            acc -= L[i, j] * x[j]
-        x[i] = acc / L[i, i]
+def _axpy(a, x, y):
+    """``y += a x`` for ``x``, ``y`` (K,)."""
+    for k in range(y.shape[0]):
+        y[k] += a * x[k]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def upper_solve(L, b, x):
-    """``x = L⁻ᵀ b`` for lower-triangular ``L`` (R, R)."""
-    R = L.shape[0]
-    for i in range(R - 1, -1, -1):
-        acc = b[i]
-        for j in range(i + 1, R):
-            acc -= L[j, i] * x[j]
-        x[i] = acc / L[i, i]
+def _dot(x, y):
+    """``Σ_k x[k] y[k]`` for ``x``, ``y`` (K,)."""
+    acc = 0.0
+    for k in range(x.shape[0]):
+        acc += x[k] * y[k]
+    return acc
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def particle_moves(f, ek, ew):
-    """One particle's ``q = λ ⊙ (μ_e − f)``, ``p = A⁻¹ q`` and ``u = L_A⁻ᵀ ε`` into ``ew``
-    (``ew.w`` is scratch); ``f``, ``ek`` (R,)."""
-    em, lam, LA, q, p, u, w = ew.em, ew.lam, ew.LA, ew.q, ew.p, ew.u, ew.w
-    for r in range(q.shape[0]):
-        q[r] = lam[r] * (em[r] - f[r])
-    lower_solve(LA, q, w)
-    upper_solve(LA, w, p)
-    upper_solve(LA, ek, u)
+def _transpose_in(XK, XT):
+    """``XT`` (R, K) = ``XK`` (K, R) transposed."""
+    K, R = XK.shape
+    for r in range(R):
+        for k in range(K):
+            XT[r, k] = XK[k, r]
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def particle_moves(ew):
+    """The particles' ``Q = λ ⊙ (μ_e − F)``, ``P = A⁻¹ Q``, ``U = L_A⁻ᵀ E`` and ``D = P + U``
+    into ``ew``, from ``ew.Fm``, ``ew.E`` (:func:`step_setup` must have filled ``ew``)."""
+    em, lam, LAi, Ai, Fm, E, Q, P, U, D = ew.em, ew.lam, ew.LAi, ew.Ai, ew.Fm, ew.E, ew.Q, ew.P, ew.U, ew.D
+    R, K = Fm.shape
+    for r in range(R):
+        for k in range(K):
+            Q[r, k] = lam[r] * (em[r] - Fm[r, k])
+    P[:, :] = 0.0
+    U[:, :] = 0.0
+    for r in range(R):
+        for c in range(R):
+            _axpy(Ai[r, c], Q[c], P[r])
+        for c in range(r, R):
+            _axpy(LAi[c, r], E[c], U[r])
+        for k in range(K):
+            D[r, k] = P[r, k] + U[r, k]
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _prior_pull(Sinv, D, SD):
+    """``SD = Σ⁻¹ D`` for ``D``, ``SD`` (R, K)."""
+    R = D.shape[0]
+    SD[:, :] = 0.0
+    for r in range(R):
+        for c in range(R):
+            _axpy(Sinv[r, c], D[c], SD[r])
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -148,25 +189,19 @@ def propose_encoder(Sinv, c0, ew, FK, EK, ZK):
     without ``log p(y_t | z_k)``.
     """
     K, R = FK.shape
-    f, ek, p, u, d, sd, corr = ew.dfk, ew.dzk, ew.p, ew.u, ew.d, ew.sd, ew.corr
+    E, D, SD, corr = ew.E, ew.D, ew.SD, ew.corr
+    _transpose_in(FK, ew.Fm)
+    _transpose_in(EK, E)
+    particle_moves(ew)
+    _prior_pull(Sinv, D, SD)
     for k in range(K):
-        ee = 0.0
+        corr[k] = c0
+    for r in range(R):
+        for k in range(K):
+            corr[k] += 0.5 * (E[r, k] * E[r, k] - D[r, k] * SD[r, k])
+    for k in range(K):
         for r in range(R):
-            f[r] = FK[k, r]
-            ek[r] = EK[k, r]
-            ee += ek[r] * ek[r]
-        particle_moves(f, ek, ew)
-        quad = 0.0
-        for r in range(R):
-            d[r] = p[r] + u[r]
-            ZK[k, r] = f[r] + d[r]
-        for r in range(R):
-            acc = 0.0
-            for c in range(R):
-                acc += Sinv[r, c] * d[c]
-            sd[r] = acc
-            quad += d[r] * acc
-        corr[k] = c0 + 0.5 * (ee - quad)
+            ZK[k, r] = FK[k, r] + D[r, k]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -176,6 +211,21 @@ def start_step_adjoint(ew):
     ew.dA[:, :] = 0.0
     ew.dem[:] = 0.0
     ew.dlam[:] = 0.0
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def _move_adjoints(ew):
+    """From ``ew.DD`` (the adjoint of ``D``): ``W = L_A⁻¹ DD`` and ``DQ = A⁻¹ DD = L_A⁻ᵀ W``."""
+    LAi, DD, W, DQ = ew.LAi, ew.DD, ew.W, ew.DQ
+    R = DD.shape[0]
+    W[:, :] = 0.0
+    DQ[:, :] = 0.0
+    for r in range(R):
+        for c in range(r + 1):
+            _axpy(LAi[r, c], DD[c], W[r])
+    for r in range(R):
+        for c in range(r, R):
+            _axpy(LAi[c, r], W[c], DQ[r])
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -190,39 +240,41 @@ def encoder_adjoints(Sinv, dSinv, ew, dlw, FK, EK, dz, DF):
     :func:`step_setup` must have filled ``ew`` for the step.
     """
     K, R = FK.shape
-    lam, em, p, u, d, w, dq, dzk, dfk = ew.lam, ew.em, ew.p, ew.u, ew.d, ew.w, ew.dq, ew.dzk, ew.dfk
+    lam, em, Fm, P, U, D, SD, Dz, DD, W, DQ = ew.lam, ew.em, ew.Fm, ew.P, ew.U, ew.D, ew.SD, ew.Dz, ew.DD, ew.W, ew.DQ
     dLA, dA, dem, dlam = ew.dLA, ew.dA, ew.dem, ew.dlam
+    _transpose_in(FK, Fm)
+    _transpose_in(EK, ew.E)
+    _transpose_in(dz, Dz)
+    particle_moves(ew)
+    _prior_pull(Sinv, D, SD)
     total = 0.0
     for k in range(K):
-        wk = dlw[k]
-        total += wk
+        total += dlw[k]
+    # The prior's density -Dᵀ Σ⁻¹ D/2 (D = z - f, in the weight) pulls D back; z = f + D passes dz to f whole.
+    for r in range(R):
+        for k in range(K):
+            DD[r, k] = Dz[r, k] - dlw[k] * SD[r, k]
+            W[r, k] = dlw[k] * D[r, k]                  # scratch: the weighted D
+        for c in range(R):
+            dSinv[r, c] -= 0.5 * _dot(W[r], D[c])
+    # D = A⁻¹ Q + L_A⁻ᵀ E, Q = λ ⊙ (μ_e − F)
+    _move_adjoints(ew)
+    for r in range(R):
+        for c in range(r + 1):
+            dLA[r, c] -= _dot(U[r], W[c])
+        for c in range(R):
+            dA[r, c] -= _dot(DQ[r], P[c])
+        dLA[r, r] -= total / ew.LA[r, r]
+    for r in range(R):
+        sq, sfq = 0.0, 0.0
+        for k in range(K):
+            sq += DQ[r, k]
+            sfq += (em[r] - Fm[r, k]) * DQ[r, k]
+        dem[r] += lam[r] * sq
+        dlam[r] += sfq
+    for k in range(K):
         for r in range(R):
-            dfk[r] = FK[k, r]
-            dzk[r] = EK[k, r]
-        particle_moves(dfk, dzk, ew)        # q, p, u of the particle (w is scratch)
-        for r in range(R):
-            d[r] = p[r] + u[r]
-        # The prior's density: -(z-f)ᵀ Σ⁻¹ (z-f)/2 pulls z towards f and f towards z.
-        for r in range(R):
-            acc = 0.0
-            for c in range(R):
-                acc += Sinv[r, c] * d[c]
-            dzk[r] = dz[k, r] - wk * acc
-            dfk[r] = wk * acc + dzk[r]
-            for c in range(R):
-                dSinv[r, c] -= 0.5 * wk * d[r] * d[c]
-        # z = f + A⁻¹ q + L_A⁻ᵀ ε
-        lower_solve(ew.LA, dzk, w)
-        upper_solve(ew.LA, w, dq)
-        for r in range(R):
-            for c in range(r + 1):
-                dLA[r, c] -= u[r] * w[c]
-            for c in range(R):
-                dA[r, c] -= dq[r] * p[c]
-            dLA[r, r] -= wk / ew.LA[r, r]
-            dem[r] += lam[r] * dq[r]
-            dlam[r] += (em[r] - FK[k, r]) * dq[r]
-            DF[k, r] = dfk[r] - lam[r] * dq[r]
+            DF[k, r] = Dz[r, k] - lam[r] * DQ[r, k]
     return total
 
 

@@ -203,7 +203,9 @@ class Trainer:
         """
         s, lr = self.settings, self.lrs[i]
         value, g = self.loss.value_and_grad(self.params, self.rng)
-        gnorm = math.sqrt(float(g @ g))
+        # Not g @ g: OpenBLAS runs a long dot product on its own threads, which then spin and
+        # take the cores from the next Numba kernel (3 ms stalls on 2 cores). einsum stays in numpy.
+        gnorm = math.sqrt(float(np.einsum("i,i->", g, g)))
         if not (math.isfinite(value) and math.isfinite(gnorm)):
             raise FloatingPointError(
                 f"non-finite {'ELBO' if not math.isfinite(value) else 'gradient'} at iteration {i} "
