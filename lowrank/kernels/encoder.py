@@ -170,11 +170,12 @@ def conv_sparse(xp, n, W, out):
             x = xp[p, i]
             if x == 0.0:
                 continue
+            # indexed, not through row views: a view costs an atomic reference count, and here
+            # there would be two per tap for a few multiply-adds each
             for j in range(max(0, p - n + 1), min(k, p + 1)):
-                orow = out[p - j]
-                w = W[j, i]
+                t = p - j
                 for o in range(co):
-                    orow[o] += x * w[o]
+                    out[t, o] += x * W[j, i, o]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -235,11 +236,10 @@ def weight_adjoint_sparse(xp, n, da, dW):
             x = xp[p, i]
             if x == 0.0:
                 continue
-            for j in range(max(0, p - n + 1), min(k, p + 1)):
-                drow = da[p - j]
-                g = dW[j, i]
+            for j in range(max(0, p - n + 1), min(k, p + 1)):      # indexed: see conv_sparse
+                t = p - j
                 for o in range(co):
-                    g[o] += x * drow[o]
+                    dW[j, i, o] += x * da[t, o]
 
 
 # ---- one sequence

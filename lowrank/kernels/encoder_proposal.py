@@ -125,18 +125,21 @@ def step_setup(Sinv, L, ew):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def _axpy(a, x, y):
-    """``y += a x`` for ``x``, ``y`` (K,)."""
-    for k in range(y.shape[0]):
-        y[k] += a * x[k]
+def _axpy(a, X, i, Y, j):
+    """``Y[j] += a X[i]`` for rows of ``X``, ``Y`` (R, K).
+
+    Rows by index, not as views: a view costs an atomic reference count in
+    threaded code, and these run ~30 times a step (see :mod:`.smc_forward`)."""
+    for k in range(Y.shape[1]):
+        Y[j, k] += a * X[i, k]
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def _dot(x, y):
-    """``Σ_k x[k] y[k]`` for ``x``, ``y`` (K,)."""
+def _dot(X, i, Y, j):
+    """``Σ_k X[i, k] Y[j, k]`` for rows of ``X``, ``Y`` (R, K) (by index, as :func:`_axpy`)."""
     acc = 0.0
-    for k in range(x.shape[0]):
-        acc += x[k] * y[k]
+    for k in range(X.shape[1]):
+        acc += X[i, k] * Y[j, k]
     return acc
 
 
@@ -162,9 +165,9 @@ def particle_moves(ew):
     U[:, :] = 0.0
     for r in range(R):
         for c in range(R):
-            _axpy(Ai[r, c], Q[c], P[r])
+            _axpy(Ai[r, c], Q, c, P, r)
         for c in range(r, R):
-            _axpy(LAi[c, r], E[c], U[r])
+            _axpy(LAi[c, r], E, c, U, r)
         for k in range(K):
             D[r, k] = P[r, k] + U[r, k]
 
@@ -176,7 +179,7 @@ def _prior_pull(Sinv, D, SD):
     SD[:, :] = 0.0
     for r in range(R):
         for c in range(R):
-            _axpy(Sinv[r, c], D[c], SD[r])
+            _axpy(Sinv[r, c], D, c, SD, r)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -222,10 +225,10 @@ def _move_adjoints(ew):
     DQ[:, :] = 0.0
     for r in range(R):
         for c in range(r + 1):
-            _axpy(LAi[r, c], DD[c], W[r])
+            _axpy(LAi[r, c], DD, c, W, r)
     for r in range(R):
         for c in range(r, R):
-            _axpy(LAi[c, r], W[c], DQ[r])
+            _axpy(LAi[c, r], W, c, DQ, r)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -256,14 +259,14 @@ def encoder_adjoints(Sinv, dSinv, ew, dlw, FK, EK, dz, DF):
             DD[r, k] = Dz[r, k] - dlw[k] * SD[r, k]
             W[r, k] = dlw[k] * D[r, k]                  # scratch: the weighted D
         for c in range(R):
-            dSinv[r, c] -= 0.5 * _dot(W[r], D[c])
+            dSinv[r, c] -= 0.5 * _dot(W, r, D, c)
     # D = A⁻¹ Q + L_A⁻ᵀ E, Q = λ ⊙ (μ_e − F)
     _move_adjoints(ew)
     for r in range(R):
         for c in range(r + 1):
-            dLA[r, c] -= _dot(U[r], W[c])
+            dLA[r, c] -= _dot(U, r, W, c)
         for c in range(R):
-            dA[r, c] -= _dot(DQ[r], P[c])
+            dA[r, c] -= _dot(DQ, r, P, c)
         dLA[r, r] -= total / ew.LA[r, r]
     for r in range(R):
         sq, sfq = 0.0, 0.0
