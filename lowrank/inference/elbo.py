@@ -330,7 +330,7 @@ def finish_gradient(call, blocks, dmu, dprec):
     if call.encoding is not None:
         args = call.args
         blocks["enc"] = encode_adjoint(params.enc, opts.encoder, encoder_input(args.seqs.y), args.seqs.lengths,
-                                       call.encoding, dmu, dprec)
+                                       call.encoding, dmu, dprec, call.alloc)
     g = Params(**blocks)
     return g, grad_to_flat(params, g, opts)
 
@@ -443,6 +443,7 @@ class Call(NamedTuple):
     basis: Optional[np.ndarray]
     grad: bool
     with_particles: bool
+    alloc: object = FRESH     # where scratch arrays come from (lowrank.inference.workspace)
 
 
 def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
@@ -468,7 +469,7 @@ def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposa
     if choices.proposal == PROPOSAL_CODE["encoder"]:
         encoding = encode(params.enc, opts.encoder, encoder_input(y), lengths, opts.rank, alloc)
     args = pack(params, opts, y, u, lengths, choices, draws, encoding)
-    return Call(args, params, opts, encoding, basis, bool(grad), bool(return_particles))
+    return Call(args, params, opts, encoding, basis, bool(grad), bool(return_particles), alloc)
 
 
 def finish_call(call: Call, rec, grads) -> SMCResult:

@@ -136,7 +136,7 @@ def encode(theta, enc_opts, y, lengths, rank, alloc=FRESH) -> Encoding:
     return Encoding(mu, logvar, var, _precision_scale(enc_opts) / var, A, H, lay)
 
 
-def encode_adjoint(theta, enc_opts, y, lengths, encoding, dmu, dprec):
+def encode_adjoint(theta, enc_opts, y, lengths, encoding, dmu, dprec, alloc=FRESH):
     """Gradient of a function of :func:`encode`'s ``mu`` and ``prec`` with respect to ``theta``.
 
     Parameters
@@ -146,6 +146,8 @@ def encode_adjoint(theta, enc_opts, y, lengths, encoding, dmu, dprec):
         :func:`encode`'s result for them.
     dmu, dprec : (S, T, R) arrays
         Adjoints of ``mu`` and ``prec``; steps past a sequence's length are ignored.
+    alloc : optional
+        Where the per-sequence gradient rows come from (:mod:`.workspace`); by default new arrays.
 
     Returns
     -------
@@ -173,7 +175,7 @@ def encode_adjoint(theta, enc_opts, y, lengths, encoding, dmu, dprec):
     dout[:, :, :R] = dmu * mask
     if not lay.constant_var:
         dout[:, :, R:] = dlogvar
-    grows = np.zeros((S, lay.size))
+    grows = alloc.empty("encoder.grows", (S, lay.size))      # the kernel zeroes each row first
     encoder_backward(theta, lay, y, lengths, encoding.A, encoding.H, dout, grows)
     grad = grows.sum(axis=0)
     if lay.constant_var:
