@@ -35,6 +35,7 @@ from ..model.equations import fed_inputs, initial_mean
 from .device import device_kernels
 from .draws import smc_draws
 from .encoder import encode, encode_adjoint
+from .warmup import ensure_cached
 from .workspace import FRESH, thread_workspace
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
@@ -421,6 +422,7 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     SMCDegeneracyError
         When every particle of a sequence has zero weight at some step.
     """
+    ensure_cached()
     # Scratch arrays are reused from the thread's previous call unless they are returned.
     alloc = FRESH if return_particles else thread_workspace()
     call = prepare_call(model, y, inputs, options=options, n_particles=n_particles, proposal=proposal,

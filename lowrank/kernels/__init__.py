@@ -13,6 +13,8 @@ Modules, one job each:
 - :mod:`.smc_backward`  hand-written reverse mode of the filter
 - :mod:`.simulate`      the latent dynamics run forward from given noise
 - :mod:`.encoder`       the encoder proposal's convolutional network and its reverse mode
+- :mod:`.encoder_proposal` the encoder proposal's particle moves and weights, and their adjoint
+- :mod:`.normals`       standard normals from uniforms (Box–Muller), vectorised
 - :mod:`.arrangement`   region enumeration of a hyperplane arrangement (fixed points)
 - :mod:`.vmath`         branch-free exp/log/softplus and the Poisson log-likelihood, vectorised by LLVM
 

@@ -52,20 +52,43 @@ def drop_stale_numba_cache(sources, caches, stamp):
     return True
 
 
+def kernel_sources():
+    """The files whose contents the compiled kernels depend on: this folder's sources and
+    ``config.py`` (the fast-math flags)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(here)
+    return ([os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")]
+            + [os.path.join(package, "config.py")])
+
+
+def sources_digest():
+    """SHA-256 over :func:`kernel_sources` (names and contents), as hex."""
+    h = hashlib.sha256()
+    for path in sorted(kernel_sources()):
+        with open(path, "rb") as fh:
+            h.update(os.path.basename(path).encode() + b"\0" + fh.read())
+    return h.hexdigest()
+
+
+def cache_folder():
+    """Where the kernels' compiled code is cached: this folder's ``__pycache__``, or
+    ``NUMBA_CACHE_DIR``; None when caching is off."""
+    if not CACHE:
+        return None
+    custom = os.environ.get("NUMBA_CACHE_DIR")
+    return custom or os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__")
+
+
 def drop_stale_kernels():
     """Apply :func:`drop_stale_numba_cache` to this package's kernels.
 
-    Every cached kernel lives in this folder, so one stamp over this
-    folder's sources and ``config.py`` (the fast-math flags) covers them all.
+    Every cached kernel lives in this folder, so one stamp over
+    :func:`kernel_sources` covers them all.
     """
     if not CACHE or os.environ.get("NUMBA_CACHE_DIR"):
         return
-    here = os.path.dirname(os.path.abspath(__file__))
-    package = os.path.dirname(here)
-    sources = ([os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")]
-               + [os.path.join(package, "config.py")])
-    caches = [(os.path.join(here, "__pycache__"), "")]
+    folder = cache_folder()
     try:
-        drop_stale_numba_cache(sources, caches, os.path.join(here, "__pycache__", "lowrank_sources.sha256"))
+        drop_stale_numba_cache(kernel_sources(), [(folder, "")], os.path.join(folder, "lowrank_sources.sha256"))
     except OSError:
         pass  # read-only install or a concurrent start: Numba still works, just recompiles
