@@ -6,6 +6,7 @@ Public surface::
     lowrank.EncoderOptions        the encoder proposal's network (LowRankRNN(..., encoder=...))
     lowrank.residual_noise_basis  correlated observation noise shaped like the data's residual
     lowrank.fit                   the functional fit underneath LowRankRNN.fit
+    lowrank.FitError              a fit that failed while computing (its best parameters, history, cause)
     lowrank.fit_many              many independent fits in parallel (joblib)
     lowrank.evaluate              D_stsp and D_H of generated vs recorded data
     lowrank.co_smoothing          held-out neurons' rates predicted from the held-in ones, in bits per spike
@@ -27,4 +28,4 @@ from .evaluation import evaluate
 from .cosmoothing import co_smoothing
 from .metrics.decoding import decode
 from .parallel import fit_many
-from .training import fit
+from .training import FitError, fit

@@ -52,7 +52,7 @@ def check_mask(name, mask, shape):
 
     It may be anything that broadcasts to ``shape``: ``(D,)`` leaves out whole
     channels, ``(T, D)`` the same bins of every trial. Booleans, or numbers
-    that are all 0 or 1.
+    that are all 0 or 1, with at least one True.
     """
     try:
         m = np.asarray(mask)
@@ -63,6 +63,8 @@ def check_mask(name, mask, shape):
         if not np.issubdtype(m.dtype, np.number) or not np.all((m == 0) | (m == 1)):
             raise TypeError(f"{name} must hold booleans (True where observed), or only 0 and 1; got dtype {m.dtype}")
         m = m != 0
+    if m.size and not m.any():
+        raise ValueError(f"{name} marks nothing as observed (every entry is False): there is no data to use")
     try:
         return np.broadcast_to(m, shape)
     except ValueError:

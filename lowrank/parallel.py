@@ -146,6 +146,7 @@ class _Outcome(NamedTuple):
     seconds: float
     noise_basis: Optional[np.ndarray]
     error: Optional[tuple]
+    provenance: Optional[dict] = None
 
 
 def _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
@@ -164,7 +165,8 @@ def _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
         return _Outcome(index, opts, getattr(exc, "best_params", None), getattr(exc, "history", None),
                         time.perf_counter() - start, None if model is None else model.noise_basis,
                         (type(exc).__name__, str(exc)))
-    return _Outcome(index, opts, model.params, model.history_, time.perf_counter() - start, model.noise_basis, None)
+    return _Outcome(index, opts, model.params, model.history_, time.perf_counter() - start, model.noise_basis, None,
+                    getattr(model, "provenance_", None))
 
 
 def _row(index, setting, seed, overrides, out: _Outcome):
@@ -187,10 +189,8 @@ _FIT_LOCK = threading.Lock()      # one fit at a time per process on Dask worker
 
 def _model_keys():
     """Names a setting may override in the model specification (``LowRankRNN`` arguments but ``seed``)."""
-    import inspect
-
-    from .rnn import LowRankRNN
-    return [k for k in inspect.signature(LowRankRNN.__init__).parameters if k not in ("self", "seed")]
+    from .options import model_names
+    return list(model_names()) + ["n_obs", "n_inputs", "noise_basis", "encoder"]
 
 
 def _split_setting(setting, model_kwargs, fit_kwargs):
@@ -418,7 +418,10 @@ def _model_of(o, seed):
     from .rnn import LowRankRNN
     if o.params is None:
         return None
-    return LowRankRNN.from_params(o.params, ModelOptions.from_dict(o.options), seed=seed, noise_basis=o.noise_basis)
+    model = LowRankRNN.from_params(o.params, ModelOptions.from_dict(o.options), seed=seed, noise_basis=o.noise_basis)
+    if o.provenance is not None:
+        model.provenance_ = o.provenance           # saved with the model: lowrank info shows it
+    return model
 
 
 def _collect(jobs, settings, out):

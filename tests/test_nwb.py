@@ -188,13 +188,22 @@ def test_cli_fits_an_nwb_file(nwb_file, tmp_path, capsys):
     assert out.exists() and "fitted LowRankRNN(n_units=3" in capsys.readouterr().out
 
 
+def test_cli_fit_many_reads_an_nwb_file(nwb_file, tmp_path, capsys):
+    from lowrank.cli import main
+    args = ["fit-many", nwb_file, "--bin-size", "0.1", "--likelihood", "poisson", "--readout", "units", "--rank",
+            "1", "--window", "0", "--n-iter", "2", "--batch-size", "3", "--seeds", "1", "--jobs", "1", "--quiet",
+            "--out", str(tmp_path / "runs")]
+    assert main(args) == 0, capsys.readouterr().err
+    assert (tmp_path / "runs" / "best.npz").exists()
+
+
 @pytest.mark.parametrize("argv, match", [
-    (["fit", "{nwb}", "--likelihood", "poisson"], "--bin-size is required for .nwb files"),
-    (["fit", "{npy}", "--bin-size", "0.1"], "--bin-size applies to .nwb files"),
+    (["fit", "{nwb}", "--likelihood", "poisson"], r"--bin-size\) is required for .nwb files"),
+    (["fit", "{npy}", "--bin-size", "0.1"], r"--bin-size\) applies to .nwb files"),
     (["fit", "--bin-size", "0.1"], "--bin-size needs a data file"),
     (["fit", "{nwb}", "--bin-size", "0"], "argument --bin-size: must be a finite number > 0"),
     (["fit", "{nwb}", "--bin-size", "5", "--likelihood", "poisson"], "trial 0 .* shorter than one bin"),
-    (["evaluate", "{model}", "{nwb}"], "--bin-size is required for .nwb files"),
+    (["evaluate", "{model}", "{nwb}"], r"--bin-size\) is required for .nwb files"),
 ])
 def test_cli_bin_size_is_required_for_nwb_and_refused_otherwise(argv, match, nwb_file, tmp_path, capsys):
     from lowrank import LowRankRNN

@@ -11,7 +11,7 @@ from scipy.ndimage import gaussian_filter1d
 
 import lowrank
 from lowrank import teachers
-from lowrank.cli import DEMO
+from lowrank.cli.fit import DEMO
 from lowrank.recovery import compare_to_teacher
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -23,7 +23,7 @@ def test_gaussian_oscillator_recovery():
     y = teacher.dataset(seed=0).y
     y_train, y_test = y[:DEMO["n_train"]], y[DEMO["n_train"]:]
     student = lowrank.LowRankRNN(20, 2, 20, activation="relu", readout="units", seed=1)
-    student.fit(y_train, window=None, n_iter=DEMO["iters"], lr=DEMO["lr"], lr_end=DEMO["lr_end"],
+    student.fit(y_train, window=None, n_iter=DEMO["n_iter"], lr=DEMO["lr"], lr_end=DEMO["lr_end"],
                 n_particles=10, verbose=0, seed=0)
     rec = compare_to_teacher(student, teacher, y_test, n_particles=10, seed=0)
     assert rec.frequency_error <= 0.05, rec.summary()

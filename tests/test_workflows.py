@@ -27,16 +27,15 @@ def test_fit_recording_takes_arrays_and_matches_the_library(y, tmp_path):
 
 def test_a_failed_fit_is_saved_and_reraised(y, tmp_path, monkeypatch):
     def diverge(model, y, inputs=None, **kw):
-        exc = FloatingPointError("non-finite gradient at iteration 2")
-        exc.iteration, exc.best_params = 2, model.params._replace(b=np.full(3, 7.0))
-        raise exc
+        raise lowrank.FitError("non-finite gradient at iteration 2", iteration=2,
+                               best_params=model.params._replace(b=np.full(3, 7.0)))
 
     monkeypatch.setattr(lowrank.training, "fit", diverge)
     out = tmp_path / "m.npz"
-    with pytest.raises(FloatingPointError) as info:
+    with pytest.raises(lowrank.FitError) as info:
         workflows.fit_recording(y, rank=2, n_units=10, out=out, verbose=0)
     exc = info.value
-    assert (exc.saved_to, exc.saved_what, exc.saved_best, exc.fit_iterations) == (str(out), "best", True, 2)
+    assert (exc.saved_to, exc.saved_what, exc.saved_best, exc.iteration) == (str(out), "best", True, 2)
     np.testing.assert_array_equal(lowrank.LowRankRNN.load(out).params.b, np.full(3, 7.0))
 
 

@@ -8,8 +8,9 @@ it to the training loop (:mod:`.trainer`), which reports on stderr
 :mod:`.checkpoint`). :mod:`.optim` holds Adam and RAdam, :mod:`.history` what
 a fit records and returns.
 """
+from .errors import FitError
 from .fit import fit
 from .history import FitResult, History
 from .optim import Adam, RAdam
 
-__all__ = ["fit", "FitResult", "History", "Adam", "RAdam"]
+__all__ = ["fit", "FitError", "FitResult", "History", "Adam", "RAdam"]

@@ -52,8 +52,9 @@ non-finite (or a leak saturated at 1, a scale underflowed to 0), and
 degenerate SMC (``lowrank.smc.SMCDegeneracyError``, every particle dead)
 are never kept: the iteration is rolled back. With ``on_nonfinite="stop"``
 the fit then ends like an interruption, with ``stop_reason="nonfinite"``.
-With ``on_nonfinite="raise"`` (the default) the ``FloatingPointError`` (or
-``SMCDegeneracyError``) propagates, ``model.params`` holds the parameters
+With ``on_nonfinite="raise"`` (the default) the fit raises
+:class:`~lowrank.FitError` (a ``FloatingPointError``; the ``FloatingPointError`` or
+``SMCDegeneracyError`` is its ``cause``), ``model.params`` holds the parameters
 from before the failed iteration, no checkpoint is written at that point
 (an earlier one stays as it was: checkpoints are never written with
 non-finite parameters), and the exception carries
@@ -113,13 +114,8 @@ __all__ = ["fit", "FitResult", "History"]
 _fingerprint = fingerprint          # the name older tests and scripts import
 
 
-def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, heldout=None,
-        n_particles=10, proposal=None, resample="systematic", ess_threshold=None,
-        batch_size=10, window=50, drop_last=False, augment_noise=None, n_iter=None, n_epochs=None,
-        batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None, encoder_lr=None, betas=(0.9, 0.999),
-        adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None, restore_best=False, on_nonfinite="raise",
-        callback=None, verbose=1, seed=None, checkpoint=None, checkpoint_every=None, resume=None,
-        device="cpu") -> FitResult:
+def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callback=None, verbose=1, seed=None,
+        checkpoint=None, resume=None, device="cpu", **settings) -> FitResult:
     """Fit a low-rank RNN to data by stochastic gradient ascent on the SMC ELBO.
 
     Parameters
@@ -206,21 +202,16 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, heldou
     ------
     ValueError, TypeError
         Bad data or settings, before any compute.
-    FloatingPointError
+    FitError
         (``on_nonfinite="raise"``) A non-finite ELBO, gradient or updated parameter, or
-        ``lowrank.smc.SMCDegeneracyError`` (a subclass). ``model.params`` keeps the parameters
+        ``lowrank.smc.SMCDegeneracyError`` (its ``cause``). ``model.params`` keeps the parameters
         from before the failed iteration; the exception carries ``iteration``, ``history`` and
         ``best_params`` (see "Stopping early" above).
     """
     opts, theta0, basis = _check_model(model)
-    s = check_settings(
-        opts, n_particles=n_particles, proposal=_default_proposal(opts, proposal, mask), resample=resample,
-        ess_threshold=ess_threshold, batch_size=batch_size, window=window, drop_last=drop_last, augment_noise=augment_noise, n_iter=n_iter,
-        n_epochs=n_epochs, batches_per_epoch=batches_per_epoch, optimizer=optimizer, lr=lr, lr_end=lr_end,
-        encoder_lr=encoder_lr, betas=betas, adam_eps=adam_eps, clip_grad_norm=clip_grad_norm, eval_every=eval_every,
-        eval_particles=eval_particles, heldout=heldout, restore_best=restore_best, on_nonfinite=on_nonfinite,
-        checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-    _check_sources(callback, heldout, y_val, inputs_val, device)
+    s = check_settings(opts, checkpoint=checkpoint,
+                       **dict(settings, proposal=_default_proposal(opts, settings.get("proposal"), mask)))
+    _check_sources(callback, settings.get("heldout"), y_val, inputs_val, device)
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
     loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val),
                                   mask, device)

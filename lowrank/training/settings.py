@@ -14,15 +14,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from .._checks import check_bool, check_choice, check_float, check_positive_float, check_positive_int
 from ..inference.elbo import check_choices
 from ..model.options import ModelOptions
 from ..model.params import flat_slices, n_params
-from .optim import OPTIMIZERS
+from ..options import ON_NONFINITE, fit_names, option
 
 __all__ = ["FitSettings", "check_settings", "check_augment_noise", "ON_NONFINITE"]
 
-ON_NONFINITE = ("raise", "stop")
 # Settings that change the trajectory of a fit; resuming with other values warns.
 TRAJECTORY = ("n_particles", "proposal", "resample", "ess_threshold", "batch_size", "window", "drop_last",
               "n_iter", "optimizer", "lr", "lr_end", "encoder_lr", "betas", "adam_eps", "clip_grad_norm", "eval_every",
@@ -97,50 +95,31 @@ class FitSettings(NamedTuple):
         return scale
 
 
-def check_settings(opts: ModelOptions, *, n_particles=10, proposal=None, resample="systematic",
-                   ess_threshold=None, batch_size=10, window=50, drop_last=False, augment_noise=None,
-                   n_iter=None, n_epochs=None, batches_per_epoch=None, optimizer="adam", lr=1e-3, lr_end=None,
-                   encoder_lr=None, betas=(0.9, 0.999), adam_eps=1e-8, clip_grad_norm=None, eval_every=50, eval_particles=None,
-                   heldout=None, restore_best=False, on_nonfinite="raise", checkpoint=None,
-                   checkpoint_every=None) -> FitSettings:
-    """Validate ``fit``'s settings for a model with options ``opts`` (nothing is computed)."""
-    n_particles = check_positive_int("n_particles", n_particles)
-    eval_particles = check_positive_int("eval_particles", eval_particles, allow_none=True) or n_particles
-    proposal = opts.default_proposal if proposal is None else proposal
-    check_choices(opts, proposal, resample, ess_threshold, n_particles)
-    lr = check_positive_float("lr", lr)
-    lr_end = check_positive_float("lr_end", lr_end, allow_none=True)
-    encoder_lr = check_positive_float("encoder_lr", encoder_lr, allow_none=True)
-    checkpoint_every = check_positive_int("checkpoint_every", checkpoint_every, allow_none=True)
-    if checkpoint_every is not None and checkpoint is None:
+def check_settings(opts: ModelOptions, *, checkpoint=None, **settings) -> FitSettings:
+    """Validate ``fit``'s settings for a model with options ``opts`` (nothing is computed).
+
+    ``settings`` are the ``fit`` settings of the option table (:func:`lowrank.options.fit_names`);
+    each is checked by its row, the ones not given take the table's defaults.
+    """
+    unknown = sorted(set(settings) - set(fit_names()))
+    if unknown:
+        raise TypeError(f"unknown fit setting {unknown[0]!r}; the settings are: {', '.join(sorted(fit_names()))}")
+    v = {}
+    for name in fit_names():
+        o = option(name, "fit")
+        value = settings.get(name, o.default)
+        v[name] = check_augment_noise(value, opts) if name == "augment_noise" else o.check(value)
+    v["proposal"] = opts.default_proposal if v["proposal"] is None else v["proposal"]
+    check_choices(opts, v["proposal"], v["resample"], v["ess_threshold"], v["n_particles"])
+    if len(v["betas"]) != 2:
+        raise ValueError(f"betas must be a pair of numbers (beta1, beta2); got {settings.get('betas')!r}")
+    if v["checkpoint_every"] is not None and checkpoint is None:
         raise ValueError("checkpoint_every needs checkpoint=path")
-    if n_iter is not None and n_epochs is not None:
+    if v["n_iter"] is not None and v["n_epochs"] is not None:
         raise ValueError("give n_iter or n_epochs, not both")
-    return FitSettings(
-        n_particles=n_particles, proposal=proposal, resample=resample, ess_threshold=ess_threshold,
-        batch_size=check_positive_int("batch_size", batch_size),
-        window=check_positive_int("window", window, allow_none=True),
-        drop_last=check_bool("drop_last", drop_last), augment_noise=check_augment_noise(augment_noise, opts),
-        n_iter=check_positive_int("n_iter", n_iter, allow_none=True),
-        n_epochs=check_positive_int("n_epochs", n_epochs, allow_none=True),
-        batches_per_epoch=check_positive_int("batches_per_epoch", batches_per_epoch, allow_none=True),
-        optimizer=check_choice("optimizer", optimizer, tuple(OPTIMIZERS)), lr=lr,
-        lr_end=lr if lr_end is None else lr_end, encoder_lr=encoder_lr,
-        betas=_check_betas(betas),
-        adam_eps=check_positive_float("adam_eps", adam_eps),
-        clip_grad_norm=check_positive_float("clip_grad_norm", clip_grad_norm, allow_none=True),
-        eval_every=check_positive_int("eval_every", eval_every), eval_particles=eval_particles,
-        heldout=check_float("heldout", heldout, low=0.0, high=1.0, low_open=True, high_open=True, allow_none=True),
-        restore_best=check_bool("restore_best", restore_best),
-        on_nonfinite=check_choice("on_nonfinite", on_nonfinite, ON_NONFINITE),
-        checkpoint=checkpoint, checkpoint_every=checkpoint_every)
-
-
-def _check_betas(betas):
-    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise TypeError(f"betas must be a pair of numbers (beta1, beta2); got {betas!r}")
-    b1, b2 = (check_float(f"betas[{k}]", b, low=0.0, high=1.0, high_open=True) for k, b in enumerate(betas))
-    return (b1, b2)
+    v["eval_particles"] = v["eval_particles"] or v["n_particles"]
+    v["lr_end"] = v["lr"] if v["lr_end"] is None else v["lr_end"]
+    return FitSettings(checkpoint=checkpoint, **v)
 
 
 def check_augment_noise(value, opts):

@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from .errors import FitError
 from .history import FitResult, HistoryBuffer
 from .optim import make_optimizer
 from .progress import Progress
@@ -275,7 +276,7 @@ class Trainer:
             except FloatingPointError as exc:
                 self.rollback()
                 if self.settings.on_nonfinite == "raise":
-                    raise self._annotate(exc, i)
+                    raise self._annotate(exc, i) from exc
                 self.failure = exc
                 return "nonfinite"
             if self.publish(i, value, gnorm, callback):
@@ -283,14 +284,12 @@ class Trainer:
         return "completed"
 
     def _annotate(self, exc, i):
-        """``exc`` with ``iteration``, ``history`` and ``best_params`` (see ``fit``'s Raises)."""
+        """A :class:`~.errors.FitError` for ``exc`` at iteration ``i`` (see ``fit``'s Raises)."""
         final = self.final_evaluation()
-        exc.iteration = i
-        exc.history = self.hist.freeze(self.done, final, "nonfinite")
-        exc.best_params = self.best_params()
-        exc.add_note(f"lowrank.fit: at iteration {i}; the model keeps the parameters from before it "
-                     f"(the exception's best_params holds the best so far)")
-        return exc
+        return FitError(f"{exc} (lowrank.fit: at iteration {i}; the model keeps the parameters from before it, "
+                        f"the exception's best_params the best so far)", iteration=i,
+                        history=self.hist.freeze(self.done, final, "nonfinite"), best_params=self.best_params(),
+                        cause=exc)
 
     # ---- the end -----------------------------------------------------------------------------
     def final_evaluation(self):
