@@ -37,21 +37,19 @@ class Codes(NamedTuple):
     Fields
     ------
     activation : int
-        ``lowrank.model.options.ACTIVATION_CODE``: 0 identity, 1 relu,
-        2 clipped_relu, 3 tanh.
+        ``ACT_*`` of :mod:`lowrank.model.codes` (identity, relu, clipped_relu, tanh).
     readout : int
-        0 latent, 1 units.
+        ``READOUT_LATENT`` or ``READOUT_UNITS``.
     from_rates : int
         1 when the units read-out is of rates, 0 of currents (or latent).
     likelihood : int
-        0 Gaussian, 1 Poisson.
+        ``LIK_GAUSSIAN`` or ``LIK_POISSON``.
     link : int
-        Poisson link: 0 softplus, 1 exp.
+        Poisson link: ``LINK_SOFTPLUS`` or ``LINK_EXP``.
     proposal : int
-        0 bootstrap, 1 optimal.
+        ``PROPOSAL_BOOTSTRAP``, ``PROPOSAL_OPTIMAL`` or ``PROPOSAL_ENCODER``.
     resampling : int
-        ``lowrank.kernels.resampling.RESAMPLE_CODE``: 0 none, 1 systematic,
-        2 stratified, 3 multinomial.
+        ``RESAMPLE_*``: none, systematic, stratified, multinomial.
     filter_inputs : int
         1 when the fed inputs ``v`` are the leak-filtered raw inputs ``u``.
     tau : float
