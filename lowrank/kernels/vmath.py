@@ -7,7 +7,8 @@ only (no calls; every branch is a select of values already computed), so a
 loop over the D channels compiles to packed SIMD code (bench/vmath.py).
 
 Scalar functions (``*_s``, ``softplus_parts``, ``poisson_channel``: for use
-inside other kernels, always inlined) and element-wise array kernels (``*_v``):
+inside other kernels, always inlined); their element-wise array forms (``*_v``),
+which only the tests and bench/vmath.py call, live in tests/reference/vmath_arrays.py:
 
 - ``exp_s``: ``x = k ln2 + r``, ``|r| <= ln2/2`` (Cody-Waite, ``k`` rounded by
   the 1.5·2^52 shifter, read back from the bits), ``e^r`` by its Taylor
@@ -346,58 +347,6 @@ def sigmoid_s(x):
 def softplus_s(x):
     """``log(1 + e^x)`` for a float64 ``x`` (the parts not needed are compiled away)."""
     return softplus_parts(x)[0]
-
-
-# ---------------------------------------------------------------- element-wise array kernels
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def exp_v(x, out):
-    """``out[i] = e^x[i]``. ``x``, ``out``: (n,) float64 (may be the same array)."""
-    for i in range(x.shape[0]):
-        out[i] = exp_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def log_v(x, out):
-    """``out[i] = log(x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = log_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def log1p_v(x, out):
-    """``out[i] = log(1 + x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = log1p_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def softplus_v(x, out):
-    """``out[i] = log(1 + e^x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = softplus_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def log_softplus_v(x, out):
-    """``out[i] = log softplus(x[i])`` (finite for finite ``x``). ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = softplus_parts(x[i])[1]
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def sigmoid_v(x, out):
-    """``out[i] = 1 / (1 + e^-x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = sigmoid_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def dlog_softplus_v(x, out):
-    """``out[i] = sigmoid(x[i]) / softplus(x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = softplus_parts(x[i])[3]
 
 
 # ---------------------------------------------------------------- Poisson likelihood
