@@ -365,7 +365,7 @@ def evaluate_recording(model, data, *, smooth_hann=None, burn_in=0.25, context=5
     initial-state distribution); see :func:`lowrank.evaluate`. An ``.nwb``
     file is binned at ``bin_size`` seconds as one continuous recording.
     """
-    from .evaluation import evaluate
+    from .analysis.evaluation import evaluate
     outs = check_outputs({"plot": plot}, {"model": model, "data": data}, force=force)
     if "plot" in outs:
         _plot_format(outs["plot"])
@@ -576,7 +576,7 @@ def fit_demo(*, teacher=None, rank=None, n_units=None, activation=None, readout=
     the recovery report (None after an interruption).
     """
     from . import teachers
-    from .recovery import compare_to_teacher
+    from .analysis.recovery import compare_to_teacher
     from .rnn import LowRankRNN
     d = DEMO
     outs = _fit_outputs(out, checkpoint, resume, plot, None, force)

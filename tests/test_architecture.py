@@ -17,8 +17,7 @@ LAYERS = [
     ("kernels", ["lowrank.kernels"]),
     ("inference", ["lowrank.inference", "lowrank.fixed_points", "lowrank.io"]),
     ("training", ["lowrank.training"]),
-    ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.evaluation", "lowrank.cosmoothing",
-                  "lowrank.recovery",
+    ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.analysis",
                   "lowrank.parallel", "lowrank.plotting", "lowrank.workflows"]),
     ("cli", ["lowrank.cli", "lowrank.__main__", "lowrank"]),
 ]

@@ -12,7 +12,7 @@ from scipy.ndimage import gaussian_filter1d
 import lowrank
 from lowrank import teachers
 from lowrank.cli import DEMO
-from lowrank.recovery import compare_to_teacher
+from lowrank.analysis.recovery import compare_to_teacher
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
