@@ -820,8 +820,8 @@ def fit_many_recording(data, *, seeds=20, base_seed=0, settings=None, jobs=-1, s
     import json
     import warnings
 
-    from .parallel import _child_seeds, fit_many
-    from .rnn import LowRankRNN
+    from .rnn import LowRankRNN, fit_many
+    from .training.parallel import _child_seeds
     check_int("seeds", seeds, 1)
     rank = check_int("rank", rank, 1)
     force = check_bool("force", force)

@@ -18,7 +18,7 @@ LAYERS = [
     ("inference", ["lowrank.inference", "lowrank.fixed_points", "lowrank.io"]),
     ("training", ["lowrank.training"]),
     ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.analysis",
-                  "lowrank.parallel", "lowrank.plotting", "lowrank.workflows"]),
+                  "lowrank.plotting", "lowrank.workflows"]),
     ("cli", ["lowrank.cli", "lowrank.__main__", "lowrank"]),
 ]
 
