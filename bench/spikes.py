@@ -54,7 +54,7 @@ import numba  # noqa: E402
 import lowrank  # noqa: E402
 from lowrank._files import atomic_write  # noqa: E402
 from lowrank.metrics import compare_spike_statistics  # noqa: E402
-from lowrank.recovery import dominant_frequency  # noqa: E402
+from lowrank.analysis.recovery import dominant_frequency  # noqa: E402
 
 DATA = os.path.abspath(os.path.join(HERE, "..", "..", "shared", "data", "spikes", "oscillator_poisson.npz"))
 N_TRAIN = 320

@@ -10,7 +10,8 @@ For each function and array size ``n`` the per-call time is the median over
 ``--samples`` samples, each the mean of a loop of calls *inside* Numba (so a
 call at n = 40 is not dwarfed by Python's ~200 ns dispatch), for
 
-- ``vmath``:  the kernel of :mod:`lowrank.kernels.vmath`;
+- ``vmath``:  the kernel of :mod:`lowrank.kernels.vmath` (its element-wise forms:
+  tests/reference/vmath_arrays.py);
 - ``scalar``: the same loop written with ``math.exp``/``math.log``/``math.log1p``
   (libm calls, one element at a time), ``fastmath=FASTMATH`` like the
   library's kernels; for the Poisson likelihoods the libm code the SMC
@@ -37,6 +38,7 @@ import time
 
 os.environ.setdefault("LOWRANK_NUMBA_CACHE", "0")
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "tests")))
 
 import llvmlite  # noqa: E402
 import llvmlite.binding as llvm  # noqa: E402
@@ -46,6 +48,7 @@ import scipy.special  # noqa: E402
 
 from lowrank.config import CACHE, FASTMATH  # noqa: E402
 from lowrank.kernels import vmath  # noqa: E402
+from reference import vmath_arrays  # noqa: E402  (the element-wise kernels, tests/reference)
 
 # ---------------------------------------------------------------- scalar libm baselines
 
@@ -156,13 +159,14 @@ def _softplus_np(x):
 
 ELEMENTWISE = {
     # name: (vmath kernel, scalar kernel, numpy, input range)
-    "exp": (vmath.exp_v, exp_scalar, np.exp, (-20.0, 20.0)),
-    "log": (vmath.log_v, log_scalar, np.log, (1e-3, 1e3)),
-    "log1p": (vmath.log1p_v, log1p_scalar, np.log1p, (0.0, 1.0)),
-    "softplus": (vmath.softplus_v, softplus_scalar, _softplus_np, (-20.0, 20.0)),
-    "log_softplus": (vmath.log_softplus_v, log_softplus_scalar, lambda x: np.log(_softplus_np(x)), (-20.0, 20.0)),
-    "sigmoid": (vmath.sigmoid_v, sigmoid_scalar, scipy.special.expit, (-20.0, 20.0)),
-    "dlog_softplus": (vmath.dlog_softplus_v, dlog_softplus_scalar,
+    "exp": (vmath_arrays.exp_v, exp_scalar, np.exp, (-20.0, 20.0)),
+    "log": (vmath_arrays.log_v, log_scalar, np.log, (1e-3, 1e3)),
+    "log1p": (vmath_arrays.log1p_v, log1p_scalar, np.log1p, (0.0, 1.0)),
+    "softplus": (vmath_arrays.softplus_v, softplus_scalar, _softplus_np, (-20.0, 20.0)),
+    "log_softplus": (vmath_arrays.log_softplus_v, log_softplus_scalar, lambda x: np.log(_softplus_np(x)),
+                     (-20.0, 20.0)),
+    "sigmoid": (vmath_arrays.sigmoid_v, sigmoid_scalar, scipy.special.expit, (-20.0, 20.0)),
+    "dlog_softplus": (vmath_arrays.dlog_softplus_v, dlog_softplus_scalar,
                       lambda x: scipy.special.expit(x) / _softplus_np(x), (-20.0, 20.0)),
 }
 

@@ -21,11 +21,9 @@ Public surface::
 from ._version import __version__
 from .model import ModelOptions, Params
 from .model.encoder import EncoderOptions
-from .rnn import LowRankRNN, Sample
+from .rnn import LowRankRNN, Sample, fit_many
 from .model.noise_basis import residual_noise_basis
 from . import data, fixed_points, metrics, plotting, smc, teachers
-from .evaluation import evaluate
-from .cosmoothing import co_smoothing
+from .analysis import co_smoothing, evaluate
 from .metrics.decoding import decode
-from .parallel import fit_many
 from .training import FitError, fit

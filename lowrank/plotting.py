@@ -138,7 +138,7 @@ def plot_evaluation(evaluation, channels=None, n_steps=1000, fig=None):
         directions (the state space that ``D_stsp`` compares, in two of its
         dimensions).
     """
-    from .evaluation import Evaluation
+    from .analysis.evaluation import Evaluation
     if not isinstance(evaluation, Evaluation):
         raise TypeError(f"evaluation must be the result of lowrank.evaluate; got {type(evaluation).__name__}")
     real, gen = np.asarray(evaluation.reference), np.asarray(evaluation.generated)

@@ -1,4 +1,4 @@
-"""The estimator users meet: :class:`LowRankRNN`."""
+"""The estimator users meet: :class:`LowRankRNN`, and :func:`fit_many` of many of them."""
 from __future__ import annotations
 
 from typing import NamedTuple, Optional
@@ -13,6 +13,8 @@ from .model.encoder import init_encoder
 from .model.noise_basis import check_noise_basis, from_noise_coords
 from .model.options import ModelOptions
 from .model.params import Params, check_params, init_params, n_params
+from .training import parallel as _parallel
+from .training.parallel import FitManyResult
 
 
 class Sample(NamedTuple):
@@ -381,3 +383,63 @@ def _cut_mask(mask, keep, n_obs):
         m = np.asarray(m)
         return m[..., keep] if m.ndim and m.shape[-1] == n_obs else m
     return [one(m) for m in mask] if isinstance(mask, (list, tuple)) else one(mask)
+
+
+def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None, n_jobs=-1,
+             threads_per_job=None, backend="loky", client=None, on_result=None, verbose=0, device="cpu",
+             **fit_kwargs) -> FitManyResult:
+    """Run independent fits in parallel.
+
+    Parameters
+    ----------
+    model_spec : dict or LowRankRNN
+        Arguments of :class:`~lowrank.LowRankRNN` (its ``seed`` is replaced by
+        each fit's child seed), or a model whose options (and
+        ``noise_basis``) are copied.
+    y : ndarray
+        Data, as for ``LowRankRNN.fit``: (n_trials, T, D) or (T, D).
+    inputs : ndarray, optional
+    seeds : int or list of int, default 5
+        A count (child seeds spawned from ``base_seed``) or explicit seeds.
+        Each seed initialises the model and drives its fit.
+    base_seed : int
+    settings : list of dict, optional
+        Overrides, e.g. ``[{"lr": 1e-3}, {"lr": 3e-3, "rank": 3}]``: keys that
+        are ``LowRankRNN`` arguments (``rank``, ``n_units``, ``activation``,
+        ...) override ``model_spec``, the others ``fit_kwargs``. Every setting
+        is run with every seed.
+    n_jobs : int, default -1
+        joblib workers (-1: one per core). Not used with ``backend="dask"``,
+        where the cluster's workers decide how many fits run at once.
+    threads_per_job : int, optional
+        Numba threads of each fit; default ``max(1, cores // workers)`` with
+        joblib, the worker's ``nthreads`` with Dask.
+    backend : str, default "loky"
+        A joblib backend, or ``"dask"``: run on a ``dask.distributed`` cluster
+        (see :mod:`lowrank.training.parallel` for threads and faults).
+    client : distributed.Client or str, optional
+        With ``backend="dask"``: the client, or a scheduler address
+        (``"tcp://host:8786"``; a client is opened and closed by this call).
+        Default: the current client (``distributed.get_client()``).
+    on_result : callable, optional
+        ``on_result(index, row, model, history)`` is called in this process as
+        each fit finishes (in completion order; ``row`` as in the table,
+        ``model`` and ``history`` None for a fit without them), e.g. to write
+        each model to disk as soon as it exists.
+    verbose : int
+        joblib's verbosity.
+    device : {"cpu", "cuda"}, default "cpu"
+        ``"cuda"``: train every fit in lockstep on the GPU, one launch per
+        step for all fits that share a configuration (:mod:`lowrank.training.parallel`);
+        ``n_jobs``, ``threads_per_job``, ``backend`` and ``client`` do not
+        apply. The results equal the CPU's to floating-point rounding.
+    **fit_kwargs
+        Passed to ``LowRankRNN.fit`` (``verbose`` is forced to 0 in workers).
+
+    Returns
+    -------
+    FitManyResult
+    """
+    return _parallel.fit_many(LowRankRNN, model_spec, y, inputs, seeds=seeds, base_seed=base_seed, settings=settings,
+                              n_jobs=n_jobs, threads_per_job=threads_per_job, backend=backend, client=client,
+                              on_result=on_result, verbose=verbose, device=device, **fit_kwargs)

@@ -27,11 +27,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than ~20 s; deselect with -m 'not slow'")
 
 
-def smc_module_or_skip():
-    """``lowrank.smc`` if it imports; a pytest skip (with the reason) otherwise."""
-    return pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
-
-
 @pytest.fixture
 def make_model():
     """Factory fixture: ``make_model(opts, seed) -> Params``."""
@@ -46,8 +41,10 @@ def make_inputs():
 
 @pytest.fixture
 def smc():
-    """The ``lowrank.smc`` module (skips while it does not exist)."""
-    return smc_module_or_skip()
+    """The ``lowrank.smc`` module. A failed import is an error of the tests that use it, never a
+    skip: the SMC kernels are the library's core, and a broken install must not pass quietly."""
+    import lowrank.smc
+    return lowrank.smc
 
 
 @pytest.fixture

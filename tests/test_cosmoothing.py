@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import lowrank
-from lowrank.cosmoothing import heldin_model
+from lowrank.analysis.cosmoothing import heldin_model
 from lowrank.metrics import bits_per_spike
 from lowrank.model import equations
 

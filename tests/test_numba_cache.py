@@ -31,3 +31,30 @@ def test_cache_dropped_only_when_a_source_changes(tmp_path):
     assert drop_stale_numba_cache(sources, caches, stamp)
     assert not (model_cache / "dynamics.sim-50.py311.1.nbc").exists()
     assert (model_cache / "rnn.other-3.py311.1.nbc").exists()
+
+
+def test_the_stamp_covers_every_source_a_kernel_imports():
+    # A kernel that imports a constant from outside lowrank/kernels/ (the option codes of
+    # lowrank/model/codes.py, say) has it frozen into its cached machine code: the stamp
+    # must hash that file too, or editing it would leave the cache stale.
+    import ast
+    import pathlib
+
+    import lowrank
+    from lowrank.kernels._cache import kernel_sources
+
+    root = pathlib.Path(lowrank.__file__).parent
+    covered = {pathlib.Path(p).resolve() for p in kernel_sources()}
+    missing = []
+    for path in sorted((root / "kernels").glob("*.py")):     # the disk-cached CPU kernels
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module:
+                base = path.parent
+                for _ in range(node.level - 1):
+                    base = base.parent
+                target = base.joinpath(*node.module.split("."))
+                src = target.with_suffix(".py") if target.with_suffix(".py").exists() else target / "__init__.py"
+                if src.resolve() not in covered:
+                    missing.append(f"{path.name} imports {node.module} ({src.relative_to(root)})")
+    assert missing == []
+    assert (root / "model" / "codes.py").resolve() in covered

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import lowrank  # noqa: E402
 from lowrank import metrics, plotting, teachers  # noqa: E402
-from lowrank.evaluation import Evaluation  # noqa: E402
+from lowrank.analysis.evaluation import Evaluation  # noqa: E402
 from lowrank.fixed_points import find_fixed_points  # noqa: E402
 
 

@@ -11,8 +11,8 @@ from scipy.ndimage import gaussian_filter1d
 
 import lowrank
 from lowrank import teachers
+from lowrank.analysis.recovery import compare_to_teacher
 from lowrank.cli.fit import DEMO
-from lowrank.recovery import compare_to_teacher
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -21,7 +21,7 @@ from lowrank.kernels import resampling as rs
 from lowrank.kernels import transition as tr
 from lowrank.kernels import vmath
 from lowrank.model import ModelOptions, equations, init_params
-from lowrank.model.options import ACTIVATION_CODE
+from lowrank.model.codes import ACTIVATION_CODE, RESAMPLE_CODE
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -56,7 +56,7 @@ def test_offspring_expectation(scheme):
     K, n = 7, 20000
     logW = _weights(K, 1)
     W = np.exp(logW)
-    counts = _draw_counts(rs.RESAMPLE_CODE[scheme], logW, n, 2)
+    counts = _draw_counts(RESAMPLE_CODE[scheme], logW, n, 2)
     assert np.all(counts.sum(axis=1) == K)
     # Multinomial variance bounds the other two schemes'.
     tol = 6 * np.sqrt(K * W * (1 - W) / n) + 1e-9
@@ -68,8 +68,8 @@ def test_systematic_and_stratified_spread():
     for seed in range(5):
         logW = _weights(K, 10 + seed)
         KW = K * np.exp(logW)
-        sysc = _draw_counts(rs.RESAMPLE_CODE["systematic"], logW, 2000, seed)
-        strc = _draw_counts(rs.RESAMPLE_CODE["stratified"], logW, 2000, seed)
+        sysc = _draw_counts(RESAMPLE_CODE["systematic"], logW, 2000, seed)
+        strc = _draw_counts(RESAMPLE_CODE["stratified"], logW, 2000, seed)
         assert np.all(np.abs(sysc - KW) < 1.0)
         assert np.all(np.abs(strc - KW) < 2.0)
 
@@ -84,7 +84,7 @@ def test_resample_matches_numpy_inverse_cdf(scheme):
     cw = np.empty(K)
     for _ in range(50):
         u = rng.random(K)
-        rs.resample(rs.RESAMPLE_CODE[scheme], logW, u, anc, cw)
+        rs.resample(RESAMPLE_CODE[scheme], logW, u, anc, cw)
         k = np.arange(K)
         p = {"systematic": (k + u[0]) / K, "stratified": (k + u) / K, "multinomial": u}[scheme]
         np.testing.assert_array_equal(anc, _inverse_cdf_numpy(W, p))
@@ -93,7 +93,7 @@ def test_resample_matches_numpy_inverse_cdf(scheme):
 def test_resample_none_is_identity():
     K = 6
     anc = np.full(K, -1, dtype=np.int64)
-    rs.resample(rs.RESAMPLE_CODE["none"], _weights(K, 0), np.random.default_rng(0).random(K), anc, np.empty(K))
+    rs.resample(RESAMPLE_CODE["none"], _weights(K, 0), np.random.default_rng(0).random(K), anc, np.empty(K))
     np.testing.assert_array_equal(anc, np.arange(K))
 
 

@@ -19,7 +19,7 @@ from lowrank.training.progress import Progress
 from lowrank.training.unflatten import Unflatten
 from lowrank.training.optim import Adam, RAdam, make_optimizer
 
-pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
+import lowrank.smc  # noqa: E402,F401  (a failed import fails these tests; it never skips them)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from lowrank.training import fit
 from lowrank.training.checkpoint import load_checkpoint, save_checkpoint
 from lowrank.training.progress import Progress
 
-pytest.importorskip("lowrank.smc", reason="lowrank.smc (the SMC kernels) is not importable yet")
+import lowrank.smc  # noqa: E402,F401  (a failed import fails these tests; it never skips them)
 
 KW = dict(window=15, batch_size=4, heldout=0.25, eval_every=3, seed=7, verbose=0, n_particles=5)
 # A learning rate that grows from harmless to divergent within ten updates.

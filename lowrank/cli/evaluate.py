@@ -34,7 +34,7 @@ def evaluate_recording(model, data, *, plot=None, force=False, **settings):
     recording with missing values (a ``mask``) is refused. ``settings``: ``smooth_hann``,
     ``burn_in``, ``context``, ``seed`` (see :func:`lowrank.evaluate`), ``bin_size``.
     """
-    from ..evaluation import evaluate
+    from ..analysis.evaluation import evaluate
     from .fit import _checked
     s = _checked(settings, "evaluate")
     outs = check_outputs({"plot": plot}, {"model": model, "data": data}, force=force)

@@ -228,7 +228,7 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     :func:`fit_recording` (the data options do not apply).
     """
     from .. import teachers
-    from ..recovery import compare_to_teacher
+    from ..analysis.recovery import compare_to_teacher
     from ..rnn import LowRankRNN
     s = _checked(settings, "fit")
     data_only = [option(k).flag for k in ("bin_size", "correlated_noise", "data_hann", "unsmooth_below",

@@ -165,7 +165,7 @@ def _override(base_model, setting):
 
 def _check_settings(plan, settings):
     """Every setting's model and fit checked before any fit runs."""
-    from ..parallel import _model_keys
+    from ..training.parallel import _model_keys
     keys = set(_model_keys())
     for i, st in enumerate(settings):
         try:
@@ -244,7 +244,7 @@ def fit_many_recording(data, *, out="runs", force=False, settings=None, verbose=
     -------
     FitManyOutcome
     """
-    from ..parallel import _child_seeds
+    from ..training.parallel import _child_seeds
     from .fit import _checked
     s = _checked(options, "fit-many")
     out = _check_not_an_output(data, out)
@@ -297,7 +297,7 @@ def _unknown(key):
 
 def _run(plan, overrides, child, rows, out, plan_id, backend, threads, progress):
     """Run the fits not in ``rows`` (grouped by the seeds they lack); True when one was interrupted."""
-    from ..parallel import fit_many
+    from ..rnn import fit_many
     groups = {}
     for k in range(len(overrides)):
         todo = tuple(c for c in child if (k, c) not in rows)

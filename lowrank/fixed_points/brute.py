@@ -17,6 +17,10 @@ MAX_BRUTE_UNITS = 20
 # 3^13 ≈ 1.6e6 patterns; beyond this brute force takes minutes to hours.
 MAX_BRUTE_PATTERNS = 3 ** 13
 _BATCH = 65536
+# The piece of clipped relu a unit of a slope pattern sits on (a digit of the pattern, in base 3):
+# 0 below both kinks, _MIDDLE between them, _TOP above both.
+_MIDDLE = 1
+_TOP = 2
 
 
 def brute_force_fixed_points(M, N, h, a, activation="relu", c=None, *, tol=1e-9, max_patterns=MAX_BRUTE_PATTERNS):
@@ -66,8 +70,8 @@ def brute_force_fixed_points(M, N, h, a, activation="relu", c=None, *, tol=1e-9,
             sA = np.zeros_like(sB)
         else:
             # the middle piece has s1 = 1, s2 = 0 when h ≥ 0 and s1 = 0, s2 = 1 when h < 0
-            sA = np.where(codes == 2, 1, np.where(codes == 1, (h >= 0)[None, :], 0)).astype(np.int8)
-            sB = np.where(codes == 2, 1, np.where(codes == 1, (h < 0)[None, :], 0)).astype(np.int8)
+            sA = np.where(codes == _TOP, 1, np.where(codes == _MIDDLE, (h >= 0)[None, :], 0)).astype(np.int8)
+            sB = np.where(codes == _TOP, 1, np.where(codes == _MIDDLE, (h < 0)[None, :], 0)).astype(np.int8)
         slope, offset, _ = _region_pieces(activation, h, sA, sB)
         B, rhs = _systems(M, N, h, a, c, slope, offset)
         sv = np.linalg.svd(B, compute_uv=False)

@@ -20,13 +20,18 @@ from .regions import _finalize
 # the membership-check order: results never depend on global random state.
 _GEOMETRY_SEED = 20240517
 
+# Which hyperplane of its unit a hyperplane is (the ``kind`` of :func:`_hyperplanes`): ``x + h = 0``
+# (the side recorded in ``sA``), or ``x = 0`` (in ``sB``).
+_PLANE_A = 0
+_PLANE_B = 1
+
 
 def _hyperplanes(M, N, h, c, activation):
     """Hyperplanes of the arrangement and their rank-one pieces.
 
     Returns W (H, R) unit normals, b (H,) offsets, Q (H, R, R), r (H, R),
-    r0 (R,), unit (H,) owning unit, kind (H,) 0 for ``x + h = 0``, 1 for
-    ``x = 0``, and the mask of units with a zero row in M (constant input).
+    r0 (R,), unit (H,) owning unit, kind (H,) ``_PLANE_A`` for ``x + h = 0``, ``_PLANE_B``
+    for ``x = 0``, and the mask of units with a zero row in M (constant input).
     """
     n_units, R = M.shape
     norms = np.linalg.norm(M, axis=1)
@@ -39,13 +44,13 @@ def _hyperplanes(M, N, h, c, activation):
         if activation == "clipped_relu":
             # x + h > 0: slope +1, constant h  →  rhs n_i (c − h + h)
             W_l.append(w); b_l.append(-c[i] / norms[i]); Q_l.append(outer[i]); r_l.append(N[i] * c[i])
-            unit_l.append(i); kind_l.append(0)
+            unit_l.append(i); kind_l.append(_PLANE_A)
             # x > 0: slope −1
             W_l.append(w); b_l.append((h[i] - c[i]) / norms[i]); Q_l.append(-outer[i])
-            r_l.append(-N[i] * (c[i] - h[i])); unit_l.append(i); kind_l.append(1)
+            r_l.append(-N[i] * (c[i] - h[i])); unit_l.append(i); kind_l.append(_PLANE_B)
         else:
             W_l.append(w); b_l.append((h[i] - c[i]) / norms[i]); Q_l.append(outer[i])
-            r_l.append(N[i] * (c[i] - h[i])); unit_l.append(i); kind_l.append(1)
+            r_l.append(N[i] * (c[i] - h[i])); unit_l.append(i); kind_l.append(_PLANE_B)
     H = len(W_l)
     W = np.array(W_l, dtype=np.float64).reshape(H, R)
     b = np.array(b_l, dtype=np.float64).reshape(H)
@@ -123,8 +128,8 @@ def _enumerate(M, N, h, a, c, activation, tol):
     singular = np.zeros(n, dtype=bool)
     for row, i in enumerate(order):
         sv = sides[i]
-        sA[row, unit[kind == 0]] = sv[kind == 0]
-        sB[row, unit[kind == 1]] = sv[kind == 1]
+        sA[row, unit[kind == _PLANE_A]] = sv[kind == _PLANE_A]
+        sB[row, unit[kind == _PLANE_B]] = sv[kind == _PLANE_B]
         singular[row] = kinds[i] == _kernels.KIND_SINGULAR
     n_regions = reg_d + reg_l
     return _finalize(M, N, h, a, c, activation, sA, sB, singular, tol, method="enumerate", exhaustive=True,

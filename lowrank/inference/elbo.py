@@ -26,11 +26,11 @@ import numpy as np
 
 from .._checks import check_choice, check_float, check_mask, check_positive_int
 from ..kernels.proposal import gram, setup
-from ..kernels.resampling import RESAMPLE_CODE
 from ..kernels.smc_args import (Codes, Draws, ModelArrays, ProposalArrays, Sequences, SMCInputs, grad_layout,
                                 records)
 from ..kernels.smc_backward import assemble, smc_backward
 from ..kernels.smc_forward import smc_forward
+from ..model.codes import PROPOSAL_CODE, PROPOSAL_ENCODER, PROPOSAL_OPTIMAL, RESAMPLE_CODE
 from ..model.equations import fed_inputs, initial_mean
 from .device import device_kernels
 from .draws import smc_draws
@@ -40,8 +40,6 @@ from .workspace import FRESH, thread_workspace
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
 from ..model.params import Params, check_params, grad_to_flat
-
-PROPOSAL_CODE = {"bootstrap": 0, "optimal": 1, "encoder": 2}
 
 
 class SMCDegeneracyError(FloatingPointError):
@@ -165,7 +163,7 @@ def _check_data(y, inputs, lengths, opts, mask=None):
 
 def _check_missing(opts, proposal, basis):
     """Missing values are fine with every proposal but the optimal one, and without a noise basis."""
-    if proposal == PROPOSAL_CODE["optimal"]:
+    if proposal == PROPOSAL_OPTIMAL:
         raise ValueError("proposal='optimal' needs every observation of a step; with missing values (mask=) "
                          "use proposal='bootstrap' or 'encoder'")
     if basis is not None:
@@ -176,8 +174,8 @@ def _check_missing(opts, proposal, basis):
 class Choices(NamedTuple):
     """The algorithm's options of a call of :func:`elbo`, checked."""
 
-    proposal: int      # PROPOSAL_CODE
-    resampling: int    # RESAMPLE_CODE
+    proposal: int      # lowrank.model.codes.PROPOSAL_*
+    resampling: int    # lowrank.model.codes.RESAMPLE_*
     tau: float         # ESS threshold, -1 to resample at every step
     n_particles: int
 
@@ -237,12 +235,12 @@ def _proposal_arrays(p, opts, inv_sigma, proposal, encoding):
     R, D = opts.rank, opts.n_obs
     P2, LP2, k2, Sinv2 = np.zeros((2, R, R)), np.zeros((2, R, R)), np.zeros(2), np.zeros((2, R, R))
     emu = eprec = np.zeros((0, 0, R))
-    if proposal == PROPOSAL_CODE["encoder"]:
+    if proposal == PROPOSAL_ENCODER:
         for reg, L in enumerate((p.L_0, p.L_z)):
             Li = np.linalg.inv(L)
             Sinv2[reg] = Li.T @ Li
         emu, eprec = np.ascontiguousarray(encoding.mu), np.ascontiguousarray(encoding.prec)
-    if proposal != PROPOSAL_CODE["optimal"]:
+    if proposal != PROPOSAL_OPTIMAL:
         return ProposalArrays(np.zeros((0, R)), np.zeros(0), np.zeros((R, R)), P2, LP2, k2, Sinv2, emu, eprec)
     B = p.W if opts.readout == "latent" else np.ascontiguousarray(p.gain[:, None] * p.m[:D])
     rinv = inv_sigma * inv_sigma
@@ -295,7 +293,7 @@ def backward_buffers(args, params, opts):
     """The backward pass's outputs, empty: the gradient layout, ``gbuf`` (S, layout.size), ``dsteps`` (S, T, 2R)."""
     S, T, _, R = args.draws.eps.shape
     lay = grad_layout(opts.n_units, R, opts.n_obs, opts.n_inputs, params.W_v.shape[1])
-    dsteps = np.zeros((S, T if args.codes.proposal == PROPOSAL_CODE["encoder"] else 0, 2 * R))
+    dsteps = np.zeros((S, T if args.codes.proposal == PROPOSAL_ENCODER else 0, 2 * R))
     return lay, np.empty((S, lay.size)), dsteps
 
 
@@ -468,7 +466,7 @@ def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposa
     S, T, _ = y.shape
     draws = _draws(draws, seed, S, T, choices.n_particles, opts.rank, alloc)
     encoding = None
-    if choices.proposal == PROPOSAL_CODE["encoder"]:
+    if choices.proposal == PROPOSAL_ENCODER:
         encoding = encode(params.enc, opts.encoder, encoder_input(y), lengths, opts.rank, alloc)
     args = pack(params, opts, y, u, lengths, choices, draws, encoding)
     return Call(args, params, opts, encoding, basis, bool(grad), bool(return_particles), alloc)

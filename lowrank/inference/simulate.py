@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.options import ACTIVATION_CODE
+from ..model.codes import ACTIVATION_CODE
 from .device import device_kernels
 
 

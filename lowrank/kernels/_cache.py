@@ -5,8 +5,9 @@ inline functions from sibling modules (``activations.phi`` into
 ``smc_forward``, say), so editing a callee would leave the callers' cached
 machine code stale and silently wrong. :func:`drop_stale_kernels` runs once,
 when :mod:`lowrank.kernels` is first imported and before any kernel is
-compiled or loaded: it hashes every source of this package and removes the
-cached kernels when the hash differs from the stamp of the last run.
+compiled or loaded: it hashes every source of this package (and the few
+sources outside it that kernels import, :data:`OUTSIDE_SOURCES`) and removes
+the cached kernels when the hash differs from the stamp of the last run.
 """
 import hashlib
 import os
@@ -52,13 +53,19 @@ def drop_stale_numba_cache(sources, caches, stamp):
     return True
 
 
+# The sources outside this folder that kernels read at compile time (Numba freezes their
+# module-level constants into the machine code), relative to the package root:
+# the fast-math flags, the option codes, the encoder's layout and leaky-ReLU slope.
+OUTSIDE_SOURCES = ("config.py", os.path.join("model", "codes.py"), os.path.join("model", "encoder.py"))
+
+
 def kernel_sources():
     """The files whose contents the compiled kernels depend on: this folder's sources and
-    ``config.py`` (the fast-math flags)."""
+    :data:`OUTSIDE_SOURCES` (``config.py``, ``model/codes.py``, ``model/encoder.py``)."""
     here = os.path.dirname(os.path.abspath(__file__))
     package = os.path.dirname(here)
     return ([os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")]
-            + [os.path.join(package, "config.py")])
+            + [os.path.join(package, f) for f in OUTSIDE_SOURCES])
 
 
 def sources_digest():

@@ -37,6 +37,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import ENC_GELU, PAD_CIRCULAR, PAD_REPLICATE, PAD_ZEROS
 from ..model.encoder import LEAKY_SLOPE, EncoderLayout
 
 # Below this fraction of non-zero inputs the first layer skips zeros (scatter form).
@@ -51,14 +52,14 @@ _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def source_index(mode, i, n):
     """Compiled twin of :func:`lowrank.model.encoder.source_index`; ``mode`` is the
-    ``PADDING_MODE_CODE`` (0 zeros, 1 reflect, 2 circular, 3 replicate)."""
+    ``lowrank.model.codes.PAD_*`` (zeros, reflect, circular, replicate)."""
     if 0 <= i < n:
         return i
-    if mode == 0:
+    if mode == PAD_ZEROS:
         return -1
-    if mode == 3:
+    if mode == PAD_REPLICATE:
         return 0 if i < 0 else n - 1
-    if mode == 2:
+    if mode == PAD_CIRCULAR:
         return i % n
     if n == 1:
         return 0
@@ -69,8 +70,8 @@ def source_index(mode, i, n):
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def activation(code, x):
-    """Exact GELU ``x Φ(x)`` (code 0) or leaky ReLU (code 1)."""
-    if code == 0:
+    """Exact GELU ``x Φ(x)`` (``ENC_GELU``) or leaky ReLU (``ENC_LEAKY_RELU``)."""
+    if code == ENC_GELU:
         return 0.5 * x * (1.0 + math.erf(x * _INV_SQRT2))
     return x if x > 0.0 else LEAKY_SLOPE * x
 
@@ -78,7 +79,7 @@ def activation(code, x):
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def activation_slope(code, x):
     """Derivative of :func:`activation`: ``Φ(x) + x φ(x)``, or 1 / ``LEAKY_SLOPE``."""
-    if code == 0:
+    if code == ENC_GELU:
         return 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT2PI * math.exp(-0.5 * x * x)
     return 1.0 if x > 0.0 else LEAKY_SLOPE
 

@@ -1,7 +1,8 @@
 """Read-out means, observation log-likelihoods and their adjoints.
 
-Codes: read-out 0 latent / 1 units (``from_rates`` 0 currents / 1 rates);
-likelihood 0 Gaussian / 1 Poisson; link 0 softplus / 1 exp.
+Codes (:mod:`lowrank.model.codes`): read-out ``READOUT_LATENT`` / ``READOUT_UNITS``
+(``from_rates`` 0 currents / 1 rates); likelihood ``LIK_GAUSSIAN`` / ``LIK_POISSON``;
+link ``LINK_SOFTPLUS`` / ``LINK_EXP``.
 
 Per step the caller precomputes the read-out offset ``off`` (D,):
 latent ``b + W_v v_t``; units ``W_u[:D] v_t`` (the input current of the
@@ -27,6 +28,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import ACT_CLIPPED_RELU, ACT_IDENTITY, ACT_RELU, ACT_TANH, LIK_GAUSSIAN, READOUT_LATENT
 from .activations import dphi_dh, dphi_dx, phi
 from .vmath import poisson_loglik_adjoint_block, poisson_loglik_block
 
@@ -56,7 +58,7 @@ def readout_offset(readout, b, Wv, Wu, v, off):
     """Per-step offset ``off`` (D,): latent ``b + W_v v``; units ``W_u[:D] v``."""
     D = off.shape[0]
     U = v.shape[0]
-    if readout == 0:
+    if readout == READOUT_LATENT:
         for d in range(D):
             s = b[d]
             for u in range(Wv.shape[1]):
@@ -74,7 +76,7 @@ def readout_offset(readout, b, Wv, Wu, v, off):
 def linear_residual(readout, y, off, gain, b, e):
     """``e = y - c`` for a linear-Gaussian read-out (``c = off`` latent, ``gain*off + b`` units)."""
     D = y.shape[0]
-    if readout == 0:
+    if readout == READOUT_LATENT:
         for d in range(D):
             e[d] = y[d] - off[d]
     else:
@@ -135,7 +137,7 @@ def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, E
     one code (see :func:`units_current_adjoint_block` for why).
     """
     D, K = ETA.shape
-    if readout == 0:
+    if readout == READOUT_LATENT:
         _lincomb_block(off, WT, ZT, ETA)
         return
     _lincomb_block(off, mDT, ZT, XC)
@@ -144,14 +146,14 @@ def readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, E
         if not from_rates:
             for k in range(K):
                 ETA[d, k] = gd * XC[d, k] + bd
-        elif act == 1:
-            _rates_row(1, d, XC, gd, bd, hd, ETA)
-        elif act == 2:
-            _rates_row(2, d, XC, gd, bd, hd, ETA)
-        elif act == 3:
-            _rates_row(3, d, XC, gd, bd, hd, ETA)
+        elif act == ACT_RELU:
+            _rates_row(ACT_RELU, d, XC, gd, bd, hd, ETA)
+        elif act == ACT_CLIPPED_RELU:
+            _rates_row(ACT_CLIPPED_RELU, d, XC, gd, bd, hd, ETA)
+        elif act == ACT_TANH:
+            _rates_row(ACT_TANH, d, XC, gd, bd, hd, ETA)
         else:
-            _rates_row(0, d, XC, gd, bd, hd, ETA)
+            _rates_row(ACT_IDENTITY, d, XC, gd, bd, hd, ETA)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -162,7 +164,7 @@ def loglik_block(lik, link, y, ETA, inv_sigma, gauss_const, bin_width, lgy, work
     (:func:`.vmath.poisson_loglik_block`), not overlapping ``ETA``; ``out`` (K,).
     A NaN in ``y`` is a missing value: its channel is left out of the likelihood.
     """
-    if lik != 0:
+    if lik != LIK_GAUSSIAN:
         poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out)
         return
     D, K = ETA.shape
@@ -191,7 +193,7 @@ def loglik_adjoint_block(lik, link, y, ETA, inv_sigma, bin_width, w, work, DETA,
     get zeros and add nothing (their derivative may not even be finite), and
     so do the channels of a missing value (NaN in ``y``).
     """
-    if lik != 0:
+    if lik != LIK_GAUSSIAN:
         poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA)
         return
     D, K = ETA.shape
@@ -276,14 +278,14 @@ def units_current_adjoint_block(from_rates, act, XC, hD, gain, DETA, dh, dgain, 
     for d in range(D):
         gn, hd = gain[d], hD[d]
         if from_rates:
-            if act == 1:
-                sb, sg, sh, so = _rates_adjoint_row(1, d, XC, DETA, gn, hd)
-            elif act == 2:
-                sb, sg, sh, so = _rates_adjoint_row(2, d, XC, DETA, gn, hd)
-            elif act == 3:
-                sb, sg, sh, so = _rates_adjoint_row(3, d, XC, DETA, gn, hd)
+            if act == ACT_RELU:
+                sb, sg, sh, so = _rates_adjoint_row(ACT_RELU, d, XC, DETA, gn, hd)
+            elif act == ACT_CLIPPED_RELU:
+                sb, sg, sh, so = _rates_adjoint_row(ACT_CLIPPED_RELU, d, XC, DETA, gn, hd)
+            elif act == ACT_TANH:
+                sb, sg, sh, so = _rates_adjoint_row(ACT_TANH, d, XC, DETA, gn, hd)
             else:
-                sb, sg, sh, so = _rates_adjoint_row(0, d, XC, DETA, gn, hd)
+                sb, sg, sh, so = _rates_adjoint_row(ACT_IDENTITY, d, XC, DETA, gn, hd)
             dh[d] += sh
         else:
             sb = sg = so = 0.0

@@ -21,9 +21,9 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import RESAMPLE_MULTINOMIAL, RESAMPLE_NONE, RESAMPLE_SYSTEMATIC
 from .vmath import exp_s
 
-RESAMPLE_CODE = {"none": 0, "systematic": 1, "stratified": 2, "multinomial": 3}
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -81,7 +81,7 @@ def resample(code, logW, unif, anc, cw):
     Parameters
     ----------
     code : int
-        Scheme code (``RESAMPLE_CODE``).
+        Scheme code (``lowrank.model.codes.RESAMPLE_*``).
     logW : (K,) float64
         Normalised log-weights.
     unif : (K,) float64
@@ -92,19 +92,19 @@ def resample(code, logW, unif, anc, cw):
         Workspace for the cumulative weights.
     """
     K = logW.shape[0]
-    if code == 0:
+    if code == RESAMPLE_NONE:
         for k in range(K):
             anc[k] = k
         return
     _cumulative(logW, cw)
-    if code == 3:
+    if code == RESAMPLE_MULTINOMIAL:
         for k in range(K):
             anc[k] = _inverse_cdf_one(cw, unif[k])
         return
     # Systematic and stratified points are increasing in k: one merge pass.
     j = 0
     for k in range(K):
-        u = unif[0] if code == 1 else unif[k]
+        u = unif[0] if code == RESAMPLE_SYSTEMATIC else unif[k]
         p = (k + u) / K
         while j < K - 1 and cw[j] <= p:
             j += 1

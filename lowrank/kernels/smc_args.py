@@ -37,21 +37,19 @@ class Codes(NamedTuple):
     Fields
     ------
     activation : int
-        ``lowrank.model.options.ACTIVATION_CODE``: 0 identity, 1 relu,
-        2 clipped_relu, 3 tanh.
+        ``ACT_*`` of :mod:`lowrank.model.codes` (identity, relu, clipped_relu, tanh).
     readout : int
-        0 latent, 1 units.
+        ``READOUT_LATENT`` or ``READOUT_UNITS``.
     from_rates : int
         1 when the units read-out is of rates, 0 of currents (or latent).
     likelihood : int
-        0 Gaussian, 1 Poisson.
+        ``LIK_GAUSSIAN`` or ``LIK_POISSON``.
     link : int
-        Poisson link: 0 softplus, 1 exp.
+        Poisson link: ``LINK_SOFTPLUS`` or ``LINK_EXP``.
     proposal : int
-        0 bootstrap, 1 optimal.
+        ``PROPOSAL_BOOTSTRAP``, ``PROPOSAL_OPTIMAL`` or ``PROPOSAL_ENCODER``.
     resampling : int
-        ``lowrank.kernels.resampling.RESAMPLE_CODE``: 0 none, 1 systematic,
-        2 stratified, 3 multinomial.
+        ``RESAMPLE_*``: none, systematic, stratified, multinomial.
     filter_inputs : int
         1 when the fed inputs ``v`` are the leak-filtered raw inputs ``u``.
     tau : float
@@ -374,26 +372,15 @@ def grad_views(row, lay, R, N, D, U, Uv):
 # ---- thread-local copies
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def local_model(model):
-    """A copy of ``model`` (:class:`ModelArrays`) for one thread.
+def local_proposal(prop):
+    """A copy of ``prop`` (:class:`ProposalArrays`) for one thread.
 
     Every array a kernel binds (passes to a function, slices) touches its
     reference count; threads touching the count of one shared array contend
-    for its cache line and serialise. Parameters are small, so each
-    sequence's thread works on its own copy.
-    """
-    return ModelArrays(model.mT.copy(), model.nT.copy(), model.h.copy(), model.a.copy(), model.Wu.copy(),
-                       model.mu_init.copy(), model.Lz.copy(), model.L0.copy(), model.WT.copy(), model.mDT.copy(),
-                       model.Wv.copy(), model.gain.copy(), model.b.copy(), model.inv_sigma.copy(), model.gconst,
-                       model.abar)
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
-def local_proposal(prop):
-    """A copy of ``prop`` (:class:`ProposalArrays`) for one thread (see :func:`local_model`).
-
-    The encoder's per-step arrays are not copied: a thread reads only its
-    own sequence's rows, binding them once per sequence.
+    for its cache line and serialise. The proposal's set-up is small, so each
+    sequence's thread works on its own copy. The encoder's per-step arrays are
+    not copied: a thread reads only its own sequence's rows, binding them once
+    per sequence.
     """
     return ProposalArrays(prop.B.copy(), prop.rinv.copy(), prop.G.copy(), prop.P2.copy(), prop.LP2.copy(),
                           prop.k2.copy(), prop.Sinv2.copy(), prop.emu, prop.eprec)

@@ -41,6 +41,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import PROPOSAL_ENCODER, PROPOSAL_OPTIMAL, READOUT_LATENT
 from .observation import (linear_adjoint_block, linear_residual, loglik_adjoint_block, readout_block, readout_offset,
                           row_sums, units_current_adjoint_block)
 from .encoder_proposal import encoder_adjoints, encoder_work, finish_step, load_step, start_step_adjoint, step_setup
@@ -215,7 +216,7 @@ def observation_adjoints(codes, yt, off, model, g, pa, dz, doff):
     readout_block(readout, from_rates, act, ZT, WT, mDT, hD, gain, b, off, XC, ETA)
     loglik_adjoint_block(codes.likelihood, codes.link, yt, ETA, model.inv_sigma, codes.bin_width, dlw, OW, DETA,
                          g.sigma)
-    if readout == 0:
+    if readout == READOUT_LATENT:
         row_sums(DETA, doff)
         linear_adjoint_block(ZT, WT, DETA, DZT, g.WT)
     else:
@@ -309,7 +310,7 @@ def transition_adjoint(act, tp, tg, tw, DF, dz_prev, dxb_p):
 def residual_adjoint(readout, de, off, gain, db, dgain, doff):
     """Adjoint ``de`` (D,) of the residual ``e = y - c_t`` into the offset's ``doff``
     (and, for units, ``db`` and ``dgain``): ``c_t = off`` latent, ``gain * off + b`` units."""
-    if readout == 0:
+    if readout == READOUT_LATENT:
         for d in range(de.shape[0]):
             doff[d] -= de[d]
     else:
@@ -324,7 +325,7 @@ def offset_adjoint(readout, filt, vt, Wv, doff, db, dWv, dv, dxb_t):
     """The read-out offset's adjoint ``doff`` (D,) to its sources: latent ``b + W_v v_t``
     (``db``, ``dWv``, and ``dv`` (U,) when inputs are filtered); units, the observed
     units' input current ``dxb_t`` (N,)."""
-    if readout == 0:
+    if readout == READOUT_LATENT:
         for d in range(doff.shape[0]):
             db[d] += doff[d]
             for j in range(Wv.shape[1]):
@@ -369,7 +370,7 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
     prop = local_proposal(prop)
     B, rinv, G, P2, Sinv2 = prop.B, prop.rinv, prop.G, prop.P2, prop.Sinv2
     S, _, K, R = draws.eps.shape
-    encoder = codes.proposal == 2
+    encoder = codes.proposal == PROPOSAL_ENCODER
     em_s, lam_s = (prop.emu[s], prop.eprec[s]) if encoder else (prop.emu[0:0, 0], prop.eprec[0:0, 0])
     ew = encoder_work(K if encoder else 0, R)
     dstep = np.zeros(2 * R)
@@ -407,7 +408,7 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
         readout_offset(codes.readout, b, Wv, Wu, v[t], off)
         doff[:] = 0.0
         dxb_p[:] = 0.0
-        if codes.proposal == 1:
+        if codes.proposal == PROPOSAL_OPTIMAL:
             reg = 0 if t == 0 else 1
             linear_residual(codes.readout, y[t], off, gain, b, e)
             step_terms(B, rinv, e, gs)
@@ -543,9 +544,9 @@ def assemble(gbuf, lay, inputs, params, options):
     N, R, D, U = opts.n_units, opts.rank, opts.n_obs, opts.n_inputs
     part = grad_views(gbuf.sum(axis=0), lay, R, N, D, U, p.W_v.shape[1])
     out = _direct_blocks(part, p, opts)
-    if inputs.codes.proposal == 1:
+    if inputs.codes.proposal == PROPOSAL_OPTIMAL:
         _proposal_setup_adjoint(part, inputs.prop, p, opts, out)
-    elif inputs.codes.proposal == 2:
+    elif inputs.codes.proposal == PROPOSAL_ENCODER:
         _precision_adjoint(part, inputs.prop, p, out)
     if U > 0:
         v0 = inputs.seqs.v[:, 0, :]

@@ -55,6 +55,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import LIK_POISSON, PROPOSAL_ENCODER, PROPOSAL_OPTIMAL, RESAMPLE_NONE
 from .observation import lgamma_sum, linear_residual, loglik_block, readout_block, readout_offset
 from .encoder_proposal import encoder_work, load_step, propose_encoder, step_setup
 from .proposal import step_terms
@@ -155,7 +156,7 @@ def observe_particles(codes, yt, off, model, pw):
     act, readout, from_rates = codes.activation, codes.readout, codes.from_rates
     lik, link, bin_width = codes.likelihood, codes.link, codes.bin_width
     D = yt.shape[0]
-    lgy = lgamma_sum(yt) if lik == 1 else 0.0
+    lgy = lgamma_sum(yt) if lik == LIK_POISSON else 0.0
     WT, mDT, hD, gain, b = model.WT, model.mDT, model.h[:D], model.gain, model.b
     ZK, ZT, ETA, XC, OW, lw, prevW = pw.ZK, pw.ZT, pw.ETA, pw.XC, pw.OW, pw.lw, pw.prevW
     K, R = ZK.shape
@@ -233,7 +234,7 @@ def resample_after(codes, prevW, unif_t, anc_next, cw):
     """
     K = prevW.shape[0]
     tau, code = codes.tau, codes.resampling
-    if code != 0 and (tau <= 0.0 or ess(prevW) < tau * K):
+    if code != RESAMPLE_NONE and (tau <= 0.0 or ess(prevW) < tau * K):
         resample(code, prevW, unif_t, anc_next, cw)
         log_k = math.log(K)
         for k in range(K):
@@ -258,7 +259,7 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
     prop = local_proposal(prop)
     B, rinv, G, P2, LP2, k2, Sinv2 = prop.B, prop.rinv, prop.G, prop.P2, prop.LP2, prop.k2, prop.Sinv2
     K, R = eps.shape[1], eps.shape[2]
-    encoder = codes.proposal == 2
+    encoder = codes.proposal == PROPOSAL_ENCODER
     em_s, lam_s = (prop.emu[s], prop.eprec[s]) if encoder else (prop.emu[0:0, 0], prop.eprec[0:0, 0])
     ew = encoder_work(K if encoder else 0, R)
     N, U = Wu.shape
@@ -287,7 +288,7 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
                     ZP[k, r] = Z[t - 1, j, r]
         if t >= 1:
             transition_means(act, ZP, a, mT, nT, h, xb, XW, PW, FK)
-        if codes.proposal == 1:
+        if codes.proposal == PROPOSAL_OPTIMAL:
             reg = 0 if t == 0 else 1
             linear_residual(readout, y[t], off, gain, b, e)
             st = step_terms(B, rinv, e, g)

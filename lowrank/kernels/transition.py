@@ -22,6 +22,7 @@ import math
 import numba
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import ACT_CLIPPED_RELU, ACT_RELU, ACT_TANH
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -47,13 +48,13 @@ def rates(act, X, h, P):
         # Row views give LLVM one-dimensional loops, which it vectorises.
         x = X[k]
         p = P[k]
-        if act == 1:
+        if act == ACT_RELU:
             for i in range(N):
                 p[i] = max(x[i], 0.0)
-        elif act == 2:
+        elif act == ACT_CLIPPED_RELU:
             for i in range(N):
                 p[i] = max(x[i] + h[i], 0.0) - max(x[i], 0.0)
-        elif act == 3:
+        elif act == ACT_TANH:
             for i in range(N):
                 p[i] = math.tanh(x[i])
         else:
@@ -73,17 +74,17 @@ def rates_adjoint(act, X, h, G, dhp):
     for k in range(K):
         x = X[k]
         g = G[k]
-        if act == 1:
+        if act == ACT_RELU:
             for i in range(N):
                 g[i] = g[i] if x[i] > 0.0 else 0.0
-        elif act == 2:
+        elif act == ACT_CLIPPED_RELU:
             for i in range(N):
                 xi = x[i]
                 gi = g[i]
                 up = gi if xi + h[i] > 0.0 else 0.0
                 dhp[i] += up
                 g[i] = up - (gi if xi > 0.0 else 0.0)
-        elif act == 3:
+        elif act == ACT_TANH:
             for i in range(N):
                 t = math.tanh(x[i])
                 g[i] = g[i] * (1.0 - t * t)

@@ -7,7 +7,8 @@ only (no calls; every branch is a select of values already computed), so a
 loop over the D channels compiles to packed SIMD code (bench/vmath.py).
 
 Scalar functions (``*_s``, ``softplus_parts``, ``poisson_channel``: for use
-inside other kernels, always inlined) and element-wise array kernels (``*_v``):
+inside other kernels, always inlined); their element-wise array forms (``*_v``),
+which only the tests and bench/vmath.py call, live in tests/reference/vmath_arrays.py:
 
 - ``exp_s``: ``x = k ln2 + r``, ``|r| <= ln2/2`` (Cody-Waite, ``k`` rounded by
   the 1.5·2^52 shifter, read back from the bits), ``e^r`` by its Taylor
@@ -26,7 +27,7 @@ inside other kernels, always inlined) and element-wise array kernels (``*_v``):
   where ``log(g)`` itself would lose relative accuracy; its coefficients are
   computed at import from the power series of ``log(log(1 + e^(x0 + t)))``
   in 50-digit decimal arithmetic.
-- Poisson (link code 0 softplus, 1 exp, as in :mod:`.observation`):
+- Poisson (link code ``LINK_SOFTPLUS`` or ``LINK_EXP``, as in :mod:`.observation`):
   :func:`poisson_loglik`, :func:`poisson_loglik_adjoint` and
   :func:`poisson_loglik_and_adjoint` are the forms for one particle's D
   channels (the references the block forms are tested against); :func:`link_terms` gives the
@@ -64,6 +65,7 @@ import numba
 import numpy as np
 
 from ..config import CACHE, FASTMATH
+from ..model.codes import LINK_EXP, LINK_SOFTPLUS
 
 # ---------------------------------------------------------------- FMA and bit casts
 
@@ -347,58 +349,6 @@ def softplus_s(x):
     return softplus_parts(x)[0]
 
 
-# ---------------------------------------------------------------- element-wise array kernels
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def exp_v(x, out):
-    """``out[i] = e^x[i]``. ``x``, ``out``: (n,) float64 (may be the same array)."""
-    for i in range(x.shape[0]):
-        out[i] = exp_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def log_v(x, out):
-    """``out[i] = log(x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = log_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def log1p_v(x, out):
-    """``out[i] = log(1 + x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = log1p_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def softplus_v(x, out):
-    """``out[i] = log(1 + e^x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = softplus_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def log_softplus_v(x, out):
-    """``out[i] = log softplus(x[i])`` (finite for finite ``x``). ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = softplus_parts(x[i])[1]
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def sigmoid_v(x, out):
-    """``out[i] = 1 / (1 + e^-x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = sigmoid_s(x[i])
-
-
-@numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
-def dlog_softplus_v(x, out):
-    """``out[i] = sigmoid(x[i]) / softplus(x[i])``. ``x``, ``out``: (n,) float64."""
-    for i in range(x.shape[0]):
-        out[i] = softplus_parts(x[i])[3]
-
-
 # ---------------------------------------------------------------- Poisson likelihood
 
 
@@ -421,7 +371,7 @@ def poisson_channel(link, y, eta, bin_width, log_bw):
     y g'/g - bin_width g'``. All arguments are scalars (``link`` int, the rest
     float). Each term is rounded the same way in every kernel using it.
     """
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         q, g = softplus_head(eta)
         return _softplus_channel(y, eta, q, g, bin_width, log_bw)
     ex = exp_s(eta)
@@ -433,12 +383,12 @@ def poisson_channel(link, y, eta, bin_width, log_bw):
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", cache=CACHE)
 def link_terms(link, eta, g, log_g, dg, dlog_g):
-    """Per-channel link terms for link code 0 (softplus) or 1 (exp).
+    """Per-channel link terms for link code ``LINK_SOFTPLUS`` or ``LINK_EXP``.
 
     Parameters
     ----------
     link : int
-        0 softplus, 1 exp.
+        ``LINK_SOFTPLUS`` or ``LINK_EXP`` (:mod:`lowrank.model.codes`).
     eta : (D,) float64
         Read-out means.
     g, log_g, dg, dlog_g : (D,) float64, written
@@ -447,7 +397,7 @@ def link_terms(link, eta, g, log_g, dg, dlog_g):
         ``e^eta``, 1.
     """
     D = eta.shape[0]
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         for d in range(D):
             g[d], log_g[d], dg[d], dlog_g[d] = softplus_parts(eta[d])
     else:
@@ -469,34 +419,34 @@ _BLOCK = 8
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
 def _loglik_range(link, y, eta, bin_width, log_bw, work, lo, hi):
-    if link == 0:     # one loop per link: the test stays out of the vectorised body
+    if link == LINK_SOFTPLUS:     # one loop per link: the test stays out of the vectorised body
         for d in range(lo, hi):
-            work[d] = poisson_channel(0, y[d], eta[d], bin_width, log_bw)[0]
+            work[d] = poisson_channel(LINK_SOFTPLUS, y[d], eta[d], bin_width, log_bw)[0]
     else:
         for d in range(lo, hi):
-            work[d] = poisson_channel(1, y[d], eta[d], bin_width, log_bw)[0]
+            work[d] = poisson_channel(LINK_EXP, y[d], eta[d], bin_width, log_bw)[0]
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
 def _adjoint_range(link, y, eta, bin_width, w, deta, lo, hi):
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         for d in range(lo, hi):
-            deta[d] = w * poisson_channel(0, y[d], eta[d], bin_width, 0.0)[1]
+            deta[d] = w * poisson_channel(LINK_SOFTPLUS, y[d], eta[d], bin_width, 0.0)[1]
     else:
         for d in range(lo, hi):
-            deta[d] = w * poisson_channel(1, y[d], eta[d], bin_width, 0.0)[1]
+            deta[d] = w * poisson_channel(LINK_EXP, y[d], eta[d], bin_width, 0.0)[1]
 
 
 @numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
 def _both_range(link, y, eta, bin_width, log_bw, w, deta, work, lo, hi):
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         for d in range(lo, hi):
-            ll, dl = poisson_channel(0, y[d], eta[d], bin_width, log_bw)
+            ll, dl = poisson_channel(LINK_SOFTPLUS, y[d], eta[d], bin_width, log_bw)
             work[d] = ll
             deta[d] = w * dl
     else:
         for d in range(lo, hi):
-            ll, dl = poisson_channel(1, y[d], eta[d], bin_width, log_bw)
+            ll, dl = poisson_channel(LINK_EXP, y[d], eta[d], bin_width, log_bw)
             work[d] = ll
             deta[d] = w * dl
 
@@ -519,7 +469,7 @@ def poisson_loglik(link, y, eta, bin_width, lgy, work):
     Parameters
     ----------
     link : int
-        0 softplus, 1 exp.
+        ``LINK_SOFTPLUS`` or ``LINK_EXP``.
     y : (D,) float64
         Counts.
     eta : (D,) float64
@@ -550,7 +500,7 @@ def poisson_loglik_adjoint(link, y, eta, bin_width, w, deta):
     Parameters
     ----------
     link : int
-        0 softplus, 1 exp.
+        ``LINK_SOFTPLUS`` or ``LINK_EXP``.
     y, eta : (D,) float64
         Counts and read-out means.
     bin_width, w : float
@@ -634,7 +584,7 @@ def poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out):
     Parameters
     ----------
     link : int
-        0 softplus, 1 exp.
+        ``LINK_SOFTPLUS`` or ``LINK_EXP``.
     y : (D,) float64
         Counts; NaN marks a missing value, whose channel is left out of ``out``.
     ETA : (D, K) float64, C-contiguous
@@ -652,7 +602,7 @@ def poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out):
     D, K = ETA.shape
     log_bw = log_s(bin_width)
     Q, LL = work[0], work[1]
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         _exp_pass(ETA, Q)
         _softplus_pass(y, ETA, Q, LL, True)
         for d in range(D):
@@ -667,7 +617,7 @@ def poisson_loglik_block(link, y, ETA, bin_width, lgy, work, out):
         for d in range(D):
             yd = y[d]
             for k in range(K):
-                LL[d, k] = poisson_channel(1, yd, ETA[d, k], bin_width, log_bw)[0]
+                LL[d, k] = poisson_channel(LINK_EXP, yd, ETA[d, k], bin_width, log_bw)[0]
     for k in range(K):
         out[k] = 0.0
     for d in range(D):
@@ -686,7 +636,7 @@ def poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA):
     Parameters
     ----------
     link : int
-        0 softplus, 1 exp.
+        ``LINK_SOFTPLUS`` or ``LINK_EXP``.
     y : (D,) float64
         Counts; NaN marks a missing value (zero adjoint).
     ETA : (D, K) float64, C-contiguous
@@ -704,7 +654,7 @@ def poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA):
         ``work`` or ``ETA``.
     """
     D, K = ETA.shape
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         Q, G = work[0], work[1]
         _exp_pass(ETA, Q)
         _softplus_pass(y, ETA, Q, G, False)
@@ -720,7 +670,7 @@ def poisson_loglik_adjoint_block(link, y, ETA, bin_width, w, work, DETA):
         for d in range(D):
             yd = y[d]
             for k in range(K):
-                DETA[d, k] = poisson_channel(1, yd, ETA[d, k], bin_width, 0.0)[1]
+                DETA[d, k] = poisson_channel(LINK_EXP, yd, ETA[d, k], bin_width, 0.0)[1]
     for d in range(D):
         missing = y[d] != y[d]
         for k in range(K):

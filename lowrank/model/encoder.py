@@ -34,14 +34,11 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import check_choice, check_positive_float
+from .codes import ENCODER_ACTIVATION_CODE, PADDING_MODE_CODE
 
 ENCODER_ACTIVATIONS = ("gelu", "leaky_relu")
 PADDINGS = ("causal", "acausal", "windowed", "lookahead")
 PADDING_MODES = ("zeros", "reflect", "circular", "replicate")
-
-# Integer codes used inside the kernels.
-ENCODER_ACTIVATION_CODE = {"gelu": 0, "leaky_relu": 1}
-PADDING_MODE_CODE = {"zeros": 0, "reflect": 1, "circular": 2, "replicate": 3}
 
 LEAKY_SLOPE = 0.1
 MIN_VAR, MAX_VAR = 1e-8, 100.0

@@ -1,7 +1,8 @@
 """Model options: the structural choices of a :class:`~lowrank.LowRankRNN`.
 
 Options are validated once, here, and carried as a frozen dataclass. Kernels
-never see strings: :func:`kernel_codes` turns the options into small integers.
+never see strings: :func:`kernel_codes` turns the options into the small integers
+named in :mod:`lowrank.model.codes`.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dataclasses
 from typing import Optional
 
 from .._checks import check_choice, check_int, check_positive_float
+from .codes import ACTIVATION_CODE, LIKELIHOOD_CODE, LINK_CODE, READOUT_CODE
 from .encoder import EncoderOptions
 
 ACTIVATIONS = ("identity", "relu", "clipped_relu", "tanh")
@@ -18,11 +20,6 @@ LIKELIHOODS = ("gaussian", "poisson")
 LINKS = ("softplus", "exp")
 NOISE_TYPES = ("full", "diag")
 
-# Integer codes used inside the kernels (stable: they are also written to files).
-ACTIVATION_CODE = {"identity": 0, "relu": 1, "clipped_relu": 2, "tanh": 3}
-READOUT_CODE = {"latent": 0, "units": 1}
-LIKELIHOOD_CODE = {"gaussian": 0, "poisson": 1}
-LINK_CODE = {"softplus": 0, "exp": 1}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ its adjoint (in: from later steps; out: with the observation's share),
 """
 from numba import cuda, float64
 
+from ...model.codes import LIK_POISSON, READOUT_LATENT, READOUT_UNITS
 from .device import MAX_RANK, dphi_dh, dphi_dx, phi, poisson_term, readout_channel
 
 
@@ -42,7 +43,7 @@ def offset_adjoint(codes, seqs, model, work, lay, at, d, doff):
     """Adjoint ``doff`` of channel d's read-out offset to its sources: latent ``b + W_v v_t``;
     units, the observed unit's input current ``W_u[d] v_t``."""
     s, t, k, m = at
-    if codes.readout == 1:
+    if codes.readout == READOUT_UNITS:
         input_current_adjoint(codes, seqs, model, work, lay, at, d, t, doff)
         return
     work.rows[s, lay.b + d, k] += doff
@@ -65,14 +66,14 @@ def observation_adjoint(codes, seqs, model, work, lay, at, z, wk, dz):
             continue          # a missing value: nothing flows back from its channel
         eta, xc = readout_channel(codes, model, m, d, z, work.off[s, d])
         deta = 0.0
-        if wk != 0.0 and codes.likelihood == 1:
+        if wk != 0.0 and codes.likelihood == LIK_POISSON:
             deta = wk * poisson_term(codes.link, y, eta, codes.bin_width, 0.0)[1]
         elif wk != 0.0:
             isg = model.inv_sigma[m, d]
             res = (y - eta) * isg
             deta = wk * res * isg
             work.rows[s, lay.sigma + d, k] += wk * (res * res - 1.0) * isg
-        if codes.readout == 0:
+        if codes.readout == READOUT_LATENT:
             for r in range(R):
                 dz[r] += model.WT[m, r, d] * deta
                 work.rows[s, lay.WT + r * D + d, k] += z[r] * deta

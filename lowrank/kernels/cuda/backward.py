@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import cuda, float64
 
+from ...model.codes import PROPOSAL_ENCODER, PROPOSAL_OPTIMAL
 from .adjoints import input_slot, noise_adjoint, observation_adjoint, transition_adjoint
 from .blockreduce import MAX_THREADS, block_sum
 from .device import MAX_RANK
@@ -66,13 +67,13 @@ def particle_adjoint(codes, seqs, draws, model, prop, rec, work, lay, at, wk, dz
         z[r] = rec.Z[s, t, k, r]
         f[r] = rec.F[s, t, k, r]
         ek[r] = draws.eps[s, t, k, r]
-    if codes.proposal == 1:
+    if codes.proposal == PROPOSAL_OPTIMAL:
         dg = cuda.local.array(MAX_RANK, float64)
         ds = optimal_adjoint(prop, work, lay, at, f, ek, wk, dz, DF, dg)
         optimal_step_adjoint(codes, seqs, model, prop, work, lay, at, dg, ds)
     else:
         observation_adjoint(codes, seqs, model, work, lay, at, z, wk, dz)
-        if codes.proposal == 2:
+        if codes.proposal == PROPOSAL_ENCODER:
             encoder_particle(prop, model, work, lay, at, f, ek, wk, dz, DF)
         else:
             noise_adjoint(work, lay, at, ek, dz, DF, R)
@@ -174,7 +175,7 @@ def reverse_kernel(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps, mode
             particle_adjoint(codes, seqs, draws, model, prop, rec, work, lay, at, wk, dz)
             input_filter_step(codes, seqs, model, work, lay, at)
         cuda.syncthreads()
-        if codes.proposal == 2:
+        if codes.proposal == PROPOSAL_ENCODER:
             sum_over_particles(work.steps, s, K, dsteps[s, t])
         if t >= 1 and k < K:
             gather_parent_adjoint(rec, work, s, t, K, dz)

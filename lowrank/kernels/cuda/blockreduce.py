@@ -15,6 +15,8 @@ import math
 
 from numba import cuda
 
+from ...model.codes import RESAMPLE_NONE, RESAMPLE_STRATIFIED, RESAMPLE_SYSTEMATIC
+
 MAX_THREADS = 1024
 
 
@@ -92,11 +94,11 @@ def inverse_cdf(cw, K, p):
 
 @cuda.jit(device=True)
 def resample_point(code, k, K, unif_row):
-    """The point ``p_k`` whose inverse CDF is particle k's ancestor: systematic (1),
-    stratified (2), multinomial (3)."""
-    if code == 1:
+    """The point ``p_k`` whose inverse CDF is particle k's ancestor: systematic,
+    stratified or multinomial (``lowrank.model.codes.RESAMPLE_*``)."""
+    if code == RESAMPLE_SYSTEMATIC:
         return (k + unif_row[0]) / K
-    if code == 2:
+    if code == RESAMPLE_STRATIFIED:
         return (k + unif_row[k]) / K
     return unif_row[k]
 
@@ -107,11 +109,11 @@ def ancestor(buf, code, tau, log_w, unif_row, K):
 
     ``log_w`` the thread's normalised log-weight (``-inf`` past the K
     particles), ``unif_row`` (K,) the step's uniforms. Resampling is due when
-    ``code != 0`` and either ``tau <= 0`` or the ESS ``1 / sum W^2`` is below
+    ``code != RESAMPLE_NONE`` and either ``tau <= 0`` or the ESS ``1 / sum W^2`` is below
     ``tau * K``. The decision is the same for every thread, so all of them
     reach the same barriers.
     """
-    if code == 0:
+    if code == RESAMPLE_NONE:
         return -1
     if tau > 0.0:
         if not 1.0 / block_sum(buf, math.exp(2.0 * log_w)) < tau * K:

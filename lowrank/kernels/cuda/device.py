@@ -15,6 +15,8 @@ import math
 
 from numba import cuda
 
+from ...model.codes import ACT_CLIPPED_RELU, ACT_RELU, ACT_TANH, LIK_GAUSSIAN, LIK_POISSON, LINK_SOFTPLUS, READOUT_LATENT
+
 MAX_RANK = 8          # size of the thread-local rank vectors and (rank, rank) matrices
 NEG_CUT = -32.0       # below: log softplus(x) = x - e^x / 2 (log of a vanishing g would be -inf)
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -22,12 +24,12 @@ HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 @cuda.jit(device=True)
 def phi(code, x, h):
-    """Activation by code (0 identity, 1 relu, 2 clipped relu ``relu(x + h) - relu(x)``, 3 tanh)."""
-    if code == 1:
+    """Activation by code (``lowrank.model.codes.ACT_*``; clipped relu ``relu(x + h) - relu(x)``)."""
+    if code == ACT_RELU:
         return x if x > 0.0 else 0.0
-    if code == 2:
+    if code == ACT_CLIPPED_RELU:
         return (x + h if x + h > 0.0 else 0.0) - (x if x > 0.0 else 0.0)
-    if code == 3:
+    if code == ACT_TANH:
         return math.tanh(x)
     return x
 
@@ -35,11 +37,11 @@ def phi(code, x, h):
 @cuda.jit(device=True)
 def dphi_dx(code, x, h):
     """Slope of :func:`phi` in ``x`` (0 at the kinks)."""
-    if code == 1:
+    if code == ACT_RELU:
         return 1.0 if x > 0.0 else 0.0
-    if code == 2:
+    if code == ACT_CLIPPED_RELU:
         return (1.0 if x + h > 0.0 else 0.0) - (1.0 if x > 0.0 else 0.0)
-    if code == 3:
+    if code == ACT_TANH:
         t = math.tanh(x)
         return 1.0 - t * t
     return 1.0
@@ -48,7 +50,7 @@ def dphi_dx(code, x, h):
 @cuda.jit(device=True)
 def dphi_dh(code, x, h):
     """Slope of :func:`phi` in the explicit ``h`` of clipped relu (0 for the others)."""
-    if code == 2:
+    if code == ACT_CLIPPED_RELU:
         return 1.0 if x + h > 0.0 else 0.0
     return 0.0
 
@@ -68,10 +70,10 @@ def softplus_terms(x):
 def poisson_term(link, y, eta, bin_width, log_bw):
     """One channel's ``(log p + lgamma(y + 1), d log p / d eta)``, rate ``g(eta) * bin_width``.
 
-    ``link`` 0 softplus, 1 exp; ``log_bw = log(bin_width)``. Where ``y = 0``
+    ``link`` ``LINK_SOFTPLUS`` or ``LINK_EXP``; ``log_bw = log(bin_width)``. Where ``y = 0``
     the ``y log(lambda)`` term is left out (no ``0 * log 0``).
     """
-    if link == 0:
+    if link == LINK_SOFTPLUS:
         g, log_g, dg, dlog_g = softplus_terms(eta)
         lam = g * bin_width
         if y == 0.0:
@@ -103,7 +105,7 @@ def readout_channel(codes, model, m, d, z, off):
     units read-out (0 for a latent one), which the adjoint needs.
     """
     R = model.a.shape[1]
-    if codes.readout == 0:
+    if codes.readout == READOUT_LATENT:
         eta = off
         for r in range(R):
             eta += model.WT[m, r, d] * z[r]
@@ -124,16 +126,16 @@ def observation_loglik(codes, model, m, y_row, off_row, z, lgy):
     observation and read-out offset, ``lgy`` its ``sum lgamma(y + 1)`` (Poisson). A NaN in
     ``y_row`` is a missing value: its channel is left out, its share of ``gconst`` too."""
     total = 0.0
-    const = model.gconst[m] if codes.likelihood == 0 else -lgy
-    log_bw = math.log(codes.bin_width) if codes.likelihood == 1 else 0.0
+    const = model.gconst[m] if codes.likelihood == LIK_GAUSSIAN else -lgy
+    log_bw = math.log(codes.bin_width) if codes.likelihood == LIK_POISSON else 0.0
     for d in range(y_row.shape[0]):
         yd = y_row[d]
         if yd != yd:
-            if codes.likelihood == 0:
+            if codes.likelihood == LIK_GAUSSIAN:
                 const -= math.log(model.inv_sigma[m, d]) - HALF_LOG_2PI
             continue
         eta, _ = readout_channel(codes, model, m, d, z, off_row[d])
-        if codes.likelihood == 0:
+        if codes.likelihood == LIK_GAUSSIAN:
             r = (yd - eta) * model.inv_sigma[m, d]
             total -= 0.5 * r * r
         else:

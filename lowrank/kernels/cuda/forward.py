@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import cuda, float64
 
+from ...model.codes import PROPOSAL_ENCODER, PROPOSAL_OPTIMAL
 from .blockreduce import MAX_THREADS, ancestor, block_logsumexp
 from .device import MAX_RANK, observation_loglik, transition_mean
 from .step_inputs import step_inputs
@@ -67,12 +68,12 @@ def move(codes, model, prop, work, at, f, ek, z):
     R = model.a.shape[1]
     reg = 0 if t == 0 else 1
     L = model.L0[m] if t == 0 else model.Lz[m]
-    if codes.proposal == 1:
+    if codes.proposal == PROPOSAL_OPTIMAL:
         g = cuda.local.array(MAX_RANK, float64)
         st = optimal_step_terms(prop.B[m], prop.rinv[m], work.e[s], g, R)
         c0 = prop.k2[m, reg] - 0.5 * st
         return optimal_move(c0, prop.G[m], prop.P2[m, reg], prop.LP2[m, reg], g, f, ek, z, R)
-    if codes.proposal == 2:
+    if codes.proposal == PROPOSAL_ENCODER:
         A = cuda.local.array((MAX_RANK, MAX_RANK), float64)
         LA = cuda.local.array((MAX_RANK, MAX_RANK), float64)
         c0 = encoder_setup(prop.Sinv2[m, reg], L, prop.eprec[s, t], A, LA, R)
@@ -94,7 +95,7 @@ def particle_weight(codes, seqs, draws, model, prop, rec, work, at, parent):
         ek[r] = draws.eps[s, t, k, r]
     prior_mean(codes, model, rec, work, at, parent, f)
     lw = move(codes, model, prop, work, at, f, ek, z)
-    if codes.proposal != 1:
+    if codes.proposal != PROPOSAL_OPTIMAL:
         lw += observation_loglik(codes, model, m, seqs.y[s, t], work.off[s], z, work.lgy[s])
     for r in range(R):
         rec.Z[s, t, k, r] = z[r]

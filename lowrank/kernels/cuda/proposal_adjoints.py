@@ -8,6 +8,7 @@ itself (:func:`optimal_step_adjoint`, :func:`encoder_finish`).
 """
 from numba import cuda, float64
 
+from ...model.codes import READOUT_UNITS
 from .adjoints import offset_adjoint
 from .device import MAX_RANK
 from .propose import encoder_moves, encoder_setup, optimal_step_terms
@@ -72,7 +73,7 @@ def optimal_step_adjoint(codes, seqs, model, prop, work, lay, at, dg, ds):
         for r in range(R):
             work.rows[s, lay.B + d * R + r, k] += w * dg[r]
         doff = -de
-        if codes.readout == 1:
+        if codes.readout == READOUT_UNITS:
             work.rows[s, lay.b + d, k] -= de
             work.rows[s, lay.gain + d, k] -= de * work.off[s, d]
             doff = -de * model.gain[m, d]

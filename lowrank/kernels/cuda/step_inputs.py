@@ -5,6 +5,7 @@ known only at run time), read by every thread after a barrier.
 """
 from numba import cuda
 
+from ...model.codes import LIK_POISSON, PROPOSAL_OPTIMAL, READOUT_LATENT
 from .device import lgamma_sum
 
 
@@ -24,7 +25,7 @@ def step_inputs(codes, seqs, model, m, s, t, work):
                 acc += model.Wu[m, i, j] * seqs.v[s, t - 1, j]
             work.xb[s, i] = acc
     for d in range(tid, seqs.y.shape[2], nth):
-        if codes.readout == 0:
+        if codes.readout == READOUT_LATENT:
             acc = model.b[m, d]
             for j in range(model.Wv.shape[2]):
                 acc += model.Wv[m, d, j] * seqs.v[s, t, j]
@@ -33,8 +34,8 @@ def step_inputs(codes, seqs, model, m, s, t, work):
             for j in range(U):
                 acc += model.Wu[m, d, j] * seqs.v[s, t, j]
         work.off[s, d] = acc
-        if codes.proposal == 1:
-            c = acc if codes.readout == 0 else model.gain[m, d] * acc + model.b[m, d]
+        if codes.proposal == PROPOSAL_OPTIMAL:
+            c = acc if codes.readout == READOUT_LATENT else model.gain[m, d] * acc + model.b[m, d]
             work.e[s, d] = seqs.y[s, t, d] - c
-    if tid == 0 and codes.likelihood == 1:
+    if tid == 0 and codes.likelihood == LIK_POISSON:
         work.lgy[s] = lgamma_sum(seqs.y[s, t])

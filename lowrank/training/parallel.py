@@ -1,4 +1,11 @@
-"""Many independent fits at once (restarts, seeds, hyperparameter settings).
+"""Many independent fits at once (restarts, seeds, hyperparameter settings): the machinery of
+``lowrank.fit_many``.
+
+The estimator class (``lowrank.LowRankRNN``) is an argument, given by the
+public :func:`lowrank.fit_many` (``lowrank.rnn``), so this training-layer
+module imports nothing above it: a worker builds ``estimator(seed=...,
+**model_kwargs)`` and calls its ``fit``; a finished fit becomes
+``estimator.from_params(...)``.
 
 Backends
 --------
@@ -120,9 +127,8 @@ def _child_seeds(seeds, base_seed):
     return [int(s) for s in seeds]
 
 
-def _model_kwargs(model_spec):
-    from .rnn import LowRankRNN
-    if isinstance(model_spec, LowRankRNN):
+def _model_kwargs(estimator, model_spec):
+    if isinstance(model_spec, estimator):
         kw = model_spec.options.to_dict()
         if model_spec.noise_basis is not None:
             kw["noise_basis"] = model_spec.noise_basis
@@ -130,7 +136,7 @@ def _model_kwargs(model_spec):
     if isinstance(model_spec, dict):
         kw = dict(model_spec)
         kw.pop("seed", None)
-        LowRankRNN(**kw)          # a bad specification fails here, once, not in every worker
+        estimator(**kw)           # a bad specification fails here, once, not in every worker
         return kw
     raise TypeError(f"model_spec must be a dict of LowRankRNN arguments or a LowRankRNN; "
                     f"got {type(model_spec).__name__}")
@@ -149,16 +155,15 @@ class _Outcome(NamedTuple):
     provenance: Optional[dict] = None
 
 
-def _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
+def _one_fit(estimator, index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
     import numba
 
-    from .rnn import LowRankRNN
     if threads:
         numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     start = time.perf_counter()
     model, opts = None, None
     try:
-        model = LowRankRNN(seed=seed, **model_kwargs)         # a setting may override the model's arguments
+        model = estimator(seed=seed, **model_kwargs)          # a setting may override the model's arguments
         opts = model.options.to_dict()
         model.fit(y, inputs=inputs, seed=seed, verbose=0, **fit_kwargs)
     except Exception as exc:        # recorded in the table; KeyboardInterrupt still stops everything
@@ -187,15 +192,16 @@ def _row(index, setting, seed, overrides, out: _Outcome):
 _FIT_LOCK = threading.Lock()      # one fit at a time per process on Dask workers (module docstring)
 
 
-def _model_keys():
-    """Names a setting may override in the model specification (``LowRankRNN`` arguments but ``seed``)."""
-    from .options import model_names
+def _model_keys(estimator=None):
+    """Names a setting may override in the model specification (the model's arguments but ``seed``):
+    the option table's model options and what the data or a caller decides."""
+    from ..options import model_names
     return list(model_names()) + ["n_obs", "n_inputs", "noise_basis", "encoder"]
 
 
-def _split_setting(setting, model_kwargs, fit_kwargs):
-    """(model kwargs, fit kwargs) of one setting: its ``LowRankRNN`` arguments override the model's."""
-    keys = set(_model_keys())
+def _split_setting(estimator, setting, model_kwargs, fit_kwargs):
+    """(model kwargs, fit kwargs) of one setting: its ``estimator`` arguments override the model's."""
+    keys = set(_model_keys(estimator))
     return ({**model_kwargs, **{k: v for k, v in setting.items() if k in keys}},
             {**fit_kwargs, **{k: v for k, v in setting.items() if k not in keys}})
 
@@ -211,10 +217,10 @@ def _worker_threads():
     return int(getattr(state, "nthreads", None) or getattr(worker, "nthreads", 1) or 1)
 
 
-def _dask_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
+def _dask_fit(estimator, index, model_kwargs, seed, y, inputs, fit_kwargs, threads):
     """One fit in a Dask worker: alone in its process (the lock), with the worker's thread budget."""
     with _FIT_LOCK:
-        return _one_fit(index, model_kwargs, seed, y, inputs, fit_kwargs, threads or _worker_threads())
+        return _one_fit(estimator, index, model_kwargs, seed, y, inputs, fit_kwargs, threads or _worker_threads())
 
 
 def _lost(index, exc):
@@ -264,7 +270,7 @@ def _data_task(client, array, key):
         return client.submit(_same, array, key=key, pure=False)
 
 
-def _run_dask(calls, y, inputs, client, on_done):
+def _run_dask(estimator, calls, y, inputs, client, on_done):
     """Submit one task per fit; hand each outcome to ``on_done`` as it arrives (in completion order)."""
     from distributed import as_completed
     client, opened = _dask_client(client)
@@ -274,8 +280,8 @@ def _run_dask(calls, y, inputs, client, on_done):
         y_f, u_f = (None if a is None else _data_task(client, a, f"lowrank-data-{token}-{name}")
                     for name, a in (("y", y), ("inputs", inputs)))
         for idx, mkw, s, fkw, threads in calls:
-            fut = client.submit(_dask_fit, idx, mkw, s, y_f, u_f, fkw, threads, key=f"lowrank-fit-{token}-{idx}",
-                                pure=False)
+            fut = client.submit(_dask_fit, estimator, idx, mkw, s, y_f, u_f, fkw, threads,
+                                key=f"lowrank-fit-{token}-{idx}", pure=False)
             futures[fut] = idx
         for fut in as_completed(list(futures)):
             try:
@@ -293,62 +299,19 @@ def _run_dask(calls, y, inputs, client, on_done):
             client.close()
 
 
-def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None, n_jobs=-1,
+def fit_many(estimator, model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None, n_jobs=-1,
              threads_per_job=None, backend="loky", client=None, on_result=None, verbose=0, device="cpu",
              **fit_kwargs) -> FitManyResult:
-    """Run independent fits in parallel.
+    """Run independent fits of ``estimator`` models in parallel: :func:`lowrank.fit_many`, whose
+    documentation describes every other argument, with the estimator class given.
 
-    Parameters
-    ----------
-    model_spec : dict or LowRankRNN
-        Arguments of :class:`~lowrank.LowRankRNN` (its ``seed`` is replaced by
-        each fit's child seed), or a model whose options (and
-        ``noise_basis``) are copied.
-    y : ndarray
-        Data, as for ``LowRankRNN.fit``: (n_trials, T, D) or (T, D).
-    inputs : ndarray, optional
-    seeds : int or list of int, default 5
-        A count (child seeds spawned from ``base_seed``) or explicit seeds.
-        Each seed initialises the model and drives its fit.
-    base_seed : int
-    settings : list of dict, optional
-        Overrides, e.g. ``[{"lr": 1e-3}, {"lr": 3e-3, "rank": 3}]``: keys that
-        are ``LowRankRNN`` arguments (``rank``, ``n_units``, ``activation``,
-        ...) override ``model_spec``, the others ``fit_kwargs``. Every setting
-        is run with every seed.
-    n_jobs : int, default -1
-        joblib workers (-1: one per core). Not used with ``backend="dask"``,
-        where the cluster's workers decide how many fits run at once.
-    threads_per_job : int, optional
-        Numba threads of each fit; default ``max(1, cores // workers)`` with
-        joblib, the worker's ``nthreads`` with Dask.
-    backend : str, default "loky"
-        A joblib backend, or ``"dask"``: run on a ``dask.distributed`` cluster
-        (see the module docstring for threads and faults).
-    client : distributed.Client or str, optional
-        With ``backend="dask"``: the client, or a scheduler address
-        (``"tcp://host:8786"``; a client is opened and closed by this call).
-        Default: the current client (``distributed.get_client()``).
-    on_result : callable, optional
-        ``on_result(index, row, model, history)`` is called in this process as
-        each fit finishes (in completion order; ``row`` as in the table,
-        ``model`` and ``history`` None for a fit without them), e.g. to write
-        each model to disk as soon as it exists.
-    verbose : int
-        joblib's verbosity.
-    device : {"cpu", "cuda"}, default "cpu"
-        ``"cuda"``: train every fit in lockstep on the GPU, one launch per
-        step for all fits that share a configuration (module docstring);
-        ``n_jobs``, ``threads_per_job``, ``backend`` and ``client`` do not
-        apply. The results equal the CPU's to floating-point rounding.
-    **fit_kwargs
-        Passed to ``LowRankRNN.fit`` (``verbose`` is forced to 0 in workers).
-
-    Returns
-    -------
-    FitManyResult
+    ``estimator`` is a class (``lowrank.LowRankRNN``; it must pickle by reference for the
+    process and Dask backends) built as ``estimator(seed=..., **model_kwargs)``, with a
+    ``fit(y, inputs=..., seed=..., verbose=0, **fit_kwargs)`` that sets ``params`` and
+    ``history_``, ``options`` (a ``ModelOptions``), ``noise_basis`` and a classmethod
+    ``from_params(params, options, seed=..., noise_basis=...)``.
     """
-    model_kwargs = _model_kwargs(model_spec)
+    model_kwargs = _model_kwargs(estimator, model_spec)
     child = _child_seeds(seeds, base_seed)
     settings = [dict()] if settings is None else [dict(s) for s in settings]
     fit_kwargs.pop("verbose", None)
@@ -360,27 +323,28 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
         raise ValueError(f"n_jobs applies to the joblib backends; with backend='dask' the cluster's workers "
                          f"decide how many fits run at once (got n_jobs={n_jobs})")
     jobs = [(i * len(child) + j, k, s) for i, k in enumerate(settings) for j, s in enumerate(child)]
-    split = [_split_setting(k, model_kwargs, fit_kwargs) for _, k, _ in jobs]
+    split = [_split_setting(estimator, k, model_kwargs, fit_kwargs) for _, k, _ in jobs]
     out = []
 
     def done(o):
         out.append(o)
         if on_result is not None:
             idx, k, s = jobs[o.index]
-            on_result(o.index, _row(o.index, o.index // len(child), s, k, o), _model_of(o, s), o.history)
+            on_result(o.index, _row(o.index, o.index // len(child), s, k, o), _model_of(estimator, o, s), o.history)
 
     if device != "cpu":
         _check_lockstep(device, backend, client, n_jobs, threads_per_job)
-        _run_lockstep(device, [(idx, mkw, s, fkw) for (idx, _, s), (mkw, fkw) in zip(jobs, split)], y, inputs, done)
+        _run_lockstep(estimator, device, [(idx, mkw, s, fkw) for (idx, _, s), (mkw, fkw) in zip(jobs, split)], y,
+                      inputs, done)
     elif backend == "dask":
         calls = [(idx, mkw, s, fkw, threads_per_job) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
-        _run_dask(calls, y, inputs, client, done)
+        _run_dask(estimator, calls, y, inputs, client, done)
     else:
         cores = os.cpu_count() or 1
         workers = cores if n_jobs in (None, -1) else max(1, int(n_jobs))
         workers = min(workers, len(jobs))
         threads = threads_per_job or max(1, cores // workers)
-        calls = [(idx, mkw, s, y, inputs, fkw, threads) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
+        calls = [(estimator, idx, mkw, s, y, inputs, fkw, threads) for (idx, _, s), (mkw, fkw) in zip(jobs, split)]
         if workers == 1 and backend == "loky":
             results = (_one_fit(*c) for c in calls)
         else:
@@ -390,11 +354,11 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
         for o in results:
             done(o)
     out.sort(key=lambda r: r.index)
-    return _collect(jobs, settings, out)
+    return _collect(estimator, jobs, settings, out)
 
 
 def _check_lockstep(device, backend, client, n_jobs, threads_per_job):
-    from .inference.device import check_device, cuda_launch
+    from ..inference.device import check_device, cuda_launch
     check_device(device)
     if backend != "loky" or client is not None or n_jobs not in (None, -1) or threads_per_job is not None:
         raise ValueError(f"device={device!r} trains the fits in lockstep in this process: backend, client, n_jobs "
@@ -402,33 +366,32 @@ def _check_lockstep(device, backend, client, n_jobs, threads_per_job):
     cuda_launch()        # a missing numba-cuda or GPU is reported before any fit starts
 
 
-def _run_lockstep(device, calls, y, inputs, done):
+def _run_lockstep(estimator, device, calls, y, inputs, done):
     """Every fit in a thread of this process, their ELBO calls batched (:class:`~lowrank.training.lockstep.Lockstep`)."""
-    from .training.lockstep import Lockstep
+    from .lockstep import Lockstep
 
     def job(idx, mkw, seed, fkw):
-        return lambda member: _one_fit(idx, mkw, seed, y, inputs, dict(fkw, device=member), None)
+        return lambda member: _one_fit(estimator, idx, mkw, seed, y, inputs, dict(fkw, device=member), None)
 
     Lockstep(device).run([job(*c) for c in calls], on_done=done)
 
 
-def _model_of(o, seed):
+def _model_of(estimator, o, seed):
     """The model of one outcome (None when the fit has no parameters)."""
-    from .model.options import ModelOptions
-    from .rnn import LowRankRNN
+    from ..model.options import ModelOptions
     if o.params is None:
         return None
-    model = LowRankRNN.from_params(o.params, ModelOptions.from_dict(o.options), seed=seed, noise_basis=o.noise_basis)
+    model = estimator.from_params(o.params, ModelOptions.from_dict(o.options), seed=seed, noise_basis=o.noise_basis)
     if o.provenance is not None:
         model.provenance_ = o.provenance           # saved with the model: lowrank info shows it
     return model
 
 
-def _collect(jobs, settings, out):
+def _collect(estimator, jobs, settings, out):
     """The :class:`FitManyResult` of the workers' outcomes (in job order); warns about failed fits."""
     models, histories, table = [], [], []
     for (idx, k, s), o in zip(jobs, out):
-        models.append(_model_of(o, s))
+        models.append(_model_of(estimator, o, s))
         histories.append(o.history)
         table.append(_row(idx, idx // (len(jobs) // len(settings)), s, k, o))
     failed = [row for row in table if row["error"] is not None]

@@ -15,11 +15,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._checks import check_positive_int
-from .inference.posterior import posterior
-from .metrics import bits_per_spike
-from .model import equations
-from .model.subset import check_channels, restrict_channels
+from .._checks import check_positive_int
+from ..inference.posterior import posterior
+from ..metrics import bits_per_spike
+from ..model import equations
+from ..model.subset import check_channels, restrict_channels
 
 
 class CoSmoothing(NamedTuple):
@@ -44,7 +44,7 @@ class CoSmoothing(NamedTuple):
 def heldin_model(model, heldin):
     """The network observed through the channels ``heldin`` only (:mod:`lowrank.model.subset`),
     without its encoder (the held-in posterior uses the bootstrap proposal)."""
-    from .rnn import LowRankRNN
+    from ..rnn import LowRankRNN
     params, opts = restrict_channels(model.params, model.options, heldin)
     opts = opts.with_encoder(None)
     return LowRankRNN.from_params(params._replace(enc=np.zeros(0)), opts, seed=model.seed)

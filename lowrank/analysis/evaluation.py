@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import metrics
-from ._checks import as_float_array
+from .. import metrics
+from .._checks import as_float_array
 
 
 class Evaluation(NamedTuple):
