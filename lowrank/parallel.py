@@ -130,7 +130,7 @@ def _model_kwargs(model_spec):
     if isinstance(model_spec, dict):
         kw = dict(model_spec)
         kw.pop("seed", None)
-        LowRankRNN(**kw)          # a bad specification fails here, once, not in every worker
+        LowRankRNN(**kw).options  # a bad specification fails here, once, not in every worker
         return kw
     raise TypeError(f"model_spec must be a dict of LowRankRNN arguments or a LowRankRNN; "
                     f"got {type(model_spec).__name__}")

@@ -836,7 +836,7 @@ def fit_many_recording(data, *, seeds=20, base_seed=0, settings=None, jobs=-1, s
         n_units = D if readout == "units" else DEFAULT_UNITS
     spec = dict(n_units=n_units, rank=rank, n_obs=D, n_inputs=0 if rec.u is None else rec.u.shape[-1],
                 activation=activation, readout=readout, likelihood=likelihood, link=link)
-    LowRankRNN(**spec)                                              # bad options fail here, before any fit
+    LowRankRNN(**spec).options                                      # bad options fail here, before any fit
     fit_kw = dict(n_particles=n_particles, window=window, batch_size=batch_size, n_iter=n_iter, lr=lr,
                   lr_end=lr_end, heldout=heldout or None, eval_every=eval_every)
     plan = dict(data_sha256=_file_digest(data) if isinstance(data, (str, os.PathLike)) else None,
