@@ -8,7 +8,7 @@ import numpy as np
 
 from ._checks import as_float_array, check_inputs, check_nonneg_float, check_positive_int
 from .io import provenance_of, read_model, save_model
-from .inference.simulate import run_latents
+from .inference.simulate import draw_counts, run_latents
 from .model import equations
 from .model.encoder import init_encoder
 from .model.noise_basis import check_noise_basis, from_noise_coords
@@ -293,6 +293,15 @@ class LowRankRNN:
         Returns
         -------
         Sample
+
+        Raises
+        ------
+        lowrank.inference.simulate.RunawayDynamicsError
+            (a ``FloatingPointError``) when a Poisson model's expected counts
+            overflow (are not finite, or too large for numpy to draw): the
+            dynamics ran away. The message names the first trial and step.
+            Nothing is clipped; ``obs_noise=False`` returns the expected
+            counts as they are (possibly inf).
         """
         o, p = self.options, self.params
         n_trials = check_positive_int("n_trials", n_trials)
@@ -321,7 +330,7 @@ class LowRankRNN:
             yy = eta + p.sigma * rng.standard_normal(eta.shape) if obs_noise else eta.copy()
         else:
             mean = equations.poisson_rate(eta, o.link, o.bin_width)
-            yy = rng.poisson(mean).astype(np.int64) if obs_noise else mean.copy()
+            yy = draw_counts(rng, mean, z) if obs_noise else mean.copy()
         if self.noise_basis is not None:
             mean, yy = from_noise_coords(self.noise_basis, mean), from_noise_coords(self.noise_basis, yy)
         rates = None

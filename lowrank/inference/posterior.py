@@ -30,7 +30,7 @@ import numpy as np
 
 from ..model import equations
 from . import elbo as smc
-from .simulate import run_latents
+from .simulate import draw_counts, run_latents
 from .smoothing import SMOOTHERS, backward_weights, weighted_moments
 from ..model.noise_basis import from_noise_coords
 from .._checks import check_bool, check_choice, check_inputs, check_observations, check_positive_int
@@ -412,7 +412,7 @@ def predict(model, y, n_ahead, inputs=None, *, n_particles=100, proposal=None, r
             y_samples = mean_k + from_noise_coords(getattr(model, "noise_basis", None),
                                                    p.sigma * rng.standard_normal(mean_k.shape))
         else:
-            y_samples = rng.poisson(mean_k).astype(np.int64)
+            y_samples = draw_counts(rng, mean_k)
     return Prediction(mean=mean, z_mean=z_mean, weights=w, z_samples=zf if return_samples else None,
                       y_samples=y_samples)
 
