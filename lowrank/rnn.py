@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -474,9 +475,15 @@ class LowRankRNN:
 
         With ``with_extra=True`` returns ``(model, extra)``, ``extra`` the
         dict of arrays saved beside the parameters (e.g. ``history/*``).
+        A file that cannot be read, or whose parameters are invalid (NaN,
+        a leak outside (0, 1), ...), raises ValueError naming the file and
+        the parameter block.
         """
         f = read_model(path)
-        model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+        try:
+            model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+        except ValueError as exc:                       # e.g. a leak outside (0, 1): name the file
+            raise ValueError(f"{os.fspath(path)}: {exc}") from exc
         model.provenance_ = provenance_of(f.metadata)
         return (model, f.extra) if with_extra else model
 
