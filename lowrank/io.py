@@ -18,7 +18,8 @@ Reading
 -------
 Files are read defensively: every failure to read one (missing, a folder,
 empty, truncated, a corrupt zip entry, foreign content, metadata that is
-not a JSON object, arrays whose shapes do not match the options) raises
+not a JSON object, arrays whose shapes do not match the options, parameters
+that are NaN or inf) raises
 ``ValueError`` naming the file (``FileNotFoundError`` when there is none).
 Each array's shape and dtype are read from its ``.npy`` header and checked
 before its data is, so a damaged or hostile file cannot make lowrank
@@ -332,7 +333,9 @@ def read_model(path) -> ModelFile:
     """Read a model file written by any earlier format version.
 
     Raises FileNotFoundError when there is no file, ValueError for anything
-    else that makes it unreadable (see the module docstring).
+    else that makes it unreadable (see the module docstring), including a
+    parameter block or noise basis holding NaN or inf (the message names the
+    file and the block).
     """
     path = os.fspath(path)
     with open_npz(path, _WHAT) as z:
@@ -361,4 +364,18 @@ def read_model(path) -> ModelFile:
                            for k in BLOCKS})
         basis = np.array(z.read(_BASIS), dtype=np.float64) if _BASIS in z.files else None
         extra = {k[len("extra/"):]: np.array(z.read(k)) for k in extra_names}
+    for k in BLOCKS:
+        _check_finite(path, f"parameter block {k!r}", getattr(params, k))
+    if basis is not None:
+        _check_finite(path, f"array {_BASIS!r}", basis)
     return ModelFile(options, params, json_seed(meta.get("seed")), basis, extra, meta)
+
+
+def _check_finite(path, what, arr):
+    """ValueError naming the file ``path`` and ``what`` when ``arr`` holds NaN or inf (first index quoted)."""
+    bad = ~np.isfinite(arr)
+    if np.any(bad):
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{path}: {what} contains NaN or inf ({int(bad.sum())} of {arr.size} values, first "
+                         f"{arr[first]} at index {first}); the model file is damaged or was saved from a "
+                         "diverged fit")

@@ -1,13 +1,15 @@
 """The estimator users meet: :class:`LowRankRNN`, and :func:`fit_many` of many of them."""
 from __future__ import annotations
 
+import dataclasses
+import os
 from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ._checks import as_float_array, check_inputs, check_nonneg_float, check_positive_int
 from .io import provenance_of, read_model, save_model
-from .inference.simulate import run_latents
+from .inference.simulate import draw_counts, run_latents
 from .model import equations
 from .model.encoder import init_encoder
 from .model.noise_basis import check_noise_basis, from_noise_coords
@@ -15,6 +17,14 @@ from .model.options import ModelOptions
 from .model.params import Params, check_params, init_params, n_params
 from .training import parallel as _parallel
 from .training.parallel import FitManyResult
+
+# ModelOptions fields that the constructor takes as keywords (``**options``) rather than by name.
+GROUPED_OPTIONS = ("units_readout_from", "readout_input", "bin_width", "shared_leak", "filter_inputs",
+                   "noise", "init_noise")
+_OPTION_FIELDS = tuple(f.name for f in dataclasses.fields(ModelOptions))
+_OPTION_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelOptions) if f.name in GROUPED_OPTIONS}
+# Every constructor argument, as get_params returns them.
+_PARAM_NAMES = _OPTION_FIELDS + ("seed", "noise_basis")
 
 
 class Sample(NamedTuple):
@@ -53,12 +63,18 @@ class LowRankRNN:
     n_units, rank, n_obs : int
         ``N``, ``R`` (``1 <= R <= N``) and ``D``.
     n_inputs : int, default 0
-    activation, readout, units_readout_from, readout_input, likelihood, link,
-    bin_width, shared_leak, filter_inputs, noise, init_noise
-        Structural options, as in ``ModelOptions``.
+    activation, readout, likelihood, link
+        Structural options, as in ``ModelOptions`` (``likelihood`` and
+        ``link`` by keyword only).
     seed : int or None, default 0
         Seed of the parameter initialisation (``init_params``) and the default
         seed of the model's random operations.
+    noise_basis : ndarray, shape (D, D), optional
+        Fixed invertible matrix ``S`` giving the Gaussian observation noise
+        the full covariance ``S diag(σ²) Sᵀ`` (latent read-out only):
+        ``y = S (W z + b + σ ⊙ ε)``, so ``W``, ``b`` and ``σ`` are in the
+        noise coordinates ``S⁻¹ y``. See :mod:`lowrank.model.noise_basis`
+        and :func:`lowrank.residual_noise_basis`. None: diagonal noise.
     encoder : EncoderOptions, dict, True or None, default None
         Give the model an encoder proposal's network
         (:class:`lowrank.model.encoder.EncoderOptions`; ``True`` for the
@@ -66,39 +82,121 @@ class LowRankRNN:
         parameters are trained with the rest and saved with the model. Its
         default proposal is then ``"encoder"``. :meth:`fit` with
         ``proposal="encoder"`` adds the default network to a model without one.
-    noise_basis : ndarray, shape (D, D), optional
-        Fixed invertible matrix ``S`` giving the Gaussian observation noise
-        the full covariance ``S diag(σ²) Sᵀ`` (latent read-out only):
-        ``y = S (W z + b + σ ⊙ ε)``, so ``W``, ``b`` and ``σ`` are in the
-        noise coordinates ``S⁻¹ y``. See :mod:`lowrank.model.noise_basis`
-        and :func:`lowrank.residual_noise_basis`. None: diagonal noise.
+    **options
+        The rarely used structural options, by keyword: ``units_readout_from``,
+        ``readout_input``, ``bin_width``, ``shared_leak``, ``filter_inputs``,
+        ``noise``, ``init_noise`` (as in ``ModelOptions``; defaults there). An
+        unknown keyword is a TypeError.
 
     Attributes
     ----------
     params : Params
         Current (constrained) parameters. A new model holds its seeded
-        initialisation; ``fit`` starts from it.
+        initialisation (built on first use); ``fit`` starts from it.
     options : ModelOptions
-    noise_basis : ndarray (D, D) or None
+        The validated structural options, built from the constructor
+        arguments on first use.
+    n_units, rank, ..., seed, noise_basis, encoder
+        Every constructor argument, stored unchanged under its own name
+        (:meth:`get_params`).
 
     Notes
     -----
-    Options are validated when the model is built (unlike scikit-learn, which
-    validates in ``fit``) so that a wrong rank or option fails at once.
+    The estimator follows scikit-learn's conventions without depending on it:
+    ``__init__`` only stores its arguments, :meth:`get_params` and
+    :meth:`set_params` read and change them (so ``sklearn.base.clone`` gives an
+    unfitted model with the same arguments), and the arguments are validated
+    when first needed: the first access to ``options`` or ``params`` (by
+    ``fit``, ``sample``, ``score``, ``save``, ...) raises the ValueError or
+    TypeError of a bad option. Change constructor arguments with
+    :meth:`set_params`, not by assigning the attributes: the derived options
+    are cached.
     """
 
-    def __init__(self, n_units, rank, n_obs, n_inputs=0, activation="relu", readout="latent",
-                 units_readout_from="currents", readout_input=False, likelihood="gaussian",
-                 link="softplus", bin_width=1.0, shared_leak=False, filter_inputs=False,
-                 noise="diag", init_noise="diag", seed=0, noise_basis=None, encoder=None):
-        self.options = ModelOptions(
-            n_units=n_units, rank=rank, n_obs=n_obs, n_inputs=n_inputs, activation=activation,
-            readout=readout, units_readout_from=units_readout_from, readout_input=readout_input,
-            likelihood=likelihood, link=link, bin_width=bin_width, shared_leak=shared_leak,
-            filter_inputs=filter_inputs, noise=noise, init_noise=init_noise, encoder=encoder)
+    def __init__(self, n_units, rank, n_obs, n_inputs=0, activation="relu", readout="latent", *,
+                 likelihood="gaussian", link="softplus", seed=0, noise_basis=None, encoder=None, **options):
+        unknown = sorted(set(options) - set(GROUPED_OPTIONS))
+        if unknown:
+            raise TypeError(f"LowRankRNN got unknown option(s) {unknown}; the options taken by keyword are "
+                            f"{list(GROUPED_OPTIONS)} (besides the named parameters)")
+        self.n_units, self.rank, self.n_obs, self.n_inputs = n_units, rank, n_obs, n_inputs
+        self.activation, self.readout, self.likelihood, self.link = activation, readout, likelihood, link
+        for name, default in _OPTION_DEFAULTS.items():
+            setattr(self, name, options.get(name, default))
+        self.encoder = encoder
         self.seed = seed
-        self.noise_basis = check_noise_basis(noise_basis, self.options)  # a validated copy
-        self.params = init_params(self.options, np.random.default_rng(seed))
+        self.noise_basis = noise_basis
+
+    # -- scikit-learn conventions -------------------------------------------------------
+    def get_params(self, deep=True):
+        """The constructor arguments, name -> value (``deep`` is accepted for scikit-learn; nothing is nested).
+
+        Returns
+        -------
+        dict
+            Every argument of ``__init__`` (including each of ``**options``),
+            as stored: ``type(model)(**model.get_params())`` is an unfitted
+            model with the same structure and seed.
+        """
+        return {name: getattr(self, name) for name in _PARAM_NAMES}
+
+    def set_params(self, **params):
+        """Change constructor arguments; returns ``self``.
+
+        Changing a structural argument (anything but ``seed``) to a different
+        value drops the derived ``options`` and ``params``: they are rebuilt,
+        validated and freshly initialised, on next use. Changing ``seed``
+        re-initialises the parameters only while they are still the seeded
+        initialisation (not fitted, loaded or assigned).
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a constructor argument.
+        """
+        for name in params:
+            if name not in _PARAM_NAMES:
+                raise ValueError(f"invalid parameter {name!r} for LowRankRNN; valid parameters: "
+                                 f"{sorted(_PARAM_NAMES)}")
+        changed = {name for name, value in params.items() if not _same(getattr(self, name), value)}
+        for name, value in params.items():
+            setattr(self, name, value)
+        if changed - {"seed"}:
+            self._options = self._params = None
+        elif "seed" in changed and getattr(self, "_params_are_initial", False):
+            self._params = None
+        return self
+
+    @property
+    def options(self):
+        """The validated :class:`ModelOptions` (built from the constructor arguments on first use)."""
+        options = getattr(self, "_options", None)
+        if options is None:
+            options = ModelOptions(**{name: getattr(self, name) for name in _OPTION_FIELDS})
+            check_noise_basis(self.noise_basis, options)
+            self._options = options
+        return options
+
+    @options.setter
+    def options(self, options):
+        if not isinstance(options, ModelOptions):
+            raise TypeError(f"options must be a ModelOptions; got {type(options).__name__}")
+        self._options = options
+        for name in _OPTION_FIELDS:               # get_params (and so clone) follow the options
+            setattr(self, name, getattr(options, name))
+
+    @property
+    def params(self):
+        """The current (constrained) :class:`Params`; the seeded initialisation until fitted or assigned."""
+        params = getattr(self, "_params", None)
+        if params is None:
+            params = init_params(self.options, np.random.default_rng(self.seed))
+            self._params, self._params_are_initial = params, True
+        return params
+
+    @params.setter
+    def params(self, params):
+        self._params, self._params_are_initial = params, False
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -107,9 +205,9 @@ class LowRankRNN:
         if not isinstance(options, ModelOptions):
             raise TypeError(f"options must be a ModelOptions; got {type(options).__name__}")
         model = cls.__new__(cls)
-        model.options = options
         model.seed = seed
         model.noise_basis = check_noise_basis(noise_basis, options)      # a validated copy
+        model.options = options
         model.params = check_params(params, options).copy()
         return model
 
@@ -156,10 +254,10 @@ class LowRankRNN:
         return n_params(self.options)
 
     def __repr__(self):
-        o = self.options
         basis = "" if self.noise_basis is None else ", noise_basis=<(D, D) array>"
-        return (f"LowRankRNN(n_units={o.n_units}, rank={o.rank}, n_obs={o.n_obs}, n_inputs={o.n_inputs}, "
-                f"activation={o.activation!r}, readout={o.readout!r}, likelihood={o.likelihood!r}{basis})")
+        return (f"LowRankRNN(n_units={self.n_units!r}, rank={self.rank!r}, n_obs={self.n_obs!r}, "
+                f"n_inputs={self.n_inputs!r}, activation={self.activation!r}, readout={self.readout!r}, "
+                f"likelihood={self.likelihood!r}{basis})")
 
     # -- generation ---------------------------------------------------------------------
     def sample(self, n_trials=1, n_steps=100, inputs=None, noise_scale=1.0, z0=None, seed=None,
@@ -198,6 +296,15 @@ class LowRankRNN:
         Returns
         -------
         Sample
+
+        Raises
+        ------
+        lowrank.inference.simulate.RunawayDynamicsError
+            (a ``FloatingPointError``) when a Poisson model's expected counts
+            overflow (are not finite, or too large for numpy to draw): the
+            dynamics ran away. The message names the first trial and step.
+            Nothing is clipped; ``obs_noise=False`` returns the expected
+            counts as they are (possibly inf).
         """
         o, p = self.options, self.params
         n_trials = check_positive_int("n_trials", n_trials)
@@ -226,7 +333,7 @@ class LowRankRNN:
             yy = eta + p.sigma * rng.standard_normal(eta.shape) if obs_noise else eta.copy()
         else:
             mean = equations.poisson_rate(eta, o.link, o.bin_width)
-            yy = rng.poisson(mean).astype(np.int64) if obs_noise else mean.copy()
+            yy = draw_counts(rng, mean, z) if obs_noise else mean.copy()
         if self.noise_basis is not None:
             mean, yy = from_noise_coords(self.noise_basis, mean), from_noise_coords(self.noise_basis, yy)
         rates = None
@@ -370,11 +477,29 @@ class LowRankRNN:
 
         With ``with_extra=True`` returns ``(model, extra)``, ``extra`` the
         dict of arrays saved beside the parameters (e.g. ``history/*``).
+        A file that cannot be read, or whose parameters are invalid (NaN,
+        a leak outside (0, 1), ...), raises ValueError naming the file and
+        the parameter block.
         """
         f = read_model(path)
-        model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+        try:
+            model = cls.from_params(f.params, f.options, seed=f.seed, noise_basis=f.noise_basis)
+        except ValueError as exc:                       # e.g. a leak outside (0, 1): name the file
+            raise ValueError(f"{os.fspath(path)}: {exc}") from exc
         model.provenance_ = provenance_of(f.metadata)
         return (model, f.extra) if with_extra else model
+
+
+def _same(a, b):
+    """Whether two constructor arguments are the same value (arrays compared elementwise)."""
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b))
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except (TypeError, ValueError):
+        return False
 
 
 def _cut_mask(mask, keep, n_obs):

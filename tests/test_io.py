@@ -1,5 +1,6 @@
 """Saving and loading models: exact round trip, clear errors, no pickle."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -75,3 +76,39 @@ def test_careful_readers_read_what_numpy_wrote(tmp_path, make):
             z.read("a", shape=(1,))
         with pytest.raises(ValueError, match="no array 'c'"):
             z.read("c")
+
+
+@pytest.mark.parametrize("block,index", [("h", (3,)), ("m", (2, 0)), ("sigma", (1,))])
+def test_nan_parameter_names_the_file_and_block(tmp_path, block, index):
+    p = tmp_path / "m.npz"
+    lowrank.LowRankRNN(5, 1, 2).save(p)
+    with np.load(p, allow_pickle=False) as f:
+        arr = f[block].copy()
+    arr[index] = np.nan
+    bad = tmp_path / f"nan_{block}.npz"
+    _rewrite(p, bad, drop=(block,))
+    with np.load(bad, allow_pickle=False) as f:
+        arrays = dict(f)
+    with open(bad, "wb") as fh:
+        np.savez(fh, **arrays, **{block: arr})
+    pattern = re.escape(str(bad)) + rf": parameter block '{block}' contains NaN or inf \(1 of {arr.size} values, first nan at index " \
+              rf"\({index[0]},"
+    with pytest.raises(ValueError, match=pattern):
+        io.read_model(bad)
+    with pytest.raises(ValueError, match=pattern):
+        lowrank.LowRankRNN.load(bad)
+
+
+def test_nan_noise_basis_and_invalid_leak_name_the_file(tmp_path):
+    p = tmp_path / "m.npz"
+    lowrank.LowRankRNN(5, 1, 2, noise_basis=np.eye(2)).save(p)
+    with np.load(p, allow_pickle=False) as f:
+        arrays = dict(f)
+    with open(tmp_path / "basis.npz", "wb") as fh:
+        np.savez(fh, **dict(arrays, noise_basis=np.array([[1.0, np.inf], [0.0, 1.0]])))
+    with pytest.raises(ValueError, match=r"basis\.npz: array 'noise_basis' contains NaN or inf"):
+        lowrank.LowRankRNN.load(tmp_path / "basis.npz")
+    with open(tmp_path / "leak.npz", "wb") as fh:
+        np.savez(fh, **dict(arrays, a=np.array([1.5])))
+    with pytest.raises(ValueError, match=r"leak\.npz: leak a must lie in \(0, 1\)"):
+        lowrank.LowRankRNN.load(tmp_path / "leak.npz")

@@ -90,3 +90,24 @@ def test_leak_stays_in_unit_interval_for_any_theta():
     theta = np.random.default_rng(0).standard_normal(P.n_params(o)) * 30
     p = P.from_flat(theta, o)
     assert np.all((p.a > 0) & (p.a < 1)) and np.all(np.diag(p.L_z) > 0)
+
+
+def _runaway_poisson_model():
+    """A Poisson model whose latent grows ~70-fold per step (recurrent gain 3·3·8 on an excited relu network)."""
+    m = lowrank.LowRankRNN(8, 1, 4, likelihood="poisson", readout="units", seed=0)
+    p = m.params
+    m.params = p._replace(m=np.full_like(p.m, 3.0), n=np.full_like(p.n, 3.0), h=np.full_like(p.h, -1.0))
+    return m
+
+
+def test_sampling_a_runaway_poisson_model_names_the_cause():
+    from lowrank.inference.simulate import RunawayDynamicsError
+    m = _runaway_poisson_model()
+    mean = m.sample(3, 40, noise_scale=0.0, obs_noise=False).mean     # the mean itself is returned, unclipped
+    t = int(np.argmax((mean > 9.2e18).any(axis=(0, 2))))
+    with pytest.raises(RunawayDynamicsError, match=rf"overflowed at trial 0, step {t} .*dynamics ran away"
+                                                   r".*latents reached \|z\| = "):
+        m.sample(3, 40, noise_scale=0.0)
+    with pytest.raises(FloatingPointError, match="largest finite"):           # the library's numeric-failure type
+        m.sample(2, 400)
+    assert m.sample(2, 5, noise_scale=0.0).y.dtype == np.int64               # before the run-away: counts as usual

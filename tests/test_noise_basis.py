@@ -192,17 +192,17 @@ def test_save_load_round_trip_and_versions(tmp_path, make_model):
 
 def test_bad_noise_basis_is_refused(make_model):
     with pytest.raises(ValueError, match=r"noise_basis must have 3 values in its last axis"):
-        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.eye(2))
+        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.eye(2)).options
     with pytest.raises(ValueError, match=r"noise_basis must have shape \(3, 3\)"):
-        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.ones((2, 3)))
+        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.ones((2, 3))).options
     with pytest.raises(ValueError, match="invertible"):
-        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.ones((3, 3)))
+        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.ones((3, 3))).options
     with pytest.raises(ValueError, match="NaN or inf"):
-        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.full((3, 3), np.nan))
+        lowrank.LowRankRNN(6, 2, 3, noise_basis=np.full((3, 3), np.nan)).options
     with pytest.raises(ValueError, match="latent read-out with a Gaussian likelihood"):
-        lowrank.LowRankRNN(6, 2, 3, likelihood="poisson", noise_basis=np.eye(3))
+        lowrank.LowRankRNN(6, 2, 3, likelihood="poisson", noise_basis=np.eye(3)).options
     with pytest.raises(ValueError, match="latent read-out with a Gaussian likelihood"):
-        lowrank.LowRankRNN(6, 2, 3, readout="units", noise_basis=np.eye(3))
+        lowrank.LowRankRNN(6, 2, 3, readout="units", noise_basis=np.eye(3)).options
     m = lowrank.LowRankRNN(6, 2, 3, noise_basis=np.eye(3))
     with pytest.raises(ValueError, match="a model passes its own noise_basis"):
         lowrank.smc.elbo(m, np.zeros((5, 3)), noise_basis=np.eye(3))

@@ -155,3 +155,24 @@ def test_posterior_and_score_accept_lists_of_trials(teacher, data):
     want = teacher.posterior(padded, n_particles=20, seed=0, lengths=np.array([40, 25, 10]))
     assert np.array_equal(post.smooth_mean, want.smooth_mean, equal_nan=True)
     assert np.isfinite(teacher.score(trials))
+
+
+def test_smc_elbo_defaults_to_the_models_proposal_like_score():
+    # lowrank.smc.elbo used to default to proposal="optimal", which a Poisson model does not support,
+    # so elbo(model, y) failed where model.score(y) worked.
+    teacher = lowrank.teachers.get("oscillator_poisson")
+    y = teacher.dataset().y[:3, :40]
+    for model in (teacher.model, lowrank.LowRankRNN(10, 2, 5, likelihood="poisson", readout="units", seed=1)):
+        yy = y[..., :model.options.n_obs]
+        res = lowrank.smc.elbo(model, yy, seed=4, grad=False)
+        boot = lowrank.smc.elbo(model, yy, proposal="bootstrap", seed=4, grad=False)
+        assert np.isfinite(res.value) and res.value == boot.value
+        assert res.value == model.score(yy, seed=4)
+    gauss = lowrank.LowRankRNN(6, 2, 3, seed=0)                               # still the optimal proposal there
+    yg = gauss.sample(2, 20, seed=1).y
+    assert lowrank.smc.elbo(gauss, yg, grad=False).value == lowrank.smc.elbo(
+        gauss, yg, proposal="optimal", grad=False).value
+    missing = np.ones(yg.shape, bool)
+    missing[0, 3, 1] = False                                                 # bootstrap where a value is missing
+    assert lowrank.smc.elbo(gauss, yg, mask=missing, grad=False).value == lowrank.smc.elbo(
+        gauss, yg, mask=missing, proposal="bootstrap", grad=False).value

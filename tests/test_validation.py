@@ -8,12 +8,29 @@ from lowrank._checks import check_inputs, check_observations
 
 
 def test_rank_bounds():
+    # The constructor only stores its arguments (scikit-learn's convention); they are validated on first use.
     with pytest.raises(ValueError, match=r"rank must be between 1 and n_units=4; got rank=5"):
-        lowrank.LowRankRNN(4, 5, 2)
+        lowrank.LowRankRNN(4, 5, 2).options
     with pytest.raises(ValueError, match="rank must be >= 1"):
-        lowrank.LowRankRNN(4, 0, 2)
+        lowrank.LowRankRNN(4, 0, 2).params
     with pytest.raises(TypeError, match="rank must be an integer"):
-        lowrank.LowRankRNN(4, 2.5, 2)
+        lowrank.LowRankRNN(4, 2.5, 2).sample()
+
+
+def test_bad_options_fail_at_first_use_not_construction():
+    m = lowrank.LowRankRNN(4, 5, 2)
+    assert m.rank == 5 and "rank=5" in repr(m)                       # stored unchanged; repr does not validate
+    for use in (lambda: m.options, lambda: m.params, lambda: m.sample(1, 3), lambda: m.n_params,
+                lambda: m.fit(np.zeros((1, 5, 2)), n_iter=1, verbose=0), lambda: m.score(np.zeros((1, 5, 2)))):
+        with pytest.raises(ValueError, match="rank must be between 1 and n_units=4"):
+            use()
+    m.set_params(rank=2)
+    assert m.options.rank == 2
+
+
+def test_unknown_constructor_option_is_a_type_error_listing_the_valid_ones():
+    with pytest.raises(TypeError, match=r"unknown option\(s\) \['bin_widht'\].*'bin_width'.*'init_noise'"):
+        lowrank.LowRankRNN(6, 2, 3, bin_widht=2.0)
 
 
 @pytest.mark.parametrize("opt,value,valid", [("activation", "sigmoid", "relu"), ("readout", "linear", "latent"),
@@ -21,12 +38,12 @@ def test_rank_bounds():
                                              ("noise", "lowrank", "diag"), ("units_readout_from", "spikes", "rates")])
 def test_unknown_option_lists_valid_ones(opt, value, valid):
     with pytest.raises(ValueError, match=rf"{opt} must be one of \[.*'{valid}'.*\]; got '{value}'"):
-        lowrank.LowRankRNN(6, 2, 3, **{opt: value})
+        lowrank.LowRankRNN(6, 2, 3, **{opt: value}).options
 
 
 def test_units_readout_needs_enough_units():
     with pytest.raises(ValueError, match="n_obs must be <= n_units=4"):
-        lowrank.LowRankRNN(4, 2, 6, readout="units")
+        lowrank.LowRankRNN(4, 2, 6, readout="units").options
 
 
 def test_observations():

@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import metrics
 from .._checks import as_float_array
+from .._summary import summary
 
 
 class Evaluation(NamedTuple):
@@ -36,6 +37,9 @@ class Evaluation(NamedTuple):
     dh: float
     generated: np.ndarray
     reference: np.ndarray
+
+    def __repr__(self):
+        return summary(self)
 
 
 def evaluate(model, y, inputs=None, *, burn_in=0.25, smooth_hann=None, zscore=True, context=50,

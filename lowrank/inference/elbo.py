@@ -90,6 +90,17 @@ def valid_proposals(options: ModelOptions):
     return options.proposals
 
 
+def default_proposal(opts: ModelOptions, proposal=None, missing=False):
+    """``proposal``, or for None the model's default (``opts.default_proposal``: ``"encoder"`` with an
+    encoder, else ``"optimal"`` where it applies, else ``"bootstrap"``), with ``"bootstrap"`` instead of
+    ``"optimal"`` when observations are ``missing`` (the optimal proposal needs every one of a step)."""
+    if proposal is not None:
+        return proposal
+    if missing and opts.default_proposal == "optimal":
+        return "bootstrap"
+    return opts.default_proposal
+
+
 def _resolve_model(model, options):
     if isinstance(model, Params):
         if not isinstance(options, ModelOptions):
@@ -359,7 +370,7 @@ def _resolve_basis(model, noise_basis, opts):
     return check_noise_basis(noise_basis, opts)
 
 
-def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
+def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal=None,
          resample="systematic", ess_threshold=None, seed=0, grad=True,
          return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None, device="cpu"):
     """Variational-SMC ELBO of ``y`` under a low-rank RNN, and its gradient.
@@ -375,11 +386,15 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal="optim
     options : ModelOptions, optional
     n_particles : int
         ``K >= 1``.
-    proposal : {"optimal", "bootstrap", "encoder"}
+    proposal : {"optimal", "bootstrap", "encoder"} or None, default None
         ``optimal`` only for linear-Gaussian read-outs (Gaussian likelihood
         with a latent or units-from-currents read-out); ``encoder`` only for
         models with an encoder (``options.encoder``), whose network reads
-        the observations as the kernels see them.
+        the observations as the kernels see them. None: the model's default
+        (``options.default_proposal``, as ``model.score`` uses: ``encoder``
+        with an encoder, else ``optimal`` where it applies, else
+        ``bootstrap``; ``bootstrap`` instead of ``optimal`` with missing
+        observations), so a Poisson model gets the bootstrap proposal.
     resample : {"systematic", "stratified", "multinomial", "none"}
     ess_threshold : float in (0, 1] or None
         Resample only when ``ESS < ess_threshold * K`` (None: every step).
@@ -446,7 +461,7 @@ class Call(NamedTuple):
     alloc: object = FRESH     # where scratch arrays come from (lowrank.inference.workspace)
 
 
-def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposal="optimal",
+def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposal=None,
                  resample="systematic", ess_threshold=None, seed=0, grad=True,
                  return_particles=False, lengths=None, draws=None, noise_basis=None, mask=None,
                  alloc=FRESH) -> Call:
@@ -458,6 +473,7 @@ def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposa
     params = check_params(params, opts)
     basis = _resolve_basis(model, noise_basis, opts)
     y, u, lengths = _check_data(y, inputs, lengths, opts, mask)
+    proposal = default_proposal(opts, proposal, missing=bool(np.isnan(y).any()))
     choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
     if np.isnan(y).any():
         _check_missing(opts, choices.proposal, basis)

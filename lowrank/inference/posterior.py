@@ -30,7 +30,7 @@ import numpy as np
 
 from ..model import equations
 from . import elbo as smc
-from .simulate import run_latents
+from .simulate import draw_counts, run_latents
 from .smoothing import SMOOTHERS, backward_weights, weighted_moments
 from ..model.noise_basis import from_noise_coords
 from .._checks import check_bool, check_choice, check_inputs, check_observations, check_positive_int
@@ -122,12 +122,6 @@ class Prediction(NamedTuple):
     y_samples: Optional[np.ndarray]
 
 
-def _default_proposal(opts, proposal, missing=False):
-    if proposal is None and missing and opts.default_proposal == "optimal":
-        return "bootstrap"       # the optimal proposal needs every observation of a step
-    return opts.default_proposal if proposal is None else proposal
-
-
 def _check_y(model, y, inputs, extra_steps=0):
     """(y (n, T, D), u (n, T + extra_steps, U)) for 2-D or 3-D y."""
     o = model.options
@@ -162,7 +156,7 @@ def _run_filter(model, y, u, n_particles, proposal, resample, seed, lengths=None
     o = model.options
     mask = _observed(y)
     return smc.elbo(model.params, y, u[:, :y.shape[1]] if o.n_inputs else None, options=o,
-                    n_particles=n_particles, proposal=_default_proposal(o, proposal, mask is not None),
+                    n_particles=n_particles, proposal=smc.default_proposal(o, proposal, mask is not None),
                     resample=resample, seed=seed, grad=False, return_particles=True, lengths=lengths,
                     noise_basis=getattr(model, "noise_basis", None), mask=mask)
 
@@ -347,7 +341,7 @@ def score(model, y, inputs=None, *, n_particles=10, proposal=None, resample="sys
     seed = getattr(model, "seed", None) if seed is None else seed
     obs = _observed(y)
     res = smc.elbo(model.params, y, u if o.n_inputs else None, options=o, n_particles=n_particles,
-                   proposal=_default_proposal(o, proposal, obs is not None), resample=resample, seed=seed,
+                   proposal=smc.default_proposal(o, proposal, obs is not None), resample=resample, seed=seed,
                    grad=False, lengths=lengths, noise_basis=getattr(model, "noise_basis", None), mask=obs)
     return float(res.value)
 
@@ -412,7 +406,7 @@ def predict(model, y, n_ahead, inputs=None, *, n_particles=100, proposal=None, r
             y_samples = mean_k + from_noise_coords(getattr(model, "noise_basis", None),
                                                    p.sigma * rng.standard_normal(mean_k.shape))
         else:
-            y_samples = rng.poisson(mean_k).astype(np.int64)
+            y_samples = draw_counts(rng, mean_k)
     return Prediction(mean=mean, z_mean=z_mean, weights=w, z_samples=zf if return_samples else None,
                       y_samples=y_samples)
 

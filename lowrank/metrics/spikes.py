@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._checks import as_float_array, check_positive_float
+from .._summary import summary
 
 __all__ = [
     "SpikeStatistics",
@@ -51,6 +52,11 @@ class SpikeStatistics(NamedTuple):
     corr: np.ndarray
     n_spikes: np.ndarray
 
+    def __repr__(self):
+        """Neuron count, total spikes and mean rate, then the array shapes."""
+        return summary(self, n_neurons=len(self.rate), total_spikes=int(np.sum(self.n_spikes)),
+                       mean_rate=float(np.mean(self.rate)) if len(self.rate) else float("nan"))
+
 
 class SpikeComparison(NamedTuple):
     """Errors of generated against real spike statistics.
@@ -86,6 +92,11 @@ class SpikeComparison(NamedTuple):
     corr_rmse: float
     real: SpikeStatistics
     generated: SpikeStatistics
+
+    def __repr__(self):
+        """The scalar errors, then the per-neuron arrays by shape and the compared statistics in short."""
+        return summary(self, ("mean_rate_rel_error", "mean_isi_mean_rel_error", "mean_isi_cv_error", "corr_rmse",
+                              "rate_rel_error", "isi_mean_rel_error", "isi_cv_error", "real", "generated"))
 
 
 def _as_counts(counts, name):

@@ -66,7 +66,7 @@ def from_noise_coords(basis, y):
     """``S y`` along the last axis of ``y``; ``y`` itself when ``basis`` is None."""
     if basis is None:
         return y
-    return np.asarray(y, dtype=np.float64) @ basis.T
+    return np.asarray(y, dtype=np.float64) @ np.asarray(basis, dtype=np.float64).T
 
 
 def log_abs_det(basis):

@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._summary import summary
+
 __all__ = ["History", "FitResult", "HistoryBuffer"]
 
 
@@ -39,6 +41,12 @@ class History(NamedTuple):
     stop_reason: str = "completed"
 
     _ARRAYS = ("train_elbo", "val_elbo", "lr", "grad_norm", "time")
+
+    def __repr__(self):
+        """Iterations, last training ELBO, best held-out ELBO, seconds and stop reason; arrays by shape."""
+        return summary(self, ("final_val_elbo", "stop_reason") + self._ARRAYS, n_iter=len(self.train_elbo),
+                       last_train_elbo=_last(self.train_elbo), best_val_elbo=_nanmax(self.val_elbo),
+                       seconds=_last(self.time))
 
     def to_extra(self, prefix="history/"):
         """The history as ``{name: ndarray}`` for ``model.save(path, extra=...)``."""
@@ -81,6 +89,22 @@ class FitResult(NamedTuple):
     best_iteration: int
     best_source: str
     stop_reason: str
+
+    def __repr__(self):
+        """The key numbers, the history in short and the model's one-line repr."""
+        return summary(self, ("n_iter", "best_elbo", "best_iteration", "best_source", "stop_reason", "history",
+                              "model"))
+
+
+def _last(a):
+    """Last entry of a 1-D array as a float (NaN when empty)."""
+    return float(a[-1]) if len(a) else float("nan")
+
+
+def _nanmax(a):
+    """Largest non-NaN entry as a float (NaN when there is none)."""
+    a = np.asarray(a, dtype=np.float64)
+    return float(np.max(a[~np.isnan(a)])) if np.any(~np.isnan(a)) else float("nan")
 
 
 class HistoryBuffer:

@@ -136,7 +136,7 @@ def _model_kwargs(estimator, model_spec):
     if isinstance(model_spec, dict):
         kw = dict(model_spec)
         kw.pop("seed", None)
-        estimator(**kw)           # a bad specification fails here, once, not in every worker
+        estimator(**kw).options   # a bad specification fails here, once, not in every worker
         return kw
     raise TypeError(f"model_spec must be a dict of LowRankRNN arguments or a LowRankRNN; "
                     f"got {type(model_spec).__name__}")
