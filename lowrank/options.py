@@ -25,6 +25,7 @@ import numbers
 from typing import Optional
 
 from ._checks import check_bool, check_choice, check_float, check_int
+from .model.codes import PROPOSAL_CODE
 from .model.encoder import ENCODER_ACTIVATIONS, PADDING_MODES, PADDINGS
 from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, NOISE_TYPES, READOUTS, UNITS_READOUT_FROM
 
@@ -32,8 +33,8 @@ __all__ = ["Option", "TABLE", "REQUIRED", "options_for", "option", "setting_name
            "encoder_names", "fit_names", "check_value", "markdown_table", "PROPOSALS", "RESAMPLERS",
            "OPTIMIZERS", "SMOOTHERS"]
 
-PROPOSALS = ("bootstrap", "optimal", "encoder")
-RESAMPLERS = ("systematic", "stratified", "multinomial", "none")
+PROPOSALS = tuple(PROPOSAL_CODE)
+RESAMPLERS = ("systematic", "stratified", "multinomial", "none")      # the default first
 OPTIMIZERS = ("adam", "radam")
 SMOOTHERS = ("backward", "ancestry")
 ON_NONFINITE = ("raise", "stop")

@@ -12,7 +12,7 @@ ROOT = pathlib.Path(lowrank.__file__).parent
 
 # Lowest first. A module may import from its own layer (without cycles) or any layer below.
 LAYERS = [
-    ("base", ["lowrank._version", "lowrank.config", "lowrank._checks", "lowrank._files"]),
+    ("base", ["lowrank._version", "lowrank.config", "lowrank._checks", "lowrank._files", "lowrank._summary"]),
     ("model", ["lowrank.model", "lowrank.data", "lowrank.metrics"]),
     ("kernels", ["lowrank.kernels"]),
     ("inference", ["lowrank.inference", "lowrank.fixed_points", "lowrank.io"]),

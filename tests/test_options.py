@@ -158,9 +158,8 @@ def test_the_readme_table_of_defaults_is_the_tables():
 
 
 def test_choices_match_the_codes_they_name():
-    from lowrank.inference.elbo import PROPOSAL_CODE
     from lowrank.inference.smoothing import SMOOTHERS
-    from lowrank.kernels.resampling import RESAMPLE_CODE
+    from lowrank.model.codes import PROPOSAL_CODE, RESAMPLE_CODE
     from lowrank.training.optim import OPTIMIZERS
     assert set(T.PROPOSALS) == set(PROPOSAL_CODE)
     assert set(T.RESAMPLERS) == set(RESAMPLE_CODE)

@@ -157,7 +157,8 @@ def _settings(path, tables, command):
             raise ValueError(f"{path}: grid.{key} must be a non-empty list of values; got {values!r}")
         rows = [_table(command, {key: v}, f"{path}: grid", allowed) for v in values]
         lists[next(iter(rows[0]))] = [next(iter(r.values())) for r in rows]
-    settings += [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
+    if lists:
+        settings += [dict(zip(lists, combo)) for combo in itertools.product(*lists.values())]
     if not settings:
         raise ValueError(f"{path}: defines no setting (add [[setting]] tables or a [grid])")
     return settings
