@@ -20,9 +20,8 @@ A command's default equals the library's, except where the library has none
 """
 from __future__ import annotations
 
-import dataclasses
 import numbers
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ._checks import check_bool, check_choice, check_float, check_int
 from .model.codes import PROPOSAL_CODE
@@ -52,8 +51,7 @@ REQUIRED = _Required()
 FIT_COMMANDS = ("fit", "fit-many")
 
 
-@dataclasses.dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One setting.
 
     Attributes

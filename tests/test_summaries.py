@@ -3,7 +3,7 @@ import numpy as np
 
 import lowrank
 from lowrank._summary import short
-from lowrank.evaluation import Evaluation
+from lowrank.analysis.evaluation import Evaluation
 from lowrank.metrics.spikes import compare_spike_statistics
 from lowrank.training.history import FitResult, History
 

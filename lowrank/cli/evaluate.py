@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from .files import check_outputs, load_model, load_recording, plot_format
-from .parser import OUTPUT_POLICY, add_force, add_options, add_plot, given
+from .parser import add_force, add_model_command, add_plot, given
 
 __all__ = ["evaluate_recording", "register"]
 
@@ -71,13 +71,9 @@ def _evaluate(args, config=None):
 
 
 def register(sub):
-    s = sub.add_parser("evaluate", help="D_stsp and D_H of a model's generated data against a recording",
-                       epilog=OUTPUT_POLICY)
-    s.add_argument("model")
-    s.add_argument("data", help=".npy (T, D) recording (or one trial (1, T, D)), .npz with y and, for a model with "
-                                "inputs, u, or .nwb spike times (with --bin-size; binned as one recording)")
-    add_options(s, "evaluate")
+    s = add_model_command(sub, "evaluate", "D_stsp and D_H of a model's generated data against a recording",
+                          ".npy (T, D) recording (or one trial (1, T, D)), .npz with y and, for a model with "
+                          "inputs, u, or .nwb spike times (with --bin-size; binned as one recording)", _evaluate)
     s.add_argument("--json", action="store_true")
     add_plot(s, "recorded vs generated data (channels, spectra, leading PCs)")
     add_force(s)
-    s.set_defaults(func=_evaluate)

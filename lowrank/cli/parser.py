@@ -15,7 +15,7 @@ import sys
 
 from ..options import options_for
 
-__all__ = ["Parser", "UsageError", "add_options", "given", "add_force", "add_plot", "add_out",
+__all__ = ["Parser", "UsageError", "add_options", "given", "add_force", "add_plot", "add_out", "add_model_command",
            "OUTPUT_POLICY", "int_type", "float_type"]
 
 OUTPUT_POLICY = ("Outputs are checked before anything is computed: an output that is also an input is "
@@ -106,6 +106,16 @@ def float_type(low=0.0, low_open=False):
         return value
     parse.__name__ = "number"
     return parse
+
+
+def add_model_command(sub, name, help, data_help, func):
+    """A command on a saved model and a recording (``lowrank NAME MODEL DATA``) with its table options."""
+    s = sub.add_parser(name, help=help, epilog=OUTPUT_POLICY)
+    s.add_argument("model", help="a model file (.npz written by lowrank fit or LowRankRNN.save)")
+    s.add_argument("data", help=data_help)
+    add_options(s, name)
+    s.set_defaults(func=func)
+    return s
 
 
 def add_force(s):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from .files import _check_array, check_outputs, load_model, load_recording, plot_format, save_npz
-from .parser import OUTPUT_POLICY, add_force, add_options, add_plot, given
+from .parser import add_force, add_model_command, add_plot, given
 
 __all__ = ["posterior_latents", "register"]
 
@@ -102,12 +102,9 @@ def _posterior(args, config=None):
 
 
 def register(sub):
-    s = sub.add_parser("posterior", help="filtering and smoothed latents of a recording under a saved model",
-                       epilog=OUTPUT_POLICY)
-    s.add_argument("model")
-    s.add_argument("data", help=".npy (T, D) or (trials, T, D), .npz with y, inputs u, optional behavior and mask "
-                                "(True where observed), or .nwb spike times (with --bin-size)")
-    add_options(s, "posterior")
+    s = add_model_command(sub, "posterior", "filtering and smoothed latents of a recording under a saved model",
+                          ".npy (T, D) or (trials, T, D), .npz with y, inputs u, optional behavior and mask (True "
+                          "where observed), or .nwb spike times (with --bin-size)", _posterior)
     s.add_argument("--out", default="latents.npz",
                    help="output .npz: filter_mean, smooth_mean (trials, T, R), filter_cov, smooth_cov "
                         "(trials, T, R, R), obs_mean, elbo (default latents.npz)")
@@ -115,4 +112,3 @@ def register(sub):
                    help="also write the particles, their filtering log-weights, ancestors and smoothing weights")
     add_plot(s, "the first trial's latents over time (and its behavior, if the data file has one)")
     add_force(s)
-    s.set_defaults(func=_posterior)

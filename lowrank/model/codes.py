@@ -14,51 +14,36 @@ model layer, below the kernels, because the model layer's packers need it;
 it imports nothing.
 """
 
+# Each group: the names in code order, then the name -> code table.
+
 # ---- activation φ of the RNN (ModelOptions.activation)
-ACT_IDENTITY = 0
-ACT_RELU = 1
-ACT_CLIPPED_RELU = 2
-ACT_TANH = 3
-ACTIVATION_CODE = {"identity": ACT_IDENTITY, "relu": ACT_RELU, "clipped_relu": ACT_CLIPPED_RELU, "tanh": ACT_TANH}
+ACT_IDENTITY, ACT_RELU, ACT_CLIPPED_RELU, ACT_TANH = range(4)
+ACTIVATION_CODE = dict(zip(("identity", "relu", "clipped_relu", "tanh"), range(4)))
 
 # ---- read-out (ModelOptions.readout)
-READOUT_LATENT = 0
-READOUT_UNITS = 1
-READOUT_CODE = {"latent": READOUT_LATENT, "units": READOUT_UNITS}
+READOUT_LATENT, READOUT_UNITS = range(2)
+READOUT_CODE = dict(zip(("latent", "units"), range(2)))
 
 # ---- likelihood (ModelOptions.likelihood)
-LIK_GAUSSIAN = 0
-LIK_POISSON = 1
-LIKELIHOOD_CODE = {"gaussian": LIK_GAUSSIAN, "poisson": LIK_POISSON}
+LIK_GAUSSIAN, LIK_POISSON = range(2)
+LIKELIHOOD_CODE = dict(zip(("gaussian", "poisson"), range(2)))
 
 # ---- Poisson link g (ModelOptions.link)
-LINK_SOFTPLUS = 0
-LINK_EXP = 1
-LINK_CODE = {"softplus": LINK_SOFTPLUS, "exp": LINK_EXP}
+LINK_SOFTPLUS, LINK_EXP = range(2)
+LINK_CODE = dict(zip(("softplus", "exp"), range(2)))
 
 # ---- SMC proposal (the ``proposal=`` of an ELBO call)
-PROPOSAL_BOOTSTRAP = 0
-PROPOSAL_OPTIMAL = 1
-PROPOSAL_ENCODER = 2
-PROPOSAL_CODE = {"bootstrap": PROPOSAL_BOOTSTRAP, "optimal": PROPOSAL_OPTIMAL, "encoder": PROPOSAL_ENCODER}
+PROPOSAL_BOOTSTRAP, PROPOSAL_OPTIMAL, PROPOSAL_ENCODER = range(3)
+PROPOSAL_CODE = dict(zip(("bootstrap", "optimal", "encoder"), range(3)))
 
 # ---- resampling scheme (the ``resample=`` of an ELBO call)
-RESAMPLE_NONE = 0
-RESAMPLE_SYSTEMATIC = 1
-RESAMPLE_STRATIFIED = 2
-RESAMPLE_MULTINOMIAL = 3
-RESAMPLE_CODE = {"none": RESAMPLE_NONE, "systematic": RESAMPLE_SYSTEMATIC, "stratified": RESAMPLE_STRATIFIED,
-                 "multinomial": RESAMPLE_MULTINOMIAL}
+RESAMPLE_NONE, RESAMPLE_SYSTEMATIC, RESAMPLE_STRATIFIED, RESAMPLE_MULTINOMIAL = range(4)
+RESAMPLE_CODE = dict(zip(("none", "systematic", "stratified", "multinomial"), range(4)))
 
 # ---- the encoder network's activation (EncoderOptions.activation)
-ENC_GELU = 0
-ENC_LEAKY_RELU = 1
-ENCODER_ACTIVATION_CODE = {"gelu": ENC_GELU, "leaky_relu": ENC_LEAKY_RELU}
+ENC_GELU, ENC_LEAKY_RELU = range(2)
+ENCODER_ACTIVATION_CODE = dict(zip(("gelu", "leaky_relu"), range(2)))
 
 # ---- the encoder's padding mode (EncoderOptions.padding_mode)
-PAD_ZEROS = 0
-PAD_REFLECT = 1
-PAD_CIRCULAR = 2
-PAD_REPLICATE = 3
-PADDING_MODE_CODE = {"zeros": PAD_ZEROS, "reflect": PAD_REFLECT, "circular": PAD_CIRCULAR,
-                     "replicate": PAD_REPLICATE}
+PAD_ZEROS, PAD_REFLECT, PAD_CIRCULAR, PAD_REPLICATE = range(4)
+PADDING_MODE_CODE = dict(zip(("zeros", "reflect", "circular", "replicate"), range(4)))
