@@ -86,7 +86,7 @@ def test_fit_many_resumes_what_a_killed_run_left(tmp_path, data):
     ("[grid]\nn_iter = [0]\n", "grid.n_iter must be >= 1"),
     ("[[setting]]\nrank = 'two'\n", "setting[1].rank must be an integer"),
     ("[params]\nlr = 1\n", "unknown table 'params'"),
-    ("lr = [\n", "is not valid TOML"),
+    ("lr = [\n", "is not a valid TOML"),
     ("", "defines no setting"),
 ])
 def test_fit_many_settings_file_errors_name_the_key(tmp_path, data, capsys, text, message):
@@ -112,4 +112,4 @@ def test_fit_many_command_line_on_a_dask_scheduler(tmp_path, data, capsys):
         assert [{k: v for k, v in r.items() if k != "seconds"} for r in a] == \
             [{k: v for k, v in r.items() if k != "seconds"} for r in b]
     assert main(["fit-many", data, "--jobs", "2", "--scheduler", "tcp://x:1"] + FAST) == 2
-    assert "not allowed with argument" in capsys.readouterr().err
+    assert "jobs and scheduler exclude each other" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def test_fit_many_records_a_failed_fit_and_keeps_the_others():
     a, b = results
     ok, diverged, invalid = a.table
     assert ok["error"] is None and ok["error_type"] is None and ok["n_iter"] == 4 and np.isfinite(ok["final_elbo"])
-    assert diverged["error_type"] == "FloatingPointError" and "iteration" in diverged["error"]
+    assert diverged["error_type"] == "FitError" and "iteration" in diverged["error"]
     assert invalid["error_type"] == "ValueError" and "n_particles" in invalid["error"]
     assert invalid["n_iter"] == 0 and np.isnan(invalid["final_elbo"])
     assert a.models[2] is None and a.histories[2] is None

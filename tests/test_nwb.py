@@ -165,10 +165,10 @@ def test_load_recording_reads_nwb_and_needs_bin_size(nwb_file, tmp_path):
     assert rec.y[0].dtype == np.float64 and rec.u is None
     one = workflows.load_recording(nwb_file, ndims=(2,), bin_size=0.5)    # evaluate's layout: continuous
     assert one.y.shape == (7, 3)
-    with pytest.raises(ValueError, match="bin_size is required for .nwb"):
+    with pytest.raises(ValueError, match=r"bin_size \(--bin-size\) is required for .nwb"):
         workflows.load_recording(nwb_file)
     np.save(tmp_path / "y.npy", np.zeros((5, 3)))
-    with pytest.raises(ValueError, match="bin_size applies to .nwb files"):
+    with pytest.raises(ValueError, match=r"bin_size \(--bin-size\) applies to .nwb files"):
         workflows.load_recording(str(tmp_path / "y.npy"), bin_size=0.1)
 
 

@@ -21,7 +21,7 @@ def test_fit_recording_takes_arrays_and_matches_the_library(y, tmp_path):
     out = tmp_path / "m.npz"
     res = workflows.fit_recording(y, rank=2, n_units=10, activation="tanh", n_iter=3, window=20, verbose=0, out=out)
     assert res.out == str(out) and lowrank.LowRankRNN.load(out).options == want.options
-    with pytest.raises(ValueError, match="already exists; pass force=True"):
+    with pytest.raises(ValueError, match="already exists; pass --force"):
         workflows.fit_recording(y, rank=2, n_units=10, n_iter=3, out=out)
 
 

@@ -69,7 +69,7 @@ def _read(path):
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"settings file {path} is not valid TOML: {exc}") from None
+        raise ValueError(f"settings file {path} is not a valid TOML file: {exc}") from None
     except OSError as exc:
         raise ValueError(f"settings file {path}: cannot read it ({exc})") from None
 

@@ -260,6 +260,9 @@ def fit_many_recording(data, *, out="runs", force=False, settings=None, verbose=
                   masked=rec.mask is not None)
     out, plan_id = _run_folder(out, json.loads(json.dumps(record, default=str)), force)
     backend, workers = _backend(s.get("jobs"), s.get("scheduler"), s.get("threads"), s.get("device", "cpu"))
+    if s.get("device", "cpu") != "cpu":
+        from ..inference.device import device_kernels
+        device_kernels(s["device"])                # a missing numba-cuda or GPU: one line, before any fit
     child = _child_seeds(s.get("seeds", option("seeds").default), s.get("base_seed", 0))
     rows = {} if force else {(k, c): r for k in range(len(setting_list)) for c in child
                              if (r := _finished_row(_fit_file(out, k, c), plan_id)) is not None}

@@ -33,18 +33,24 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _parse_number(o, text):
+def _expected(o):
+    if o.kind in ("ints", "floats"):
+        return f"{'integers' if o.kind == 'ints' else 'numbers'} separated by commas ({o.describe()})"
+    return o.describe(article=True)
+
+
+def _parse_number(o, text, whole=None):
     kind = int if o.kind in ("int", "ints") else float
     try:
         return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be {o.describe(article=True)}; got {text}") from None
+        raise argparse.ArgumentTypeError(f"must be {_expected(o)}; got {whole or text}") from None
 
 
 def _type(o):
     def parse(text):
         if o.kind in ("ints", "floats"):
-            value = [_parse_number(o, t) for t in text.split(",") if t.strip()]
+            value = [_parse_number(o, t, text) for t in text.split(",") if t.strip()]
         elif o.kind in ("int", "float"):
             value = _parse_number(o, text)
         else:
@@ -52,7 +58,7 @@ def _type(o):
         try:
             return o.convert(value, "value")
         except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"must be {o.describe(article=True)}; got {text}") from None
+            raise argparse.ArgumentTypeError(f"must be {_expected(o)}; got {text}") from None
     parse.__name__ = o.describe()
     return parse
 

@@ -56,6 +56,13 @@ def _check_data_options(rec, s):
 def _encoder(s):
     fields = {option(n).field: s[n] for n in encoder_names() if n in s}
     proposal = s.get("proposal")
+    if fields:
+        from ..model.encoder import EncoderOptions
+        try:
+            EncoderOptions(**fields)
+        except (TypeError, ValueError) as exc:
+            names = ", ".join(option(f"encoder_{k}").flag for k in fields)
+            raise type(exc)(f"the encoder flags ({names}): {exc}") from None
     if fields and proposal not in (None, "encoder"):
         raise ValueError(f"--encoder-* flags configure the encoder proposal; they do not go with "
                          f"--proposal {proposal}")
@@ -80,7 +87,11 @@ def plan_fit(rec, settings):
         model["noise_basis"] = residual_noise_basis(y, model["rank"], smoothing_gain=gain)
     if s.get("unsmooth_below") is not None:
         from ..metrics import hann_unsmooth
-        y = hann_unsmooth(y, s["data_hann"], max_freq=s["unsmooth_below"], axis=y.ndim - 2)
+        try:
+            y = hann_unsmooth(y, s["data_hann"], max_freq=s["unsmooth_below"], axis=y.ndim - 2)
+        except ValueError as exc:
+            raise ValueError(f"--unsmooth-below {s['unsmooth_below']:g} with --data-hann {s['data_hann']}: {exc}") \
+                from None
     fit = {n: s[n] for n in fit_names() if n in s}
     return FitPlan(model, fit, y, rec.u, rec.mask)
 

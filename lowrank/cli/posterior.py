@@ -67,6 +67,10 @@ def posterior_latents(model, data, *, n_particles=100, proposal=None, smoother="
     if "plot" in outs:
         plot_format(outs["plot"])
     m = load_model(model)
+    if proposal is not None and proposal not in m.options.proposals:
+        raise ValueError(f"--proposal {proposal} does not apply to this model; its proposals: "
+                         f"{', '.join(m.options.proposals)}" + (" (encoder needs a model with an encoder)"
+                                                                if proposal == "encoder" else ""))
     rec, behavior = load_recording(data, bin_size=bin_size), None
     if isinstance(data, (str, os.PathLike)) and os.fspath(data).endswith(".npz"):
         from ..io import open_npz
