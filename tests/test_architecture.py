@@ -202,3 +202,13 @@ def test_kernels_take_few_arguments():
 def test_kernels_live_in_the_kernels_package():
     elsewhere = [f"{m}.{n.name}" for m, n in _functions() if _is_kernel(n) and not m.startswith("lowrank.kernels")]
     assert elsewhere == []
+
+
+def test_test_folders_mirror_the_package():
+    tests = pathlib.Path(__file__).parent
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
+    modules = {p.stem for p in ROOT.glob("*.py")}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name not in ("reference", "__pycache__")}
+    assert folders - packages <= modules | {"cuda"}      # cuda: lowrank/kernels/cuda; io: lowrank/io.py
+    assert not [p.name for p in tests.glob("test_*.py") if p.stem not in
+                ("test_architecture", "test_fixtures", "test_options")]    # the rest live in their folder

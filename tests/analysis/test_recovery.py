@@ -14,7 +14,7 @@ from lowrank import teachers
 from lowrank.analysis.recovery import compare_to_teacher
 from lowrank.cli.fit import DEMO
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def test_gaussian_oscillator_recovery():

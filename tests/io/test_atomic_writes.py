@@ -36,6 +36,7 @@ def _temporaries(folder):
     return sorted(n for n in os.listdir(folder) if n.endswith(TMP_SUFFIX))
 
 
+@pytest.mark.slow
 def test_a_writer_killed_at_random_moments_never_leaves_a_torn_model(tmp_path):
     path = tmp_path / "model.npz"
     reference = lowrank.LowRankRNN(100_000, 2, 5, seed=0)
@@ -114,6 +115,7 @@ def test_cli_data_outputs_are_written_atomically(tmp_path, capsys, monkeypatch):
     assert _temporaries(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_cli_figures_are_written_atomically(tmp_path, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure

@@ -16,7 +16,7 @@ from scipy.special import gammaln
 
 import lowrank
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "spikes", "oscillator_poisson.npz")
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "spikes", "oscillator_poisson.npz")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(DATA), reason=f"the spiking teacher's data are not at {DATA}")
 

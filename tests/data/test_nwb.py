@@ -12,7 +12,7 @@ from lowrank.data import bin_spikes, read_nwb
 
 pynwb = pytest.importorskip("pynwb")
 
-EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "examples", "make_teacher_nwb.py")
+EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "make_teacher_nwb.py")
 
 # Three units (the second without spikes), three trials of 1.0, 0.5 and 1.0 s with a condition each.
 SPIKES = [np.array([0.05, 0.31, 0.3, 1.2, 2.0, 2.55, 2.999]), np.array([]), np.array([0.0, 0.1, 2.0, 3.0])]

@@ -10,7 +10,7 @@ from lowrank import metrics
 from lowrank.metrics import state_space
 from lowrank.metrics.state_space import _gmm_log_ratios
 
-EEG_PATH = (Path(__file__).resolve().parents[2] / "shared" / "data" / "eeg"
+EEG_PATH = (Path(__file__).resolve().parents[3] / "shared" / "data" / "eeg"
             / "EEG_data_smoothed.npy")
 
 

@@ -41,6 +41,7 @@ def test_bad_arguments_give_clear_errors(tmp_path, capsys):
     assert "argument --n-steps/--steps: must be an integer >= 1; got 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fixed_points_and_evaluate_commands(tmp_path, capsys):
     from lowrank import teachers
     p = tmp_path / "bistable.npz"

@@ -20,7 +20,7 @@ from lowrank.fixed_points import (
     zaslavsky_bound,
 )
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _random_model(rng, n, R, activation, gain, with_c, rank_deficient=False):

@@ -23,7 +23,7 @@ from lowrank.kernels import vmath
 from lowrank.model import ModelOptions, equations, init_params
 from lowrank.model.codes import ACTIVATION_CODE, RESAMPLE_CODE
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # ---------------------------------------------------------------- resampling

@@ -120,7 +120,7 @@ def test_posterior_reads_nwb_with_a_bin_size(tmp_path, capsys):
     import pathlib
     import runpy
     nwb = tmp_path / "t.nwb"
-    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "make_teacher_nwb.py"
+    script = pathlib.Path(__file__).resolve().parents[2] / "examples" / "make_teacher_nwb.py"
     runpy.run_path(str(script))["main"](["--out", str(nwb), "--trials", "4"])
     model = tmp_path / "m.npz"
     lowrank.LowRankRNN(40, 2, 40, readout="units", units_readout_from="rates", likelihood="poisson").save(model)

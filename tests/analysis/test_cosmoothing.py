@@ -39,7 +39,7 @@ def test_heldin_model_is_the_same_network_seen_through_fewer_channels():
                                equations.transition_mean(teacher.params, teacher.options, z, v), atol=1e-14)
 
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "spikes", "oscillator_poisson.npz")
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "spikes", "oscillator_poisson.npz")
 
 
 @pytest.mark.skipif(not os.path.exists(DATA), reason=f"the spiking teacher's data are not at {DATA}")

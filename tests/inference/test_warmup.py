@@ -31,6 +31,7 @@ def _run(cache_dir, **env):
     return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_a_cold_cache_gives_the_numbers_of_a_warm_one(tmp_path):
     """Cold compile (children fill an empty cache), then a process that loads it: the same bits.
     About a minute: the whole compile of the SMC and encoder kernels."""
