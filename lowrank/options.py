@@ -24,12 +24,13 @@ import numbers
 from typing import NamedTuple, Optional
 
 from ._checks import check_bool, check_choice, check_float, check_int
+from .inference.device import DEVICES
 from .model.codes import PROPOSAL_CODE
 from .model.encoder import ENCODER_ACTIVATIONS, PADDING_MODES, PADDINGS
 from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, NOISE_TYPES, READOUTS, UNITS_READOUT_FROM
 
 __all__ = ["Option", "TABLE", "REQUIRED", "options_for", "option", "setting_names", "model_names",
-           "encoder_names", "fit_names", "check_value", "markdown_table", "PROPOSALS", "RESAMPLERS",
+           "encoder_names", "fit_names", "markdown_table", "PROPOSALS", "RESAMPLERS",
            "OPTIMIZERS", "SMOOTHERS"]
 
 PROPOSALS = tuple(PROPOSAL_CODE)
@@ -37,7 +38,6 @@ RESAMPLERS = ("systematic", "stratified", "multinomial", "none")      # the defa
 OPTIMIZERS = ("adam", "radam")
 SMOOTHERS = ("backward", "ancestry")
 ON_NONFINITE = ("raise", "stop")
-DEVICES = ("cpu", "cuda")
 
 
 class _Required:
@@ -364,11 +364,6 @@ def fit_names():
 def setting_names():
     """What a ``fit-many`` setting may vary: the model, its encoder and the fit's settings."""
     return _names("model", "encoder", "fit")
-
-
-def check_value(name, value, where=None, group=None):
-    """``option(name).check(value, where)``."""
-    return option(name, group).check(value, where)
 
 
 def markdown_table(command="fit"):

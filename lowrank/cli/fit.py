@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..options import option
+from ..options import options_for
 from ..training.errors import FitError
 from .files import check_outputs, load_recording, plot_format, same_file
 from .messages import INTERRUPTED
@@ -174,7 +174,6 @@ def fit_recording(data, *, out=None, plot=None, force=False, verbose=1, **settin
 
 def _checked(settings, command):
     """``settings`` checked by the option table (a TypeError names an unknown one)."""
-    from ..options import options_for
     table = options_for(command)
     unknown = sorted(set(settings) - set(table))
     if unknown:
@@ -231,8 +230,8 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     from ..analysis.recovery import compare_to_teacher
     from ..rnn import LowRankRNN
     s = _checked(settings, "fit")
-    data_only = [option(k).flag for k in ("bin_size", "correlated_noise", "data_hann", "unsmooth_below",
-                                          "heldout", "augment_noise") if s.get(k) not in (None, False)]
+    data_only = [o.flag for o in options_for("fit").values()    # the demo has its own data and split
+                 if (o.group == "data" or o.name in ("heldout", "augment_noise")) and s.get(o.name) not in (None, False)]
     if data_only:
         raise ValueError(f"{', '.join(data_only)} {'needs' if len(data_only) == 1 else 'need'} a data file; "
                          f"the demo (no DATA) does not take {'it' if len(data_only) == 1 else 'them'}")

@@ -15,8 +15,8 @@ import sys
 
 from ..options import options_for
 
-__all__ = ["Parser", "UsageError", "add_options", "given", "add_force", "add_plot", "add_out", "add_model_command",
-           "OUTPUT_POLICY", "int_type", "float_type"]
+__all__ = ["Parser", "UsageError", "add_options", "given", "add_force", "add_plot", "add_model_command",
+           "OUTPUT_POLICY"]
 
 OUTPUT_POLICY = ("Outputs are checked before anything is computed: an output that is also an input is "
                  "refused, and an existing output is replaced only with --force.")
@@ -87,33 +87,6 @@ def given(args, command):
     return {name: getattr(args, name) for name in options_for(command) if hasattr(args, name)}
 
 
-def int_type(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer; got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}; got {value}")
-        return value
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def float_type(low=0.0, low_open=False):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number; got {text!r}") from None
-        if not (value > low if low_open else value >= low) or value != value or value in (float("inf"),):
-            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if low_open else '>='} {low:g}; "
-                                             f"got {text!r}")
-        return value
-    parse.__name__ = "number"
-    return parse
-
-
 def add_model_command(sub, name, help, data_help, func):
     """A command on a saved model and a recording (``lowrank NAME MODEL DATA``) with its table options."""
     s = sub.add_parser(name, help=help, epilog=OUTPUT_POLICY)
@@ -132,7 +105,3 @@ def add_force(s):
 def add_plot(s, what):
     s.add_argument("--plot", default=None, metavar="IMAGE",
                    help=f"also draw {what} to this image (.png, .pdf, .svg, ...; needs matplotlib)")
-
-
-def add_out(s, default, what):
-    s.add_argument("--out", default=default, help=f"{what} (default {default})")

@@ -34,7 +34,6 @@ def sample_model(model, *, n_trials=1, n_steps=100, inputs=None, noise_scale=1.0
 
 
 def _simulate(args, config=None):
-    from ..teachers import TEACHERS  # noqa: F401  (choices are checked by the parser)
     kw = given(args, "simulate")
     d = simulate_teacher(args.teacher, out=args.out, force=args.force, **kw)
     print(f"wrote {args.out}: y {d.y.shape}, z {d.z.shape}" + ("" if d.u is None else f", u {d.u.shape}")
