@@ -213,6 +213,17 @@ def _demo_settings(s, name, t_opts):
     return out
 
 
+def _check_demo_settings(settings):
+    """``settings`` checked for the demo, which has its own data and split (no data options)."""
+    s = _checked(settings, "fit")
+    data_only = [o.flag for o in options_for("fit").values()
+                 if (o.group == "data" or o.name in ("heldout", "augment_noise")) and s.get(o.name) not in (None, False)]
+    if data_only:
+        raise ValueError(f"{', '.join(data_only)} {'needs' if len(data_only) == 1 else 'need'} a data file; "
+                         f"the demo (no DATA) does not take {'it' if len(data_only) == 1 else 'them'}")
+    return s
+
+
 def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **settings):
     """Fit a student to a built-in teacher's data and compare it with the teacher.
 
@@ -229,12 +240,7 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     from .. import teachers
     from ..analysis.recovery import compare_to_teacher
     from ..rnn import LowRankRNN
-    s = _checked(settings, "fit")
-    data_only = [o.flag for o in options_for("fit").values()    # the demo has its own data and split
-                 if (o.group == "data" or o.name in ("heldout", "augment_noise")) and s.get(o.name) not in (None, False)]
-    if data_only:
-        raise ValueError(f"{', '.join(data_only)} {'needs' if len(data_only) == 1 else 'need'} a data file; "
-                         f"the demo (no DATA) does not take {'it' if len(data_only) == 1 else 'them'}")
+    s = _check_demo_settings(settings)
     outs = _fit_outputs(out, s.get("checkpoint"), s.get("resume"), plot, None, force)
     name = DEMO["teacher"] if teacher is None else teacher
     t = teachers.get(name, seed=0)
@@ -288,6 +294,7 @@ def run_command(args, config):
     data = s.pop("data", None) if args.data is None else args.data
     common = dict(out=args.out, plot=args.plot, force=args.force, verbose=0 if args.quiet else 1)
     if data is None:
+        _check_demo_settings(s)                     # before saying what the demo fits
         print(demo_description(args.teacher), flush=True)
         res = fit_demo(teacher=args.teacher, **common, **s)
     else:
