@@ -27,3 +27,7 @@ from . import data, fixed_points, metrics, plotting, smc, teachers
 from .analysis import co_smoothing, evaluate
 from .metrics.decoding import decode
 from .training import FitError, fit
+
+__all__ = ["LowRankRNN", "Sample", "ModelOptions", "EncoderOptions", "Params", "fit", "fit_many", "FitError",
+           "evaluate", "co_smoothing", "decode", "residual_noise_basis", "smc", "metrics", "data", "teachers",
+           "plotting", "fixed_points", "__version__"]

@@ -30,6 +30,8 @@ from .model.options import ModelOptions
 from .model.params import Params, block_shapes
 from .rnn import LowRankRNN
 
+__all__ = ["get", "TEACHERS", "Teacher", "Dataset", "oscillator", "oscillator_poisson", "bistable", "ring"]
+
 
 class Dataset(NamedTuple):
     """A teacher's data set.
