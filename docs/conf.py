@@ -10,7 +10,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)                       # this checkout's lowrank, also without an install
+# The installed lowrank when there is one (``pip install ".[docs]"`` installs this checkout, and its
+# compiled kernels are then cached where the tests left them), else this checkout's.
+sys.path.append(ROOT)
 sys.path.insert(0, os.path.join(HERE, "_ext"))
 os.environ.setdefault("LOWRANK_DOCS_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")

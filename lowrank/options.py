@@ -12,7 +12,8 @@ commands that take it. Everything else is derived from it:
   --config/--settings`` (:func:`lowrank.cli.config.read_toml`): the keys are the names,
   with dashes or underscores, or an alias;
 - the keys a ``fit-many`` setting may vary (:func:`setting_names`);
-- the README's table of defaults (:func:`markdown_table`, checked by a test).
+- the documentation's table of defaults in ``docs/user_guide/command_line.md``
+  (:func:`markdown_table`, checked by a test; ``python -m lowrank.options --write FILE`` updates it).
 
 A command's default equals the library's, except where the library has none
 (``rank``, ``n_units``): there ``cli_default`` says what the command line takes, and
@@ -79,7 +80,7 @@ class Option(NamedTuple):
     cli_default : object
         The command line's default where the library has none (else the library's).
     default_note : str
-        How the default is decided when it is not a plain value (shown in help and the README).
+        How the default is decided when it is not a plain value (shown in help and the documentation).
     field : str
         The ``EncoderOptions`` field of an ``encoder`` option.
     """
@@ -144,7 +145,7 @@ class Option(NamedTuple):
         return kind + (" (0: none)" if self.zero_is_none else "")
 
     def default_text(self):
-        """The default as the help text and the README show it."""
+        """The default as the help text and the documentation show it."""
         if self.default_note:
             return self.default_note
         d = self.command_default
@@ -367,7 +368,18 @@ def setting_names():
 
 
 def markdown_table(command="fit"):
-    """The README's table of a command's options: flag (aliases), default, meaning."""
+    """The documentation's table of a command's options: flag (aliases), default, meaning.
+
+    Parameters
+    ----------
+    command : str, default "fit"
+        A command of the table (``fit``, ``fit-many``, ``sample``, ...).
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per option.
+    """
     rows = ["| flag | default | meaning |", "|---|---|---|"]
     for o in options_for(command).values():
         flag = ", ".join(f"`{f}`" for f in (o.flag,) + o.aliases)
@@ -375,5 +387,34 @@ def markdown_table(command="fit"):
     return "\n".join(rows)
 
 
-if __name__ == "__main__":          # python -m lowrank.options: the README's table
-    print(markdown_table("fit"))
+def replace_markdown_table(text, command="fit"):
+    """``text`` with the part between ``<!-- options:COMMAND -->`` and ``<!-- /options:COMMAND -->``
+    replaced by :func:`markdown_table`; ValueError without both markers."""
+    start, end = f"<!-- options:{command} -->", f"<!-- /options:{command} -->"
+    i, j = text.find(start), text.find(end)
+    if i < 0 or j < i:
+        raise ValueError(f"the text has no {start} ... {end} markers")
+    return text[:i + len(start)] + "\n" + markdown_table(command) + "\n" + text[j:]
+
+
+def _main(argv=None):
+    """``python -m lowrank.options``: print the table of ``fit``'s options; ``--write FILE`` puts it
+    between the markers of FILE instead (``docs/user_guide/command_line.md``)."""
+    import argparse
+
+    from ._files import atomic_write
+    p = argparse.ArgumentParser(prog="python -m lowrank.options", description=_main.__doc__.splitlines()[0])
+    p.add_argument("--write", metavar="FILE", default=None, help="update the table between FILE's markers")
+    args = p.parse_args(argv)
+    if args.write is None:
+        print(markdown_table("fit"))
+        return 0
+    with open(args.write, encoding="utf-8") as fh:
+        text = replace_markdown_table(fh.read(), "fit")
+    atomic_write(args.write, lambda fh: fh.write(text.encode("utf-8")))
+    print(f"wrote the options table of {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -17,7 +17,7 @@ from lowrank.model.options import ModelOptions
 from lowrank.training.settings import check_settings
 
 COMMANDS = ("simulate", "fit", "fit-many", "sample", "evaluate", "posterior")
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+OPTIONS_PAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "user_guide" / "command_line.md"
 
 
 def _subparser(command):
@@ -149,12 +149,12 @@ def test_the_library_validates_fit_settings_by_the_table():
         check_settings(opts, n_iters=3)
 
 
-def test_the_readme_table_of_defaults_is_the_tables():
-    text = README.read_text()
+def test_the_documented_table_of_defaults_is_the_tables():
+    text = OPTIONS_PAGE.read_text()
     m = re.search(r"<!-- options:fit -->\n(.*?)\n<!-- /options:fit -->", text, re.S)
-    assert m, "README.md lacks the generated table of lowrank fit's options"
+    assert m, f"{OPTIONS_PAGE} lacks the generated table of lowrank fit's options"
     assert m.group(1).strip() == T.markdown_table("fit").strip(), \
-        "README's options table is stale: regenerate it with python -m lowrank.options"
+        f"the options table of {OPTIONS_PAGE} is stale: regenerate it with python -m lowrank.options --write"
 
 
 def test_choices_match_the_codes_they_name():
@@ -183,3 +183,12 @@ def test_no_public_function_takes_more_than_16_parameters():
                 if count > 16:
                     wide.append(f"{path.relative_to(root)}:{n.lineno} {n.name} ({count})")
     assert wide == []
+
+
+def test_the_table_is_written_between_the_markers_only():
+    text = "intro\n<!-- options:fit -->\nold table\n<!-- /options:fit -->\nafter\n"
+    new = T.replace_markdown_table(text, "fit")
+    assert new.startswith("intro\n<!-- options:fit -->\n| flag |") and new.endswith("<!-- /options:fit -->\nafter\n")
+    assert "old table" not in new and T.markdown_table("fit") in new
+    with pytest.raises(ValueError, match="markers"):
+        T.replace_markdown_table("no markers here", "fit")

@@ -99,6 +99,24 @@ def _table(header, rows):
     return table
 
 
+def _cells(records, columns, where, digits):
+    """One row of formatted cells per record. A column absent from some records is a dash there; a
+    column absent from all of them is an error (a renamed field must not leave a blank column)."""
+    missing = object()
+
+    def get(record, c):
+        try:
+            return _get(record, c, where)
+        except ValueError:
+            return missing
+
+    table = [[get(r, c) for c in columns] for r in records]
+    for j, c in enumerate(columns):
+        if records and all(row[j] is missing for row in table):
+            raise ValueError(f"{where}: no record has the field {c!r}")
+    return [[_format(None if v is missing else v, digits) for v in row] for row in table]
+
+
 def _names(text):
     return [c.strip() for c in (text or "").split(",") if c.strip()]
 
@@ -114,7 +132,12 @@ class BenchTable(SphinxDirective):
     def run(self):
         name = self.arguments[0]
         where = f"bench-table {name}"
-        data = _load(self.env, name)
+        try:
+            return self._run(name, where, _load(self.env, name))
+        except ValueError as exc:
+            raise self.error(str(exc)) from None
+
+    def _run(self, name, where, data):
         digits = self.options.get("digits", 4)
         if "fields" in self.options:
             rows = [[f, _format(_get(data, f, where), digits)] for f in _names(self.options["fields"])]
@@ -122,17 +145,18 @@ class BenchTable(SphinxDirective):
         else:
             columns = _names(self.options.get("columns"))
             if not columns:
-                raise self.error(f"{where}: give :columns: or :fields:")
+                raise ValueError(f"{where}: give :columns: or :fields:")
             items = _get(data, self.options.get("rows", ""), where)
             if isinstance(items, dict):
                 key = self.options.get("key", "")
                 header = [key] + columns
-                rows = [[str(k)] + [_format(_get(v, c, where), digits) for c in columns] for k, v in items.items()]
+                rows = [[str(k)] + cells for k, cells in zip(items, _cells(list(items.values()), columns, where,
+                                                                             digits))]
             elif isinstance(items, list):
                 header = columns
-                rows = [[_format(_get(v, c, where), digits) for c in columns] for v in items]
+                rows = _cells(items, columns, where, digits)
             else:
-                raise self.error(f"{where}: :rows: must name a list or a mapping")
+                raise ValueError(f"{where}: :rows: must name a list or a mapping")
             table = _table(header, rows)
         caption = nodes.paragraph(classes=["bench-source"])
         caption += nodes.emphasis(text=f"from bench/results/{name}")
