@@ -71,6 +71,7 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib",),
     "abort_on_example_error": True,
     "min_reported_time": 0,
+    "write_computation_times": False,   # its page loads jQuery and DataTables from CDNs
 }
 
 # -- HTML --------------------------------------------------------------------------------------------
@@ -84,6 +85,8 @@ html_theme_options = {
     "footer_end": ["sphinx-version"],
 }
 html_static_path = []
+html_favicon = "_static/favicon.svg"       # else browsers ask the server for /favicon.ico (a 404)
+html_context = {"default_mode": "light"}   # a fresh browser has no stored theme mode to read
 html_show_sourcelink = False
 html_copy_source = False
 
