@@ -34,12 +34,24 @@ __all__ = ["get", "TEACHERS", "Teacher", "Dataset", "oscillator", "oscillator_po
 
 
 class Dataset(NamedTuple):
-    """A teacher's data set.
+    """A teacher's data set (what :meth:`Teacher.dataset` returns).
 
-    Attributes
+    Parameters
     ----------
-    y : (n_trials, T, D) observations; z : (n_trials, T, R) true latents;
-    u : (n_trials, T, U) inputs or None; labels : (n_trials,) condition labels or None.
+    y : ndarray, shape (n_trials, T, D)
+        Observations (int64 counts for a Poisson teacher).
+    z : ndarray, shape (n_trials, T, R)
+        The true latents.
+    u : ndarray, shape (n_trials, T, U), or None
+        Inputs (teachers with inputs only).
+    labels : ndarray, shape (n_trials,), or None
+        Condition labels (e.g. the ``ring`` teacher's cue index).
+
+    Examples
+    --------
+    >>> data = lowrank.teachers.get("ring").dataset(n_trials=16)
+    >>> data.y.shape, data.z.shape, data.u.shape, data.labels[:9]
+    ((16, 60, 16), (16, 60, 2), (16, 60, 2), array([0, 1, 2, 3, 4, 5, 6, 7, 0]))
     """
 
     y: np.ndarray
@@ -51,7 +63,28 @@ class Dataset(NamedTuple):
 class Teacher(NamedTuple):
     """A teacher: its model, default data-set size, input maker and analytic facts.
 
-    ``facts`` is a dict of documented quantities (see each constructor).
+    Made by the constructors (:func:`oscillator`, ... or :func:`get`), not by hand.
+
+    Parameters
+    ----------
+    name : str
+        Its name in :data:`TEACHERS`.
+    model : LowRankRNN
+        The teacher network, with constructed (not trained) parameters.
+    n_trials, n_steps : int
+        The standard data set's size.
+    facts : dict
+        Documented quantities with known values (see each constructor), e.g. ``frequency``.
+    make_inputs : callable, optional
+        ``make_inputs(n_trials, n_steps, rng) -> (u, labels)`` for teachers with inputs.
+
+    Examples
+    --------
+    >>> t = lowrank.teachers.get("oscillator")
+    >>> t.name, t.n_trials, t.n_steps, round(t.facts["frequency"], 3)
+    ('oscillator', 200, 75, 0.08)
+    >>> t.dataset(n_trials=5).y.shape
+    (5, 75, 20)
     """
 
     name: str
@@ -62,7 +95,20 @@ class Teacher(NamedTuple):
     make_inputs: Optional[Callable] = None
 
     def dataset(self, n_trials=None, n_steps=None, seed=0, noise_scale=1.0):
-        """Simulate the teacher's data set (defaults: its standard size)."""
+        """Simulate the teacher's data set.
+
+        Parameters
+        ----------
+        n_trials, n_steps : int, optional
+            Size; default the teacher's standard one.
+        seed : int or numpy Generator, default 0
+        noise_scale : float, default 1.0
+            Multiplies the latent noise.
+
+        Returns
+        -------
+        Dataset
+        """
         n_trials = self.n_trials if n_trials is None else n_trials
         n_steps = self.n_steps if n_steps is None else n_steps
         rng = np.random.default_rng(seed)
@@ -116,15 +162,29 @@ def oscillator(seed=0):
     units' currents ``m z`` (gain 1, bias ``−m z*`` so each channel is centred)
     plus Gaussian noise, std 0.2.
 
-    Facts
-    -----
-    ``frequency`` : θ/2π = 0.08 cycles per step (the linearisation's; the
-    latent power spectrum peaks there), ``period`` 12.5 steps, ``rho`` 0.96,
-    ``jacobian`` (2, 2), ``fixed_point`` (2,), ``noise_std`` 0.1 (latent),
-    ``obs_noise_std`` 0.2, ``stationary_std`` (latent, per dimension),
-    ``latent_noise_current_std``: RMS over units of the latent noise seen in
-    the units' currents, ``sqrt(mean_i ‖m_i‖²)·0.1`` — invariant to the
-    latent coordinates a student chooses, so recovery can be checked on it.
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the random parts of the construction (and the model's default seed).
+
+    Returns
+    -------
+    Teacher
+        Its ``facts``:
+
+        ``frequency`` : θ/2π = 0.08 cycles per step (the linearisation's; the
+        latent power spectrum peaks there), ``period`` 12.5 steps, ``rho`` 0.96,
+        ``jacobian`` (2, 2), ``fixed_point`` (2,), ``noise_std`` 0.1 (latent),
+        ``obs_noise_std`` 0.2, ``stationary_std`` (latent, per dimension),
+        ``latent_noise_current_std``: RMS over units of the latent noise seen in
+        the units' currents, ``sqrt(mean_i ‖m_i‖²)·0.1`` — invariant to the
+        latent coordinates a student chooses, so recovery can be checked on it.
+
+    Examples
+    --------
+    >>> t = lowrank.teachers.oscillator(seed=0)
+    >>> t.model.options.n_units, round(t.facts["frequency"], 4), t.facts["jacobian"].shape
+    (20, 0.08, (2, 2))
     """
     return _oscillator_teacher("oscillator", seed, n_units=20, poisson=False)
 
@@ -139,8 +199,24 @@ def oscillator_poisson(seed=0):
     ``−3 rate_i* − 0.5``). The gain makes the latent state swing each unit's
     log-rate by about ±1.5, so that counts of about 0.7 per bin carry it
     (a unit with gain 1 around a high rate would be nearly constant).
-    200 trials × 75 steps. Facts as for the oscillator, plus
-    ``mean_counts`` (40,): per-unit stationary mean count per bin.
+    200 trials × 75 steps.
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the random parts of the construction (and the model's default seed).
+
+    Returns
+    -------
+    Teacher
+        Its ``facts`` are the oscillator's (without ``obs_noise_std``), plus
+        ``mean_counts`` (40,): per-unit stationary mean count per bin.
+
+    Examples
+    --------
+    >>> t = lowrank.teachers.oscillator_poisson(seed=0)
+    >>> t.model.options.likelihood, t.facts["mean_counts"].shape
+    ('poisson', (40,))
     """
     return _oscillator_teacher("oscillator_poisson", seed, n_units=40, poisson=True)
 
@@ -193,10 +269,24 @@ def bistable(seed=0):
     on latent 1 makes trials switch between the wells. Read-out: latent,
     Gaussian, 10 dimensions, noise std 0.1. Default 20 trials × 500 steps.
 
-    Facts
-    -----
-    ``fixed_points`` (3, 2) ordered (−, 0, +); ``stability`` ["stable",
-    "saddle", "stable"]; ``slopes`` the Jacobian eigenvalues along z₁.
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the random parts of the construction (and the model's default seed).
+
+    Returns
+    -------
+    Teacher
+        Its ``facts``:
+
+        ``fixed_points`` (3, 2) ordered (−, 0, +); ``stability`` ["stable",
+        "saddle", "stable"]; ``slopes`` the Jacobian eigenvalues along z₁.
+
+    Examples
+    --------
+    >>> t = lowrank.teachers.bistable()
+    >>> t.model.fixed_points().stability
+    ('stable', 'saddle', 'stable')
     """
     rng = np.random.default_rng(seed)
     a1, a2, w, c, B, eps = 0.9, 0.8, 0.3, 0.5, 10.0, 0.01
@@ -235,9 +325,23 @@ def ring(seed=0):
     16 dimensions, std 0.1; transition noise std 0.02. Default 80 trials × 60
     steps (10 per angle); ``labels`` are the cue indices 0–7.
 
-    Facts
-    -----
-    ``ring_radius``, ``cue_angles`` (8,), ``stimulus_steps`` (5, 15).
+    Parameters
+    ----------
+    seed : int, default 0
+        Seed of the random parts of the construction (and the model's default seed).
+
+    Returns
+    -------
+    Teacher
+        Its ``facts``:
+
+        ``ring_radius``, ``cue_angles`` (8,), ``stimulus_steps`` (5, 15).
+
+    Examples
+    --------
+    >>> t = lowrank.teachers.ring()
+    >>> t.model.options.n_inputs, len(t.facts["cue_angles"]), t.facts["stimulus_steps"]
+    (2, 8, (5, 15))
     """
     rng = np.random.default_rng(seed)
     N, k, hth, a, s, D = 64, 1.2, 0.3, 0.9, 1.0, 16
@@ -282,12 +386,31 @@ def _ring_radius(m, n, hth, a, n_angles=64):
     return float(np.mean(radii))
 
 
+#: The built-in teachers by name: their constructors, each taking a ``seed`` (see :func:`get`).
 TEACHERS = {"oscillator": oscillator, "oscillator_poisson": oscillator_poisson,
             "bistable": bistable, "ring": ring}
 
 
 def get(name, seed=0) -> Teacher:
-    """The teacher called ``name`` (one of ``TEACHERS``), built with ``seed``."""
+    """The teacher called ``name`` (one of :data:`TEACHERS`), built with ``seed``.
+
+    Parameters
+    ----------
+    name : str
+        ``"oscillator"``, ``"oscillator_poisson"``, ``"bistable"`` or ``"ring"``.
+    seed : int, default 0
+
+    Returns
+    -------
+    Teacher
+
+    Examples
+    --------
+    >>> sorted(lowrank.teachers.TEACHERS)
+    ['bistable', 'oscillator', 'oscillator_poisson', 'ring']
+    >>> lowrank.teachers.get("bistable").facts["stability"]
+    ['stable', 'saddle', 'stable']
+    """
     if name not in TEACHERS:
         raise ValueError(f"teacher must be one of {sorted(TEACHERS)}; got {name!r}")
     return TEACHERS[name](seed)

@@ -26,9 +26,9 @@ __all__ = ["SequenceData", "prepare_data", "split_heldout", "eval_sequences", "w
 
 
 class SequenceData(NamedTuple):
-    """Validated sequences, padded to a common length.
+    """Validated sequences, padded to a common length (what :func:`prepare_data` returns).
 
-    Attributes
+    Parameters
     ----------
     y : ndarray, shape (n_trials, T_max, D)
         float64, C-contiguous; zeros after each trial's end.
@@ -37,6 +37,13 @@ class SequenceData(NamedTuple):
     lengths : ndarray of int64, shape (n_trials,)
     continuous : bool
         True when the data came as one ``(T, D)`` recording.
+
+    Examples
+    --------
+    >>> opts = lowrank.ModelOptions(n_units=4, rank=2, n_obs=3)
+    >>> data = lowrank.data.prepare_data([np.zeros((5, 3)), np.zeros((7, 3))], None, opts)
+    >>> data.y.shape, data.u.shape, data.lengths, data.continuous
+    ((2, 7, 3), (2, 7, 0), array([5, 7]), False)
     """
 
     y: np.ndarray
@@ -103,6 +110,17 @@ def prepare_data(y, inputs, options, name="y", inputs_name="inputs", mask=None):
         inf values, a wrong number of channels, non-count Poisson data,
         inputs whose trial count or lengths differ from ``y``'s, missing or
         unexpected inputs, empty data.
+
+    Examples
+    --------
+    >>> opts = lowrank.ModelOptions(n_units=4, rank=2, n_obs=3)
+    >>> data = lowrank.data.prepare_data(np.ones((100, 3)), None, opts)     # one continuous recording
+    >>> data.y.shape, data.continuous
+    ((1, 100, 3), True)
+    >>> lowrank.data.prepare_data(np.ones((100, 2)), None, opts)
+    Traceback (most recent call last):
+    ...
+    ValueError: y trial 0 has 2 channels; the model has n_obs=3 ...
     """
     D, U = options.n_obs, options.n_inputs
     masks = None
@@ -187,6 +205,14 @@ def split_heldout(data: SequenceData, heldout, rng, window=None):
     Returns
     -------
     train, val : SequenceData
+
+    Examples
+    --------
+    >>> opts = lowrank.ModelOptions(n_units=4, rank=2, n_obs=3)
+    >>> data = lowrank.data.prepare_data(np.zeros((10, 20, 3)), None, opts)
+    >>> train, val = lowrank.data.split_heldout(data, 0.2, np.random.default_rng(0))
+    >>> train.y.shape, val.y.shape
+    ((8, 20, 3), (2, 20, 3))
     """
     if not (isinstance(heldout, (int, float)) and 0.0 < heldout < 1.0):
         raise ValueError(f"heldout must be a fraction in (0, 1); got {heldout!r}")
@@ -223,10 +249,25 @@ def eval_sequences(data: SequenceData, window=None):
     step is measured on pieces as long as the training windows and is
     comparable to the training ELBO. Without, the trials themselves.
 
+    Parameters
+    ----------
+    data : SequenceData
+        From :func:`prepare_data`.
+    window : int, optional
+        Length of the evaluation windows; None: whole trials.
+
     Returns
     -------
     y : (n_seq, T, D), u : (n_seq, T, U), lengths : (n_seq,) int64 or None
         ``lengths`` is None when every sequence is full length.
+
+    Examples
+    --------
+    >>> opts = lowrank.ModelOptions(n_units=4, rank=2, n_obs=3)
+    >>> data = lowrank.data.prepare_data(np.zeros((2, 120, 3)), None, opts)
+    >>> y, u, lengths = lowrank.data.eval_sequences(data, window=50)     # 2 windows per trial, 20 steps dropped
+    >>> y.shape, u.shape, lengths
+    ((4, 50, 3), (4, 50, 0), None)
     """
     if window is None:
         lengths = data.lengths
@@ -250,7 +291,26 @@ def eval_sequences(data: SequenceData, window=None):
 
 
 def windows(a, window):
-    """Read-only strided view ``(n, T - window + 1, window, C)`` of all windows of ``a`` (n, T, C)."""
+    """Read-only strided view of all windows of ``window`` consecutive steps (no copy).
+
+    Parameters
+    ----------
+    a : ndarray, shape (n, T, C)
+    window : int
+        Steps per window, ``1 <= window <= T``.
+
+    Returns
+    -------
+    ndarray, shape (n, T - window + 1, window, C)
+        ``out[i, s]`` is ``a[i, s:s + window]``; read-only.
+
+    Examples
+    --------
+    >>> a = np.arange(10.0).reshape(1, 5, 2)
+    >>> w = lowrank.data.windows(a, 3)
+    >>> w.shape, w[0, 1, :, 0]
+    ((1, 3, 3, 2), array([2., 4., 6.]))
+    """
     n, T, C = a.shape
     s0, s1, s2 = a.strides
     return np.lib.stride_tricks.as_strided(a, shape=(n, T - window + 1, window, C), strides=(s0, s1, s1, s2),

@@ -36,7 +36,7 @@ _TRIAL_TIMES = ("start_time", "stop_time")
 class NWBData(NamedTuple):
     """What :func:`read_nwb` returns.
 
-    Attributes
+    Parameters
     ----------
     y : ndarray (n_trials, T, n_units) or list of (T_i, n_units) int64 arrays, or (T, n_units)
         Spike counts, as :func:`lowrank.data.bin_spikes` returns them
@@ -58,6 +58,12 @@ class NWBData(NamedTuple):
     input_names : list of str
         One per column of ``u``: a numeric column's name, or
         ``"column=value"`` for each value of a text column (one-hot).
+
+    Examples
+    --------
+    >>> rec = lowrank.data.read_nwb("teacher.nwb", bin_size=0.02, conditions=["block"])   # doctest: +SKIP
+    >>> rec.input_names, rec.u.shape                                                     # doctest: +SKIP
+    (['block=A', 'block=B'], (200, 75, 2))
     """
 
     y: object
@@ -302,6 +308,15 @@ def read_nwb(path, bin_size, *, trials=True, units=None, behavior=None, conditio
         ``trials=True``, no series of a requested name (or two), no unit of a
         requested id; and everything :func:`bin_spikes` refuses (a trial
         shorter than one bin, NaN spike times).
+
+    Examples
+    --------
+    ``examples/make_teacher_nwb.py`` writes such a file (40 units, 200 trials of 75 bins of 20 ms, the
+    teacher's latents as behaviour):
+
+    >>> rec = lowrank.data.read_nwb("teacher.nwb", bin_size=0.02, behavior="latents")   # doctest: +SKIP
+    >>> rec.y.shape, rec.behavior["latents"].shape                                     # doctest: +SKIP
+    ((200, 75, 40), (200, 75, 2))
     """
     path, bin_size, trials = _check_args(path, bin_size, trials)
     unit_ids = _check_units_arg(units)

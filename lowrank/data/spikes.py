@@ -202,6 +202,18 @@ def bin_spikes(spike_times, bin_size, *, start=None, stop=None, trials=None, ali
         NaN or inf times, ``bin_size <= 0``, ``stop <= start``, a trial
         shorter than one bin, both ``trials`` and ``align``, ``align``
         without ``window``, ``start``/``stop`` together with trials.
+
+    Examples
+    --------
+    Two units, one recording binned at 10 ms, then as two trials given by start and stop times:
+
+    >>> times = [np.array([0.001, 0.004, 0.025]), np.array([0.012])]
+    >>> lowrank.data.bin_spikes(times, 0.01, start=0.0, stop=0.03)
+    array([[2, 0],
+           [0, 1],
+           [1, 0]])
+    >>> lowrank.data.bin_spikes(times, 0.01, trials=[(0.0, 0.02), (0.01, 0.03)]).shape
+    (2, 2, 2)
     """
     units = check_spike_times(spike_times)
     bin_size = check_positive_float("bin_size", bin_size)

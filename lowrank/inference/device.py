@@ -20,7 +20,21 @@ DEVICES = ("cpu", "cuda")
 
 
 class CUDAUnavailableError(RuntimeError):
-    """``device="cuda"`` was asked for, but numba-cuda or a usable GPU is missing."""
+    """``device="cuda"`` was asked for, but numba-cuda or a usable GPU is missing.
+
+    ``device="cuda"`` never falls back to the CPU by itself; a caller that wants that catches this.
+
+    Examples
+    --------
+    >>> def elbo_anywhere(model, y):
+    ...     try:
+    ...         return lowrank.smc.elbo(model, y, device="cuda")
+    ...     except lowrank.smc.CUDAUnavailableError:        # no numba-cuda, or no GPU
+    ...         return lowrank.smc.elbo(model, y)
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> elbo_anywhere(model, model.sample(2, 20, seed=1).y).elbo.shape
+    (2,)
+    """
 
 
 class Kernels(NamedTuple):

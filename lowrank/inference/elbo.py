@@ -43,13 +43,21 @@ from ..model.params import Params, check_params, grad_to_flat
 
 
 class SMCDegeneracyError(FloatingPointError):
-    """All particles of a sequence got zero weight (log-weight ``-inf``) at some step."""
+    """All particles of a sequence got zero weight (log-weight ``-inf``) at some step.
+
+    It is a ``FloatingPointError``: a fit treats it like a non-finite ELBO (see :class:`lowrank.FitError`).
+
+    Examples
+    --------
+    >>> issubclass(lowrank.smc.SMCDegeneracyError, FloatingPointError)
+    True
+    """
 
 
 class SMCResult(NamedTuple):
     """Result of :func:`elbo`.
 
-    Attributes
+    Parameters
     ----------
     elbo : (n_seq,) ndarray
         ELBO of each sequence, ``sum_t ell_t``.
@@ -72,6 +80,14 @@ class SMCResult(NamedTuple):
 
     For padded sequences (``lengths``) entries past the end are NaN (floats)
     and -1 (ancestors).
+
+    Examples
+    --------
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> y = model.sample(n_trials=2, n_steps=20, seed=1).y
+    >>> res = lowrank.smc.elbo(model, y, n_particles=5, return_particles=True)
+    >>> res.particles.shape, res.log_weights.shape, res.ancestors.shape
+    ((2, 20, 5, 2), (2, 20, 5), (2, 20, 5))
     """
 
     elbo: np.ndarray
@@ -86,7 +102,26 @@ class SMCResult(NamedTuple):
 
 
 def valid_proposals(options: ModelOptions):
-    """Proposals available for a model (``ModelOptions.proposals``): ``optimal`` needs a linear-Gaussian read-out."""
+    """Proposals available for a model (``ModelOptions.proposals``).
+
+    ``optimal`` needs a linear-Gaussian read-out; ``encoder`` a model with an encoder.
+
+    Parameters
+    ----------
+    options : ModelOptions
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> lowrank.smc.valid_proposals(lowrank.ModelOptions(n_units=4, rank=2, n_obs=3))
+    ('bootstrap', 'optimal')
+    >>> lowrank.smc.valid_proposals(lowrank.ModelOptions(n_units=4, rank=2, n_obs=3, readout="units",
+    ...                                                  likelihood="poisson"))
+    ('bootstrap',)
+    """
     return options.proposals
 
 
@@ -434,6 +469,16 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal=None,
     ------
     SMCDegeneracyError
         When every particle of a sequence has zero weight at some step.
+
+    Examples
+    --------
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> y = model.sample(n_trials=4, n_steps=30, seed=1).y          # (4, 30, 3)
+    >>> res = lowrank.smc.elbo(model, y, n_particles=10, seed=0)
+    >>> res.elbo.shape, bool(np.isfinite(res.value)), type(res.grad).__name__
+    ((4,), True, 'Params')
+    >>> res.grad.m.shape == model.params.m.shape
+    True
     """
     ensure_cached()
     # Scratch arrays are reused from the thread's previous call unless they are returned.
@@ -502,7 +547,23 @@ def prepare(options: Optional[ModelOptions] = None):
 
     All configurations share one compiled signature (options reach the
     kernels as integer codes), so one call covers every model; ``options``
-    only picks the tiny problem. Returns the wall time in seconds.
+    only picks the tiny problem.
+
+    Parameters
+    ----------
+    options : ModelOptions, optional
+        The model whose tiny problem is run (default: a small Gaussian one).
+
+    Returns
+    -------
+    float
+        The wall time in seconds (compiling, or loading the compiled kernels from the disk cache).
+
+    Examples
+    --------
+    >>> seconds = lowrank.smc.prepare()
+    >>> seconds >= 0.0
+    True
     """
     import time
 

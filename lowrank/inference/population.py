@@ -45,6 +45,16 @@ def elbo_many(calls, device="cpu"):
     list
         Per call, its ``SMCResult``, or the exception it raised (bad input,
         ``SMCDegeneracyError``): one failed call does not stop the others.
+
+    Examples
+    --------
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> y = model.sample(n_trials=2, n_steps=20, seed=1).y
+    >>> out = lowrank.smc.elbo_many([dict(model=model, y=y, seed=0), dict(model=model, y=y[:, :0], seed=0)])
+    >>> type(out[0]).__name__, type(out[1]).__name__          # the second call's error is returned
+    ('SMCResult', 'ValueError')
+    >>> float(out[0].value) == float(lowrank.smc.elbo(model, y, seed=0).value)
+    True
     """
     if check_device(device) == "cpu":
         return [_catch(elbo, **c) for c in calls]

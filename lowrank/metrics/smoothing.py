@@ -68,6 +68,13 @@ def zscore(x, axis=0):
     ------
     ValueError
         If ``x`` is empty or contains NaN/inf.
+
+    Examples
+    --------
+    >>> z = lowrank.metrics.zscore(np.array([[1.0, 10.0], [3.0, 30.0]]))
+    >>> z
+    array([[-1., -1.],
+           [ 1.,  1.]])
     """
     arr = _as_array(x, "x", ndims=None)
     mean = arr.mean(axis=axis, keepdims=True)
@@ -109,6 +116,13 @@ def hann_smooth(x, window=15, axis=0):
     ValueError
         If ``window`` is not an integer >= 1 or equals 2, or ``x`` is empty
         or not finite.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).standard_normal((1000, 2))
+    >>> s = lowrank.metrics.hann_smooth(x, 15)
+    >>> s.shape, bool(s.std() < 0.5 * x.std())
+    ((1000, 2), True)
     """
     weights = _hann_weights(window)
     arr = _as_array(x, "x", ndims=None)
@@ -165,6 +179,16 @@ def hann_unsmooth(x, window=15, max_freq=0.1, axis=0):
         If ``window`` is not an integer >= 1 or equals 2, ``max_freq`` is not
         in (0, 0.5] or reaches frequencies the window removes, or ``x`` is
         empty or not finite.
+
+    Examples
+    --------
+    A slow signal smoothed and unsmoothed comes back (the band below ``max_freq``):
+
+    >>> t = np.arange(4000)
+    >>> x = np.sin(2 * np.pi * 0.03 * t)[:, None]
+    >>> back = lowrank.metrics.hann_unsmooth(lowrank.metrics.hann_smooth(x, 15), 15, max_freq=0.1)
+    >>> bool(np.abs(back - x)[100:-100].max() < 0.05)
+    True
     """
     weights = _hann_weights(window)
     max_freq = check_positive_float("max_freq", max_freq)
@@ -207,6 +231,11 @@ def hann_noise_gain(window=15):
     Returns
     -------
     float in (0, 1]
+
+    Examples
+    --------
+    >>> round(lowrank.metrics.hann_noise_gain(15), 4)
+    0.1071
     """
     if _hann_weights(window).size == 1:
         return 1.0

@@ -38,6 +38,12 @@ def hellinger(p, q, axis=0):
     ValueError
         If the shapes differ, or either input has negative or non-finite
         entries.
+
+    Examples
+    --------
+    >>> p = np.array([0.5, 0.5, 0.0])
+    >>> float(lowrank.metrics.hellinger(p, p)), float(lowrank.metrics.hellinger(p, np.array([0.0, 0.0, 1.0])))
+    (0.0, 1.0)
     """
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
@@ -107,6 +113,13 @@ def power_spectra(x, smoothing=20, cutoff=None):
         If ``x`` is not 2-D, is empty or not finite, has fewer than 2 time
         steps, has a constant channel (its spectrum cannot be normalised), or
         a parameter is out of range.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).standard_normal((1000, 4))
+    >>> p = lowrank.metrics.power_spectra(x)
+    >>> p.shape, np.allclose(p.sum(axis=0), 1.0)
+    ((501, 4), True)
     """
     smoothing = check_nonneg_float("smoothing", smoothing)
     cutoff = check_int("cutoff", cutoff, 1, allow_none=True)
@@ -145,6 +158,15 @@ def power_spectrum_distance(x_true, x_gen, smoothing=20, cutoff=None):
         If an array is not 2-D, empty or not finite, the numbers of channels
         differ, the common length is below 2, a channel is constant, or a
         parameter is out of range.
+
+    Examples
+    --------
+    >>> t = np.arange(2000)[:, None]
+    >>> slow, fast = np.sin(2 * np.pi * 0.01 * t), np.sin(2 * np.pi * 0.2 * t)
+    >>> lowrank.metrics.power_spectrum_distance(slow, slow)
+    0.0
+    >>> bool(lowrank.metrics.power_spectrum_distance(slow, fast) > 0.5)
+    True
     """
     smoothing = check_nonneg_float("smoothing", smoothing)
     cutoff = check_int("cutoff", cutoff, 1, allow_none=True)
