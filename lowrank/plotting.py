@@ -40,6 +40,17 @@ def save_figure(fig, path, *, dpi=120, format=None, close=True):
         Image format; default: from the extension of ``path`` (``png``, ``pdf``, ``svg``, ...).
     close : bool, default True
         Close the figure afterwards (``pyplot`` keeps every open figure alive).
+
+    Returns
+    -------
+    None
+
+    Examples
+    --------
+    >>> ax = lowrank.plotting.plot_fixed_points(lowrank.teachers.get("bistable").model)
+    >>> lowrank.plotting.save_figure(ax, "fixed_points.png")
+    >>> import os; os.path.getsize("fixed_points.png") > 0
+    True
     """
     import os
 
@@ -82,6 +93,14 @@ def plot_history(history, ax=None, smooth=None):
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> y = model.sample(n_trials=4, n_steps=30, seed=1).y
+    >>> ax = lowrank.plotting.plot_history(model.fit(y, n_iter=5, window=None, verbose=0))
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('iteration', 'ELBO per time step')
     """
     from .training.fit import FitResult, History
     if isinstance(history, FitResult):
@@ -137,6 +156,15 @@ def plot_evaluation(evaluation, channels=None, n_steps=1000, fig=None):
         series projected on the recording's two leading principal
         directions (the state space that ``D_stsp`` compares, in two of its
         dimensions).
+
+    Examples
+    --------
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> y = model.sample(n_trials=4, n_steps=30, seed=1).y
+    >>> ev = lowrank.evaluate(model, model.sample(n_trials=1, n_steps=400, seed=2).y[0])
+    >>> fig = lowrank.plotting.plot_evaluation(ev, n_steps=200)
+    >>> len(fig.axes)
+    3
     """
     from .analysis.evaluation import Evaluation
     if not isinstance(evaluation, Evaluation):
@@ -200,6 +228,14 @@ def plot_fixed_points(model, fixed_points=None, ax=None, dims=(0, 1), trajectory
     -------
     matplotlib Axes
         Stable points filled black, saddles grey, unstable ones open.
+
+    Examples
+    --------
+    >>> teacher = lowrank.teachers.get("bistable")
+    >>> path = teacher.model.sample(n_trials=1, n_steps=300, seed=0).z[0]
+    >>> ax = lowrank.plotting.plot_fixed_points(teacher.model, trajectory=path)
+    >>> ax.get_title()
+    '3 fixed point(s)'
     """
     from .fixed_points import FixedPoints
     if not hasattr(model, "fixed_points") or not hasattr(model, "options"):
@@ -268,6 +304,14 @@ def plot_spike_statistics(comparison, fig=None):
         variation, and the correlation of every pair of neurons (off the
         diagonal), real on the x axis and generated on the y axis, with the
         identity line.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> cmp = lowrank.metrics.compare_spike_statistics(rng.poisson(0.5, (10, 100, 5)), rng.poisson(0.6, (10, 100, 5)))
+    >>> fig = lowrank.plotting.plot_spike_statistics(cmp)
+    >>> [ax.get_title() for ax in fig.axes]
+    ['mean rate (spikes / bin)', 'ISI coefficient of variation', 'pairwise correlation']
     """
     plt = _pyplot()
     if not hasattr(comparison, "real") or not hasattr(comparison, "generated"):
@@ -309,6 +353,14 @@ def plot_latents(posterior, trial=0, behavior=None, fig=None):
     Returns
     -------
     Figure
+
+    Examples
+    --------
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> y = model.sample(n_trials=4, n_steps=30, seed=1).y
+    >>> fig = lowrank.plotting.plot_latents(model.posterior(y), trial=1)
+    >>> len(fig.axes)                                  # one panel per latent dimension
+    2
     """
     plt = _pyplot()
     get = posterior.get if hasattr(posterior, "get") else lambda k: getattr(posterior, k, None)

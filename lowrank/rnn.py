@@ -30,7 +30,7 @@ _PARAM_NAMES = _OPTION_FIELDS + ("seed", "noise_basis")
 class Sample(NamedTuple):
     """Output of :meth:`LowRankRNN.sample`.
 
-    Attributes
+    Parameters
     ----------
     z : ndarray, shape (n_trials, T, R)
         Latent states.
@@ -42,6 +42,12 @@ class Sample(NamedTuple):
         The inputs that drove the run (None without inputs).
     mean : ndarray, shape (n_trials, T, D)
         Observation mean (Gaussian) or expected counts per bin (Poisson).
+
+    Examples
+    --------
+    >>> s = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0).sample(n_trials=2, n_steps=50, return_rates=True)
+    >>> s.z.shape, s.y.shape, s.rates.shape, s.mean.shape, s.u
+    ((2, 50, 2), (2, 50, 3), (2, 50, 8), (2, 50, 3), None)
     """
 
     z: np.ndarray
@@ -111,6 +117,22 @@ class LowRankRNN:
     TypeError of a bad option. Change constructor arguments with
     :meth:`set_params`, not by assigning the attributes: the derived options
     are cached.
+
+    Examples
+    --------
+    >>> data = lowrank.teachers.get("oscillator").dataset(n_trials=40)          # data.y: (40, 75, 20)
+    >>> model = lowrank.LowRankRNN(n_units=20, rank=2, n_obs=20, readout="units", seed=1)
+    >>> model.fit(data.y[:30], window=None, n_iter=20, lr=1e-2, verbose=0).n_iter_
+    20
+    >>> bool(np.isfinite(model.score(data.y[30:])))                              # held-out ELBO per step
+    True
+    >>> out = model.sample(n_trials=3, n_steps=100, seed=0)
+    >>> out.z.shape, out.y.shape
+    ((3, 100, 2), (3, 100, 20))
+    >>> model.posterior(data.y[30:]).smooth_mean.shape
+    (10, 75, 2)
+    >>> model.save("m.npz"); lowrank.LowRankRNN.load("m.npz").options == model.options
+    True
     """
 
     def __init__(self, n_units, rank, n_obs, n_inputs=0, activation="relu", readout="latent", *,
@@ -564,6 +586,16 @@ def fit_many(model_spec, y, inputs=None, *, seeds=5, base_seed=0, settings=None,
     Returns
     -------
     FitManyResult
+
+    Examples
+    --------
+    >>> y = lowrank.teachers.get("oscillator").dataset(n_trials=20).y
+    >>> spec = dict(n_units=20, rank=2, n_obs=20, readout="units")
+    >>> res = lowrank.fit_many(spec, y, seeds=2, settings=[{"lr": 1e-2}, {"lr": 3e-3}], n_jobs=1,
+    ...                        n_iter=10, window=None, heldout=0.2)
+    >>> len(res.models), [(row["setting"], row["lr"]) for row in res.table]
+    (4, [(0, 0.01), (0, 0.01), (1, 0.003), (1, 0.003)])
+    >>> best = res.best()                           # the highest best held-out ELBO
     """
     return _parallel.fit_many(LowRankRNN, model_spec, y, inputs, seeds=seeds, base_seed=base_seed, settings=settings,
                               n_jobs=n_jobs, threads_per_job=threads_per_job, backend=backend, client=client,

@@ -69,6 +69,14 @@ def co_smoothing(model, y, heldout_units, inputs=None, *, n_particles=256, seed=
     Returns
     -------
     CoSmoothing
+
+    Examples
+    --------
+    >>> teacher = lowrank.teachers.get("oscillator_poisson")
+    >>> y = teacher.dataset(n_trials=10).y
+    >>> cs = lowrank.co_smoothing(teacher.model, y, heldout_units=[0, 10, 20, 30], n_particles=32)
+    >>> cs.bits_per_spike > 0                        # the teacher predicts its own neurons
+    True
     """
     o = model.options
     if o.likelihood != "poisson":

@@ -76,6 +76,14 @@ def evaluate(model, y, inputs=None, *, burn_in=0.25, smooth_hann=None, zscore=Tr
     Returns
     -------
     Evaluation
+
+    Examples
+    --------
+    >>> teacher = lowrank.teachers.get("oscillator").model
+    >>> recording = teacher.sample(n_trials=1, n_steps=1000, seed=1).y[0]     # (1000, 20)
+    >>> ev = lowrank.evaluate(teacher, recording, seed=0)
+    >>> ev.generated.shape, bool(ev.dstsp >= 0), bool(0 <= ev.dh <= 1)
+    ((1000, 20), True, True)
     """
     y = as_float_array("y", y, (2,), model.options.n_obs, "n_obs")
     T = y.shape[0]

@@ -98,6 +98,14 @@ class EncoderOptions:
         trained by the ELBO tends to be over-confident, and tempering it
         evens the particles' weights (higher ESS) at little cost in the
         bound. ``bench/spikes.py`` picks it on training trials.
+
+    Examples
+    --------
+    >>> small = lowrank.EncoderOptions(kernel_sizes=(9, 1), channels=(16,))
+    >>> model = lowrank.LowRankRNN(n_units=40, rank=2, n_obs=40, readout="units", likelihood="poisson",
+    ...                            encoder=small)
+    >>> model.options.encoder.padding, model.options.default_proposal
+    ('causal', 'encoder')
     """
 
     kernel_sizes: tuple = (21, 11, 1)

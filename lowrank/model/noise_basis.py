@@ -114,6 +114,16 @@ def residual_noise_basis(y, rank, *, smoothing_gain=1.0, floor=0.05):
     ------
     ValueError
         For bad ``y``, ``rank`` outside ``[0, D)`` or out-of-range gains.
+
+    Examples
+    --------
+    >>> y = lowrank.LowRankRNN(n_units=16, rank=3, n_obs=8, seed=0).sample(1, 2000, seed=1).y[0]
+    >>> S = lowrank.residual_noise_basis(y, 3)
+    >>> S.shape, np.allclose(S, S.T)
+    ((8, 8), True)
+    >>> model = lowrank.LowRankRNN(n_units=16, rank=3, n_obs=8, noise_basis=S)
+    >>> model.obs_cov.shape
+    (8, 8)
     """
     arr = as_float_array("y", y, (2, 3), shape_desc="(T, D) or (n_trials, T, D)")
     flat = arr.reshape(-1, arr.shape[-1])

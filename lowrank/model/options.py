@@ -68,6 +68,16 @@ class ModelOptions:
         The encoder proposal's network (``lowrank.model.encoder``), whose
         parameters are part of the model; ``True`` for the default network,
         a dict of ``EncoderOptions`` fields, or None for no encoder.
+
+    Examples
+    --------
+    >>> opts = lowrank.ModelOptions(n_units=64, rank=2, n_obs=10, activation="clipped_relu")
+    >>> opts.readout, opts.likelihood, opts.proposals
+    ('latent', 'gaussian', ('bootstrap', 'optimal'))
+    >>> lowrank.ModelOptions(n_units=4, rank=5, n_obs=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: rank must be between 1 and n_units=4; got rank=5
     """
 
     n_units: int

@@ -42,7 +42,45 @@ BLOCKS = ("m", "n", "h", "a", "W_u", "L_z", "mu0", "L_0", "W", "b", "W_v", "gain
 
 
 class Params(NamedTuple):
-    """Constrained parameters of a low-rank RNN (float64 arrays; shapes in the module docstring)."""
+    """Constrained parameters of a low-rank RNN: float64 arrays, the blocks of the model's equations
+    (docs/design.md §1). Blocks a model does not use are zero-size arrays.
+
+    Parameters
+    ----------
+    m, n : ndarray, shape (N, R)
+        The connectivity's factors, ``J = m nᵀ``.
+    h : ndarray, shape (N,)
+        Thresholds.
+    a : ndarray, shape (R,)
+        Leak per latent dimension, in (0, 1).
+    W_u : ndarray, shape (N, U)
+        Input weights.
+    L_z, L_0 : ndarray, shape (R, R)
+        Lower-triangular Cholesky factors of the transition and initial-state covariances.
+    mu0 : ndarray, shape (R,)
+        Initial-state mean.
+    W : ndarray, shape (D, R) or (0, R)
+        Latent read-out weights (latent read-out only).
+    b : ndarray, shape (D,)
+        Read-out bias.
+    W_v : ndarray, shape (D, U) or (D, 0)
+        Read-out input weights (latent read-out with ``readout_input``).
+    gain : ndarray, shape (D,) or (0,)
+        Per-unit gain (units read-out only).
+    sigma : ndarray, shape (D,) or (0,)
+        Observation noise standard deviations (Gaussian likelihood only).
+    enc : ndarray, shape (P,) or (0,)
+        The encoder proposal's weights (models with an encoder only).
+
+    Examples
+    --------
+    >>> p = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0).params
+    >>> p.m.shape, p.L_z.shape, p.W.shape, p.gain.shape
+    ((8, 2), (2, 2), (3, 2), (0,))
+    >>> p2 = p._replace(a=np.full(2, 0.5))         # a changed copy (a NamedTuple)
+    >>> lowrank.LowRankRNN.from_params(p2, lowrank.ModelOptions(n_units=8, rank=2, n_obs=3)).params.a
+    array([0.5, 0.5])
+    """
 
     m: np.ndarray
     n: np.ndarray

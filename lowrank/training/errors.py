@@ -11,6 +11,12 @@ class FitError(FloatingPointError):
     It is a ``FloatingPointError``, so code that caught that before still does. The original
     exception is ``cause`` (and ``__cause__``).
 
+    Parameters
+    ----------
+    message : str
+    iteration, history, best_params, cause
+        As the attributes below (keyword only).
+
     Attributes
     ----------
     iteration : int
@@ -26,6 +32,19 @@ class FitError(FloatingPointError):
         Where the command line (``lowrank fit``) wrote parameters after the failure, if it did.
     saved_what : {"best", "last good", "initial"} or None
         Which parameters it wrote.
+
+    Examples
+    --------
+    A fit that diverges raises it (``on_nonfinite="stop"`` ends the fit on its best parameters
+    instead); its best parameters can be put back:
+
+    >>> model = lowrank.LowRankRNN(n_units=8, rank=2, n_obs=3, seed=0)
+    >>> try:
+    ...     model.fit(np.full((2, 20, 3), 1e300), n_iter=5, window=None, verbose=0)
+    ... except lowrank.FitError as exc:
+    ...     print("failed at update", exc.iteration, "because of", type(exc.cause).__name__)
+    ...     model.params = exc.best_params
+    failed at update 0 because of SMCDegeneracyError
     """
 
     def __init__(self, message, *, iteration=0, history=None, best_params=None, cause=None):

@@ -207,6 +207,14 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
         ``lowrank.smc.SMCDegeneracyError`` (its ``cause``). ``model.params`` keeps the parameters
         from before the failed iteration; the exception carries ``iteration``, ``history`` and
         ``best_params`` (see "Stopping early" above).
+
+    Examples
+    --------
+    >>> data = lowrank.teachers.get("oscillator").dataset(n_trials=40)
+    >>> model = lowrank.LowRankRNN(n_units=20, rank=2, n_obs=20, readout="units", seed=0)
+    >>> res = lowrank.fit(model, data.y, window=None, n_iter=20, lr=1e-2, heldout=0.25, eval_every=10, verbose=0)
+    >>> res.n_iter, res.stop_reason, bool(np.isfinite(res.best_elbo))
+    (20, 'completed', True)
     """
     opts, theta0, basis = _check_model(model)
     s = check_settings(opts, checkpoint=checkpoint,
