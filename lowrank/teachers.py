@@ -165,7 +165,7 @@ def oscillator(seed=0):
     Parameters
     ----------
     seed : int, default 0
-        Seed of the random parts of the construction (and the model's default seed).
+        Seed of the loadings ``m`` and the thresholds' jitter (and the model's default seed).
 
     Returns
     -------
@@ -204,7 +204,8 @@ def oscillator_poisson(seed=0):
     Parameters
     ----------
     seed : int, default 0
-        Seed of the random parts of the construction (and the model's default seed).
+        Seed of the loadings ``m`` and the thresholds' jitter (and the model's default seed);
+        the same seed gives the oscillator's latent dynamics in 40 units.
 
     Returns
     -------
@@ -272,7 +273,7 @@ def bistable(seed=0):
     Parameters
     ----------
     seed : int, default 0
-        Seed of the random parts of the construction (and the model's default seed).
+        Seed of the loadings' small ``z₂`` components ``δ`` and of the read-out ``W``.
 
     Returns
     -------
@@ -328,7 +329,7 @@ def ring(seed=0):
     Parameters
     ----------
     seed : int, default 0
-        Seed of the random parts of the construction (and the model's default seed).
+        Seed of the preferred angles' jitter and of the read-out ``W``.
 
     Returns
     -------

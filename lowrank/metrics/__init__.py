@@ -46,6 +46,7 @@ __all__ = [
     "compare_spike_statistics",
     "SpikeStatistics",
     "SpikeComparison",
+    "bits_per_spike",
     "decode",
     "Decoder",
 ]

@@ -311,6 +311,16 @@ def bits_per_spike(rates, counts, mean_rates=None):
     float
         0 for a prediction as good as the mean rates, positive when better;
         NaN when there are no spikes.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> rates = rng.uniform(0.1, 2.0, size=(50, 100, 4))             # rates that vary over bins
+    >>> counts = rng.poisson(rates)
+    >>> bool(lowrank.metrics.bits_per_spike(rates, counts) > 0)      # better than each neuron's mean rate
+    True
+    >>> lowrank.metrics.bits_per_spike(np.full((10, 4), 0.5), np.zeros((10, 4), dtype=int))
+    nan
     """
     lam = as_float_array("rates", rates, None)
     y = as_float_array("counts", counts, None)
