@@ -10,8 +10,9 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# The installed lowrank when there is one (``pip install ".[docs]"`` installs this checkout, and its
-# compiled kernels are then cached where the tests left them), else this checkout's.
+# ``python -m sphinx`` run from the repository root imports this checkout's lowrank (the current
+# folder is first on sys.path), as ``python -m pytest`` does, so the docs build finds the kernels the
+# tests compiled in lowrank/kernels/__pycache__. From elsewhere: an installed lowrank, else this one.
 sys.path.append(ROOT)
 sys.path.insert(0, os.path.join(HERE, "_ext"))
 os.environ.setdefault("LOWRANK_DOCS_FAST", "1")
