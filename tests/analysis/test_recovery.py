@@ -72,3 +72,21 @@ def test_poisson_oscillator_mean_rates_with_bootstrap():
     gen = student.sample(200, y.shape[1], seed=4).y
     rate_true, rate_gen = y_test.mean(axis=(0, 1)), gen.mean(axis=(0, 1))
     np.testing.assert_array_less(np.abs(rate_gen - rate_true) / rate_true, 0.15)
+
+
+def test_dynamics_kind_tells_a_noise_driven_spiral_from_a_limit_cycle():
+    from lowrank.analysis.recovery import dynamics_kind
+    spiral = dynamics_kind(teachers.get("oscillator", seed=0).model)
+    assert spiral.kind == "1 stable fixed point" and not spiral.oscillates
+    assert not spiral.limit_cycle_around_unstable
+    path = SHARED / "spikes" / "oscillator_poisson.npz"
+    if not path.exists():
+        pytest.skip(f"the paper's spiking teacher is not at {path} (see ../shared/data/README.md)")
+    d = np.load(path)
+    m, n = d["m"].astype(float), d["n"].astype(float)
+    opts = lowrank.ModelOptions(n_units=40, rank=2, n_obs=40, readout="units", likelihood="poisson")
+    p = lowrank.model.init_params(opts, 0)._replace(m=m, n=n, h=d["h"].astype(float), a=d["a"].astype(float),
+                                                    L_z=float(d["latent_noise_std"]) * np.eye(2))
+    cycle = dynamics_kind(lowrank.LowRankRNN.from_params(p, opts))
+    assert cycle.kind == "limit cycle around 1 unstable fixed point", cycle
+    assert cycle.limit_cycle_around_unstable and cycle.amplitude > 0.1
