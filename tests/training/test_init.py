@@ -135,7 +135,7 @@ def test_fit_starts_a_new_model_from_the_data_and_a_fitted_one_from_its_paramete
     _, data = gaussian_teacher
     y = data.y[:20]
     kw = dict(n_iter=1, verbose=0, window=None, lr=1e-12)
-    new = lowrank.LowRankRNN(20, 2, 20, readout="units", seed=0).fit(y, **kw)
+    new = lowrank.LowRankRNN(20, 2, 20, readout="units", seed=0).fit(y, init="data", **kw)
     expected = _init(lowrank.LowRankRNN(20, 2, 20, readout="units", seed=0), y)
     np.testing.assert_allclose(new.params.b, expected.b, atol=1e-9)
     random = lowrank.LowRankRNN(20, 2, 20, readout="units", seed=0).fit(y, init="random", **kw)
@@ -143,7 +143,18 @@ def test_fit_starts_a_new_model_from_the_data_and_a_fitted_one_from_its_paramete
                                atol=1e-9)
     again = new.copy()
     before = again.params.copy()
-    again.fit(y, **kw)                              # from its parameters, not from the data again
+    again.fit(y, init="data", **kw)                              # from its parameters, not from the data again
     assert np.abs(again.params.m - before.m).max() < 1e-6
     with pytest.raises(ValueError, match="init"):
         lowrank.LowRankRNN(20, 2, 20, readout="units").fit(y, init="pca", **kw)
+
+
+def test_spike_counts_start_from_the_data_by_default_and_continuous_data_from_the_seed():
+    from lowrank.training.settings import check_settings
+    poisson = lowrank.LowRankRNN(40, 2, 40, readout="units", likelihood="poisson").options
+    gaussian = lowrank.LowRankRNN(20, 2, 20).options
+    assert check_settings(poisson).init == "data" and check_settings(gaussian).init == "random"
+    assert check_settings(poisson, init="random").init == "random"
+    s = check_settings(poisson)
+    assert (s.n_particles, s.window) != (check_settings(gaussian).n_particles, check_settings(gaussian).window)
+    assert check_settings(poisson, n_epochs=3).n_iter is None        # epochs instead of the default updates
