@@ -10,3 +10,8 @@
 from .cycles import Cycles, CycleContinuum, find_cycles, latent_map, model_arrays
 
 __all__ = ["Cycles", "CycleContinuum", "find_cycles", "latent_map", "model_arrays"]
+from .sweep import Event, Sweep, sweep_inputs  # noqa: E402
+from .attractors import Attractor, Attractors, attractors, lyapunov_exponent, rotation_number  # noqa: E402
+
+__all__ += ["Event", "Sweep", "sweep_inputs", "Attractor", "Attractors", "attractors", "lyapunov_exponent",
+            "rotation_number"]
