@@ -308,11 +308,25 @@ def _continuum(arrays, lines, sides, tol):
         if np.isfinite(lo) and np.isfinite(hi):
             y = np.array([0.5 * (lo + hi)])
         extent = (lo - y[0], hi - y[0])
-    z = zp + V @ y
+    # a member of minimal period k: the LP's point may be a lower-period one (e.g. the centre of a
+    # rotation), so try points moved along the family's directions, inside the regions
+    scale = 1.0 + float(np.max(np.abs(zp)))
+    tries = [y] + [y + sg * st * scale * e for st in (1.0, 0.1, 0.01) for e in np.eye(d) for sg in (1.0, -1.0)]
+    for yy in tries:
+        if np.all(G @ yy >= g - 1e-12):
+            orbit = _orbit(zp + V @ yy, steps)
+            if _minimal(orbit, 1e-7):
+                if extent is not None:
+                    extent = (extent[0] + y[0] - yy[0], extent[1] + y[0] - yy[0])
+                return orbit, V, extent
+    return None
+
+
+def _orbit(z, steps):
     orbit = [z]
     for Aj, cj in steps[:-1]:
         orbit.append(Aj @ orbit[-1] + cj)
-    return np.array(orbit), V, extent
+    return np.array(orbit)
 
 
 def _collect(arrays, lines, out, k, tol):
@@ -324,7 +338,7 @@ def _collect(arrays, lines, out, k, tol):
             sides = out.sides[ch, s]
             if out.kind[ch, s] == _kernels.KIND_SINGULAR:
                 found = _continuum(arrays, lines, sides, tol)
-                if found is None or not _minimal(found[0], dtol):
+                if found is None:
                     continue
                 if not any(_same_cycle(found[0], o[0], 1e6 * dtol) or _on_family(found[0][0], o) for o in continua):
                     continua.append(found)
