@@ -123,6 +123,9 @@ def _pair_events(kind, idx, inputs, ends, z_of):
         out.append(Event(kind, idx, 0.5 * (inputs[idx] + inputs[idx + 1]),
                          0.5 * (z_of[best[0]] + z_of[best[1]]), best))
         ends = [e for e in ends if e not in best]
+    if ends:
+        # a lone end: the pair met exactly on a grid point (or on a region boundary) and ended as one
+        out.append(Event(kind, idx, 0.5 * (inputs[idx] + inputs[idx + 1]), z_of[ends[0]], (ends[0],)))
     return out
 
 
