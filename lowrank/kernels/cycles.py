@@ -507,7 +507,6 @@ def _push_kids(sw, top, n_kids, depth, T, s1):
 @njit(fastmath=FASTMATH, cache=CACHE)
 def _search_cell(c, lines, k, rays0, cw, sw, out):
     """Every sequence starting in the region ``rays0`` (its cell); returns False on a buffer overflow."""
-    H = lines.W.shape[0]
     nodes = out.nodes[c]
     # the first region's sides, read off its rays
     T0 = np.eye(3)

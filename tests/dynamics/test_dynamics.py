@@ -1,5 +1,4 @@
 """lowrank.dynamics: exact cycles against brute force, sweeps, attractors of the teachers."""
-import os
 import sys
 from pathlib import Path
 
