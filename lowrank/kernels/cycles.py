@@ -623,29 +623,32 @@ class Sequences(NamedTuple):
     nodes: np.ndarray
 
 
+# The functions below run for every sequence (10⁸–10⁹ of them): they take whole arrays and
+# indices, never slices, because every view made costs reference-count updates.
+
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _compose(Gj, P, out):
-    """``out = Gj ∘ P`` for affine maps stored as (R, R + 1)."""
-    R = Gj.shape[0]
+def _compose(G, g, P, src, dst):
+    """``P[dst] = G[g] ∘ P[src]`` for affine maps stored as (R, R + 1)."""
+    R = G.shape[1]
     for i in range(R):
         for m in range(R + 1):
-            s = Gj[i, R] if m == R else 0.0
+            s = G[g, i, R] if m == R else 0.0
             for l in range(R):
-                s += Gj[i, l] * P[l, m]
-            out[i, m] = s
+                s += G[g, i, l] * P[src, l, m]
+            P[dst, i, m] = s
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _fixed_point(T, B, z):
-    """The fixed point ``z`` of the affine map ``T`` (R, R + 1), by Gaussian elimination with
-    partial pivoting on ``B = I − T[:, :R]``; False when ``|det B| ≤ _SING_TOL·max(1, max|B|)^R``
-    (the criterion of the rank-2 search)."""
-    R = T.shape[0]
+def _fixed_point(P, t, B, orbit):
+    """``orbit[0]``: the fixed point of the affine map ``P[t]`` (R, R + 1), by Gaussian
+    elimination with partial pivoting on ``B = I − P[t, :, :R]``; False when
+    ``|det B| ≤ _SING_TOL·max(1, max|B|)^R`` (the criterion of the rank-2 search)."""
+    R = P.shape[1]
     scale = 1.0
     for i in range(R):
-        z[i] = T[i, R]
+        orbit[0, i] = P[t, i, R]
         for m in range(R):
-            B[i, m] = (1.0 if i == m else 0.0) - T[i, m]
+            B[i, m] = (1.0 if i == m else 0.0) - P[t, i, m]
             scale = max(scale, abs(B[i, m]))
     det = 1.0
     for col in range(R):
@@ -656,12 +659,12 @@ def _fixed_point(T, B, z):
         if p != col:
             det = -det
             for m in range(R):
-                t = B[col, m]
+                tmp = B[col, m]
                 B[col, m] = B[p, m]
-                B[p, m] = t
-            t = z[col]
-            z[col] = z[p]
-            z[p] = t
+                B[p, m] = tmp
+            tmp = orbit[0, col]
+            orbit[0, col] = orbit[0, p]
+            orbit[0, p] = tmp
         piv = B[col, col]
         det *= piv
         if piv == 0.0:
@@ -670,31 +673,33 @@ def _fixed_point(T, B, z):
             f = B[i, col] / piv
             for m in range(col + 1, R):
                 B[i, m] -= f * B[col, m]
-            z[i] -= f * z[col]
-    if abs(det) <= _SING_TOL * scale ** R:
+            orbit[0, i] -= f * orbit[0, col]
+    lim = _SING_TOL
+    for i in range(R):
+        lim *= scale
+    if abs(det) <= lim:
         return False
     for i in range(R - 1, -1, -1):
-        s = z[i]
+        s = orbit[0, i]
         for m in range(i + 1, R):
-            s -= B[i, m] * z[m]
-        z[i] = s / B[i, i]
+            s -= B[i, m] * orbit[0, m]
+        orbit[0, i] = s / B[i, i]
     return True
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _in_region(maps, z, side, scale_b):
-    """``z`` in the closure of the region with sides ``side``, within the tolerance."""
-    W, b = maps.W, maps.b
-    R = z.shape[0]
+def _in_region(W, b, tol, scale_b, orbit, j, sides, row):
+    """``orbit[j]`` in the closure of region ``row`` (``sides[row]``), within the tolerance."""
+    R = orbit.shape[1]
     zmax = 0.0
     for i in range(R):
-        zmax = max(zmax, abs(z[i]))
-    thr = maps.tol * (scale_b + zmax)
+        zmax = max(zmax, abs(orbit[j, i]))
+    thr = tol * (scale_b + zmax)
     for q in range(W.shape[0]):
         v = -b[q]
         for i in range(R):
-            v += W[q, i] * z[i]
-        if side[q] == 1:
+            v += W[q, i] * orbit[j, i]
+        if sides[row, q] == 1:
             if v < -thr:
                 return False
         elif v > thr:
@@ -703,19 +708,18 @@ def _in_region(maps, z, side, scale_b):
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _orbit_inside(maps, seq, orbit, scale_b):
+def _orbit_inside(G, sides, W, b, tol, scale_b, seq, orbit):
     """Fill ``orbit[1:]`` from ``orbit[0]`` along ``seq``, checking each point as it comes."""
-    G, sides = maps.G, maps.sides
     k, R = orbit.shape
     for j in range(k):
         if j > 0:
-            g = G[seq[j - 1]]
+            g = seq[j - 1]
             for i in range(R):
-                s = g[i, R]
+                s = G[g, i, R]
                 for m in range(R):
-                    s += g[i, m] * orbit[j - 1, m]
+                    s += G[g, i, m] * orbit[j - 1, m]
                 orbit[j, i] = s
-        if not _in_region(maps, orbit[j], sides[seq[j]], scale_b):
+        if not _in_region(W, b, tol, scale_b, orbit, j, sides, seq[j]):
             return False
     return True
 
@@ -786,39 +790,37 @@ def _record_seq(c, kind, orbit, seq, out):
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _sequences_from(c, s1, maps, k, scale_b, P, seq, orbit, B, out):
+def _sequences_from(c, s1, G, sides, W, b, tol, scale_b, k, P, seq, orbit, B, nodes, out):
     """Every sequence ``s1, s_2 … s_k`` with ``s_j ≥ s1`` (an odometer over the last k − 1
     places, the composed maps ``P[j]`` of the prefixes kept)."""
-    G = maps.G
-    n = G.shape[0]
-    nodes = out.nodes[c]
+    n, R = G.shape[0], G.shape[1]
     seq[0] = s1
-    P[0, :, :] = G[s1]
+    for i in range(R):
+        for m in range(R + 1):
+            P[0, i, m] = G[s1, i, m]
     nodes[0] += 1
     j = 1
     if k > 1:
         seq[1] = s1 - 1
     while True:
-        if k == 1:
-            j = 1
-        else:
+        if k > 1:
             seq[j] += 1
             if seq[j] >= n:
                 j -= 1
                 if j == 0:
                     return
                 continue
-            _compose(G[seq[j]], P[j - 1], P[j])
+            _compose(G, seq[j], P, j - 1, j)
             nodes[j] += 1
             if j < k - 1:
                 j += 1
                 seq[j] = s1 - 1
                 continue
         nodes[k] += 1
-        if not _fixed_point(P[k - 1], B, orbit[0]):
+        if not _fixed_point(P, k - 1, B, orbit):
             _record_seq(c, KIND_SINGULAR, orbit, seq, out)
-        elif _orbit_inside(maps, seq, orbit, scale_b) and _minimal(orbit, maps.tol) \
-                and not _seen_orbit(c, orbit, maps.tol, out):
+        elif _orbit_inside(G, sides, W, b, tol, scale_b, seq, orbit) and _minimal(orbit, tol) \
+                and not _seen_orbit(c, orbit, tol, out):
             _record_seq(c, KIND_ORBIT, orbit, seq, out)
         if k == 1:
             return
@@ -837,7 +839,8 @@ def _sequence_chunks(maps, k, out):
         orbit = np.zeros((k, R))
         B = np.empty((R, R))
         for s1 in range(c, n, n_chunks):
-            _sequences_from(c, s1, maps, k, scale_b, P, seq, orbit, B, out)
+            _sequences_from(c, s1, maps.G, maps.sides, maps.W, maps.b, maps.tol, scale_b, k, P, seq, orbit, B,
+                            out.nodes[c], out)
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
