@@ -1,6 +1,9 @@
-"""Exact k-cycles of the noise-free latent map (``relu`` and ``clipped_relu``, R = 2).
+"""Exact k-cycles of the noise-free latent map (``relu`` and ``clipped_relu``).
 
-See :mod:`lowrank.kernels.cycles` for the search; this module builds its
+At R = 2 a pruned search cuts cells of the plane; at other ranks (R = 3 in
+practice) every sequence of regions is solved (:func:`lowrank.kernels.cycles.sequences`
+over the regions of :func:`lowrank.fixed_points.enumerate.region_sides`).
+See :mod:`lowrank.kernels.cycles` for the searches; this module builds their
 lines from the model (the same hyperplanes as the fixed-point enumerator,
 :func:`lowrank.fixed_points.enumerate._hyperplanes`), checks and
 deduplicates what it finds, keeps minimal periods only, and labels
@@ -79,9 +82,11 @@ class Cycles:
     n_regions : int
         Regions of the arrangement (the first element of a sequence).
     n_cells : (k,) int64
-        Sequences of length 1..k examined (non-empty cells of the search).
+        Sequences of length 1..k examined (R = 2: non-empty cells of the
+        search; other R: every prefix whose first region is its smallest).
     n_closed : int
-        Sequences of length k whose cell meets the first region again (solved).
+        Sequences of length k solved (R = 2: whose cell meets the first region
+        again).
     n_sequences : int
         Every sequence of k regions, ``n_regions ** k``, for comparison.
     """
@@ -451,8 +456,8 @@ def find_cycles(model_or_arrays, period=2, *, inputs=None, activation="relu", c=
     Parameters
     ----------
     model_or_arrays : LowRankRNN or tuple (M, N, h, a)
-        The map ``F(z) = a ⊙ z + Nᵀ φ(M z + c − h)`` (rank R = 2; ``M, N``
-        (n_units, 2), ``h`` (n_units,), ``a`` scalar or (2,)).
+        The map ``F(z) = a ⊙ z + Nᵀ φ(M z + c − h)`` (``M, N`` (n_units, R),
+        ``h`` (n_units,), ``a`` scalar or (R,)).
     period : int
         k, 1 to 8 (1 gives the fixed points again, as cycles).
     inputs : (U,) array_like, optional
@@ -473,12 +478,16 @@ def find_cycles(model_or_arrays, period=2, *, inputs=None, activation="relu", c=
     Raises
     ------
     ValueError
-        For ``R ≠ 2``, ``tanh``, or a period out of range.
+        For ``tanh``, a period out of range, or (R ≠ 2) a search of more than
+        :data:`MAX_SEQUENCES` sequences.
 
     Notes
     -----
-    Exhaustive: every sequence of regions whose cell is not empty is
-    examined, and every sequence that can close is solved; the work is
+    Exhaustive.  R = 2: every sequence of regions whose cell is not empty is
+    examined, and every sequence that can close is solved.  Other R: every
+    sequence whose first region is its smallest is solved (``n (n + 1) / 2``
+    for k = 2, ``n`` regions; at R = 3 practical for k = 2 up to about
+    N = 50 relu units, k = 3 for a few hundred regions).  The work is
     reported in ``n_cells`` and ``n_closed`` against ``n_sequences``.  The
     result does not depend on the number of threads.
     """

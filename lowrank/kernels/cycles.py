@@ -459,14 +459,8 @@ def _inside(lines, orbit, path_side):
     for q in range(b.shape[0]):
         scale_b = max(scale_b, abs(b[q]))
     for j in range(orbit.shape[0]):
-        thr = lines.tol * (scale_b + max(abs(orbit[j, 0]), abs(orbit[j, 1])))
-        for q in range(W.shape[0]):
-            v = W[q, 0] * orbit[j, 0] + W[q, 1] * orbit[j, 1] - b[q]
-            if path_side[j, q] == 1:
-                if v < -thr:
-                    return False
-            elif v > thr:
-                return False
+        if not _in_region(W, b, lines.tol, scale_b, orbit, j, path_side, j):
+            return False
     return True
 
 
