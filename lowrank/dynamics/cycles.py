@@ -1,6 +1,9 @@
-"""Exact k-cycles of the noise-free latent map (``relu`` and ``clipped_relu``, R = 2).
+"""Exact k-cycles of the noise-free latent map (``relu`` and ``clipped_relu``).
 
-See :mod:`lowrank.kernels.cycles` for the search; this module builds its
+At R = 2 a pruned search cuts cells of the plane; at other ranks (R = 3 in
+practice) every sequence of regions is solved (:func:`lowrank.kernels.cycles.sequences`
+over the regions of :func:`lowrank.fixed_points.enumerate.region_sides`).
+See :mod:`lowrank.kernels.cycles` for the searches; this module builds their
 lines from the model (the same hyperplanes as the fixed-point enumerator,
 :func:`lowrank.fixed_points.enumerate._hyperplanes`), checks and
 deduplicates what it finds, keeps minimal periods only, and labels
@@ -15,13 +18,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._checks import as_float_array, check_int
-from ..fixed_points.enumerate import _hyperplanes
+from ..fixed_points.enumerate import _hyperplanes, region_sides
 from ..fixed_points.regions import _eigs, _point_sides, _region_pieces, _stability, _validate, zaslavsky_bound
 from ..kernels import cycles as _kernels
 
 __all__ = ["Cycles", "CycleContinuum", "find_cycles", "model_arrays", "latent_map"]
 
 MAX_PERIOD = 8
+# Most sequences of regions (≈ n_regions^k / k) the any-rank search may try (~10 ns each).
+MAX_SEQUENCES = 2e10
 
 
 @dataclass(frozen=True)
@@ -77,9 +82,11 @@ class Cycles:
     n_regions : int
         Regions of the arrangement (the first element of a sequence).
     n_cells : (k,) int64
-        Sequences of length 1..k examined (non-empty cells of the search).
+        Sequences of length 1..k examined (R = 2: non-empty cells of the
+        search; other R: every prefix whose first region is its smallest).
     n_closed : int
-        Sequences of length k whose cell meets the first region again (solved).
+        Sequences of length k solved (R = 2: whose cell meets the first region
+        again).
     n_sequences : int
         Every sequence of k regions, ``n_regions ** k``, for comparison.
     """
@@ -216,11 +223,55 @@ def _run_search(lines, k, cells, n_cells):
         cap = max(cap, int(out.counts.max()))
 
 
+# ---------------------------------------------------------------- any rank: every sequence of regions
+def _region_maps(arrays, tol):
+    """The regions of the fixed-point enumerator's arrangement with their maps: the kernel's
+    :class:`~lowrank.kernels.cycles.Maps` and the :class:`~lowrank.kernels.cycles.Lines` of the
+    checks (``base`` (R, R + 1))."""
+    M, N, h, a, c, activation = arrays
+    S, W, b, Q, r, r0 = region_sides(M, N, h, a, c, activation)
+    R = M.shape[1]
+    H = W.shape[0]
+    Sf = S.astype(np.float64)
+    G = np.empty((S.shape[0], R, R + 1))
+    G[:, :, :R] = np.diag(a)[None] + (Sf @ Q.reshape(H, R * R)).reshape(-1, R, R)
+    G[:, :, R] = r0[None] + Sf @ r
+    maps = _kernels.Maps(G, np.ascontiguousarray(S), np.ascontiguousarray(W), np.ascontiguousarray(b),
+                         float(tol))
+    lines = _kernels.Lines(maps.W, maps.b, np.ascontiguousarray(Q), np.ascontiguousarray(r),
+                           np.hstack([np.diag(a), r0[:, None]]), float(tol))
+    return maps, lines
+
+
+def _run_sequences(maps, k):
+    n = maps.G.shape[0]
+    n_chunks, cap = int(max(1, min(n, 256))), 8
+    while True:
+        out = _kernels.sequences(maps, k, n_chunks, cap)
+        if out.counts.max() <= cap:
+            return out
+        cap = int(out.counts.max())
+
+
+def _check_size(arrays, k):
+    """Refuse a search over more sequences than :data:`MAX_SEQUENCES` (before enumerating)."""
+    M, _, _, _, _, activation = arrays
+    n_units, R = M.shape
+    H = n_units * (2 if activation == "clipped_relu" else 1)
+    n_reg = zaslavsky_bound(H, R)
+    n_seq = n_reg ** k / k
+    if n_seq > MAX_SEQUENCES:
+        raise ValueError(f"find_cycles at rank R = {R} tries every sequence of k regions: up to {n_reg} regions, "
+                         f"about {n_seq:.3g} sequences for period {k}, more than the limit {MAX_SEQUENCES:.3g}; "
+                         "use a smaller network or period (the pruned search is for R = 2 only)")
+
+
 # ---------------------------------------------------------------- checking what the search found
 def _region_affine(arrays, lines, sides):
     """``(A, c)`` of the region map with sides ``sides`` (H_lines,)."""
-    A = lines.base[:, :2] + np.einsum("j,jab->ab", sides.astype(float), lines.Q)
-    cvec = lines.base[:, 2] + sides.astype(float) @ lines.r
+    R = lines.W.shape[1]
+    A = lines.base[:, :R] + np.einsum("j,jab->ab", sides.astype(float), lines.Q)
+    cvec = lines.base[:, R] + sides.astype(float) @ lines.r
     return A, cvec
 
 
@@ -260,7 +311,8 @@ def _same_cycle(x, y, dtol):
 def _seq_affine(arrays, lines, sides):
     """Composed map of a sequence: (A, c) with z_{k+1} = A z_1 + c, and each step's (A_j, c_j)."""
     steps = [_region_affine(arrays, lines, s) for s in sides]
-    A, cvec = np.eye(2), np.zeros(2)
+    R = lines.W.shape[1]
+    A, cvec = np.eye(R), np.zeros(R)
     for Aj, cj in steps:
         A, cvec = Aj @ A, Aj @ cvec + cj
     return A, cvec, steps
@@ -270,7 +322,7 @@ def _continuum(arrays, lines, sides, tol):
     """A family of cycles of a singular sequence, or None (inconsistent or outside the regions)."""
     from scipy.optimize import linprog
     A, cvec, steps = _seq_affine(arrays, lines, sides)
-    B = np.eye(2) - A
+    B = np.eye(A.shape[0]) - A
     _, s, Vt = np.linalg.svd(B)
     null = s <= 1e-9 * max(float(s[0]), 1.0)
     if not np.any(null):
@@ -329,26 +381,38 @@ def _orbit(z, steps):
     return np.array(orbit)
 
 
-def _collect(arrays, lines, out, k, tol):
-    """Isolated cycles (orbit arrays) and continua of minimal period k from the kernel's slots."""
-    dtol = 100.0 * tol
-    orbits, continua = [], []
+def _found_plane(out):
+    """``(kind, orbit, sides)`` of every slot of the rank-2 search, in slot order."""
     for ch in range(out.counts.shape[0]):
         for s in range(int(out.counts[ch])):
-            sides = out.sides[ch, s]
-            if out.kind[ch, s] == _kernels.KIND_SINGULAR:
-                found = _continuum(arrays, lines, sides, tol)
-                if found is None:
-                    continue
-                if not any(_same_cycle(found[0], o[0], 1e6 * dtol) or _on_family(found[0][0], o) for o in continua):
-                    continua.append(found)
+            yield out.kind[ch, s], out.orbit[ch, s], out.sides[ch, s]
+
+
+def _found_sequences(out, sides):
+    """``(kind, orbit, sides)`` of every slot of :func:`lowrank.kernels.cycles.sequences`."""
+    for ch in range(out.counts.shape[0]):
+        for s in range(int(out.counts[ch])):
+            yield out.kind[ch, s], out.orbit[ch, s], sides[out.seq[ch, s]]
+
+
+def _collect(arrays, lines, found, k, tol):
+    """Isolated cycles (orbit arrays) and continua of minimal period k from the kernel's candidates
+    ``found``, an iterable of ``(kind, orbit (k, R), sides (k, H))``."""
+    dtol = 100.0 * tol
+    orbits, continua = [], []
+    for kind, orbit, sides in found:
+        if kind == _kernels.KIND_SINGULAR:
+            fam = _continuum(arrays, lines, sides, tol)
+            if fam is None:
                 continue
-            orbit = out.orbit[ch, s]
-            if not _is_cycle(arrays, orbit, tol) or not _minimal(orbit, dtol):
-                continue
-            orbit = _canonical(orbit)
-            if not any(_same_cycle(orbit, o, dtol) for o in orbits):
-                orbits.append(orbit)
+            if not any(_same_cycle(fam[0], o[0], 1e6 * dtol) or _on_family(fam[0][0], o) for o in continua):
+                continua.append(fam)
+            continue
+        if not _is_cycle(arrays, orbit, tol) or not _minimal(orbit, dtol):
+            continue
+        orbit = _canonical(orbit)
+        if not any(_same_cycle(orbit, o, dtol) for o in orbits):
+            orbits.append(orbit)
     orbits = [o for o in orbits if not any(any(_on_family(p, cn) for p in o) for cn in continua)]
     return orbits, continua
 
@@ -392,8 +456,8 @@ def find_cycles(model_or_arrays, period=2, *, inputs=None, activation="relu", c=
     Parameters
     ----------
     model_or_arrays : LowRankRNN or tuple (M, N, h, a)
-        The map ``F(z) = a ⊙ z + Nᵀ φ(M z + c − h)`` (rank R = 2; ``M, N``
-        (n_units, 2), ``h`` (n_units,), ``a`` scalar or (2,)).
+        The map ``F(z) = a ⊙ z + Nᵀ φ(M z + c − h)`` (``M, N`` (n_units, R),
+        ``h`` (n_units,), ``a`` scalar or (R,)).
     period : int
         k, 1 to 8 (1 gives the fixed points again, as cycles).
     inputs : (U,) array_like, optional
@@ -414,12 +478,16 @@ def find_cycles(model_or_arrays, period=2, *, inputs=None, activation="relu", c=
     Raises
     ------
     ValueError
-        For ``R ≠ 2``, ``tanh``, or a period out of range.
+        For ``tanh``, a period out of range, or (R ≠ 2) a search of more than
+        :data:`MAX_SEQUENCES` sequences.
 
     Notes
     -----
-    Exhaustive: every sequence of regions whose cell is not empty is
-    examined, and every sequence that can close is solved; the work is
+    Exhaustive.  R = 2: every sequence of regions whose cell is not empty is
+    examined, and every sequence that can close is solved.  Other R: every
+    sequence whose first region is its smallest is solved (``n (n + 1) / 2``
+    for k = 2, ``n`` regions; at R = 3 practical for k = 2 up to about
+    N = 50 relu units, k = 3 for a few hundred regions).  The work is
     reported in ``n_cells`` and ``n_closed`` against ``n_sequences``.  The
     result does not depend on the number of threads.
     """
@@ -428,14 +496,20 @@ def find_cycles(model_or_arrays, period=2, *, inputs=None, activation="relu", c=
     k = check_int("period", period, 1)
     if k > MAX_PERIOD:
         raise ValueError(f"period must be <= {MAX_PERIOD}; got {k}")
-    if M.shape[1] != 2:
-        raise ValueError(f"find_cycles needs rank R = 2 (its search cuts cells of the plane); got R = {M.shape[1]}")
     if act not in ("relu", "clipped_relu"):
         raise ValueError(f"find_cycles needs a piecewise-linear activation ('relu' or 'clipped_relu'); got {act!r}")
-    lines, _, _ = _lines(M, N, h, a, cc, act, tol)
-    cells, n_cells = _region_cells(lines)
-    out = _run_search(lines, k, cells, n_cells)
-    orbits, continua = _collect(arrays, lines, out, k, tol)
+    if M.shape[1] == 2:
+        lines, _, _ = _lines(M, N, h, a, cc, act, tol)
+        cells, n_cells = _region_cells(lines)
+        out = _run_search(lines, k, cells, n_cells)
+        found = _found_plane(out)
+    else:
+        _check_size(arrays, k)
+        maps, lines = _region_maps(arrays, tol)
+        n_cells = maps.G.shape[0]
+        out = _run_sequences(maps, k)
+        found = _found_sequences(out, maps.sides)
+    orbits, continua = _collect(arrays, lines, found, k, tol)
     O, P, mult, stab, ob = _label(arrays, orbits, k, tol)
     fams = []
     for orbit, V, extent in continua:

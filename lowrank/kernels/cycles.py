@@ -459,14 +459,8 @@ def _inside(lines, orbit, path_side):
     for q in range(b.shape[0]):
         scale_b = max(scale_b, abs(b[q]))
     for j in range(orbit.shape[0]):
-        thr = lines.tol * (scale_b + max(abs(orbit[j, 0]), abs(orbit[j, 1])))
-        for q in range(W.shape[0]):
-            v = W[q, 0] * orbit[j, 0] + W[q, 1] * orbit[j, 1] - b[q]
-            if path_side[j, q] == 1:
-                if v < -thr:
-                    return False
-            elif v > thr:
-                return False
+        if not _in_region(W, b, lines.tol, scale_b, orbit, j, path_side, j):
+            return False
     return True
 
 
@@ -582,4 +576,291 @@ def search(lines, k, cells, n_cells, n_chunks, cap, V, L):
                 np.zeros((n_chunks, cap), dtype=np.int8), np.zeros(n_chunks, dtype=np.int64),
                 np.zeros((n_chunks, k + 1), dtype=np.int64), np.zeros(n_chunks, dtype=np.int64))
     _search_chunks(lines, k, cells, n_cells, V, L, out)
+    return out
+
+
+# ---------------------------------------------------------------- any rank: sequences of regions
+class Maps(NamedTuple):
+    """Every region of an arrangement in ``ℝ^R`` (any R) with its affine map.
+
+    Fields
+    ------
+    G : (n, R, R + 1): region ``i`` maps ``z ↦ G[i, :, :R] z + G[i, :, R]``.
+    sides : (n, H) int8: its side (0/1) of every hyperplane.
+    W : (H, R) unit normals; b : (H,) offsets.
+    tol : float: relative tolerance of the membership check (as in :func:`_inside`).
+    """
+
+    G: np.ndarray
+    sides: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    tol: float
+
+
+class Sequences(NamedTuple):
+    """Candidate cycles of :func:`sequences`, in per-chunk slots.
+
+    Fields
+    ------
+    orbit : (n_chunks, cap, k, R)
+    seq : (n_chunks, cap, k) int64: the regions visited (rows of ``Maps.G``)
+    kind : (n_chunks, cap) int8: ``KIND_ORBIT`` or ``KIND_SINGULAR``
+    counts : (n_chunks,) int64: may exceed ``cap`` (then rerun larger)
+    nodes : (n_chunks, k + 1) int64: sequences of length 1..k examined, then (index k) solved
+    """
+
+    orbit: np.ndarray
+    seq: np.ndarray
+    kind: np.ndarray
+    counts: np.ndarray
+    nodes: np.ndarray
+
+
+# The functions below run for every sequence (10⁸–10⁹ of them): they take whole arrays and
+# indices, never slices, because every view made costs reference-count updates.
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _compose(G, g, P, src, dst):
+    """``P[dst] = G[g] ∘ P[src]`` for affine maps stored as (R, R + 1)."""
+    R = G.shape[1]
+    for i in range(R):
+        for m in range(R + 1):
+            s = G[g, i, R] if m == R else 0.0
+            for l in range(R):
+                s += G[g, i, l] * P[src, l, m]
+            P[dst, i, m] = s
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _fixed_point(P, t, B, orbit):
+    """``orbit[0]``: the fixed point of the affine map ``P[t]`` (R, R + 1), by Gaussian
+    elimination with partial pivoting on ``B = I − P[t, :, :R]``; False when
+    ``|det B| ≤ _SING_TOL·max(1, max|B|)^R`` (the criterion of the rank-2 search)."""
+    R = P.shape[1]
+    scale = 1.0
+    for i in range(R):
+        orbit[0, i] = P[t, i, R]
+        for m in range(R):
+            B[i, m] = (1.0 if i == m else 0.0) - P[t, i, m]
+            scale = max(scale, abs(B[i, m]))
+    det = 1.0
+    for col in range(R):
+        p = col
+        for i in range(col + 1, R):
+            if abs(B[i, col]) > abs(B[p, col]):
+                p = i
+        if p != col:
+            det = -det
+            for m in range(R):
+                tmp = B[col, m]
+                B[col, m] = B[p, m]
+                B[p, m] = tmp
+            tmp = orbit[0, col]
+            orbit[0, col] = orbit[0, p]
+            orbit[0, p] = tmp
+        piv = B[col, col]
+        det *= piv
+        if piv == 0.0:
+            return False
+        for i in range(col + 1, R):
+            f = B[i, col] / piv
+            for m in range(col + 1, R):
+                B[i, m] -= f * B[col, m]
+            orbit[0, i] -= f * orbit[0, col]
+    lim = _SING_TOL
+    for i in range(R):
+        lim *= scale
+    if abs(det) <= lim:
+        return False
+    for i in range(R - 1, -1, -1):
+        s = orbit[0, i]
+        for m in range(i + 1, R):
+            s -= B[i, m] * orbit[0, m]
+        orbit[0, i] = s / B[i, i]
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _in_region(W, b, tol, scale_b, orbit, j, sides, row):
+    """``orbit[j]`` in the closure of region ``row`` (``sides[row]``), within the tolerance."""
+    R = orbit.shape[1]
+    zmax = 0.0
+    for i in range(R):
+        zmax = max(zmax, abs(orbit[j, i]))
+    thr = tol * (scale_b + zmax)
+    for q in range(W.shape[0]):
+        v = -b[q]
+        for i in range(R):
+            v += W[q, i] * orbit[j, i]
+        if sides[row, q] == 1:
+            if v < -thr:
+                return False
+        elif v > thr:
+            return False
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _orbit_inside(G, sides, W, b, tol, scale_b, seq, orbit):
+    """Fill ``orbit[1:]`` from ``orbit[0]`` along ``seq``, checking each point as it comes."""
+    k, R = orbit.shape
+    for j in range(k):
+        if j > 0:
+            g = seq[j - 1]
+            for i in range(R):
+                s = G[g, i, R]
+                for m in range(R):
+                    s += G[g, i, m] * orbit[j - 1, m]
+                orbit[j, i] = s
+        if not _in_region(W, b, tol, scale_b, orbit, j, sides, seq[j]):
+            return False
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _orbit_scale(orbit):
+    s = 0.0
+    for j in range(orbit.shape[0]):
+        for i in range(orbit.shape[1]):
+            s = max(s, abs(orbit[j, i]))
+    return 1.0 + s
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _shift_distance(x, y, shift):
+    """``max |x[(j + shift) % k] − y[j]|``."""
+    k, R = x.shape
+    d = 0.0
+    for j in range(k):
+        jj = (j + shift) % k
+        for i in range(R):
+            d = max(d, abs(x[jj, i] - y[j, i]))
+    return d
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _minimal(orbit, tol):
+    """No proper divisor d of k with ``orbit[d] = orbit[0]`` within ``100·tol`` (relative): the
+    same test as the Python layer's.  Fixed points on the boundary of many regions would otherwise
+    be recorded from every pair of them."""
+    k, R = orbit.shape
+    lim = 100.0 * tol * _orbit_scale(orbit)
+    for d in range(1, k):
+        if k % d == 0:
+            dist = 0.0
+            for i in range(R):
+                dist = max(dist, abs(orbit[d, i] - orbit[0, i]))
+            if dist <= lim:
+                return False
+    return True
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _seen_orbit(c, orbit, tol, out):
+    """Chunk ``c`` already holds this cycle (any rotation) within ``100·tol`` (relative): a cycle
+    through region boundaries is met from every sequence of adjacent regions."""
+    k = orbit.shape[0]
+    lim = 100.0 * tol * _orbit_scale(orbit)
+    for m in range(min(out.counts[c], out.kind.shape[1])):
+        if out.kind[c, m] != KIND_ORBIT:
+            continue
+        for shift in range(k):
+            if _shift_distance(out.orbit[c, m], orbit, shift) <= lim:
+                return True
+    return False
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _record_seq(c, kind, orbit, seq, out):
+    n = out.counts[c]
+    if n < out.kind.shape[1]:
+        out.kind[c, n] = kind
+        for j in range(orbit.shape[0]):
+            out.seq[c, n, j] = seq[j]
+            for i in range(orbit.shape[1]):
+                out.orbit[c, n, j, i] = orbit[j, i] if kind == KIND_ORBIT else 0.0
+    out.counts[c] = n + 1
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def _sequences_from(c, s1, G, sides, W, b, tol, scale_b, k, P, seq, orbit, B, nodes, out):
+    """Every sequence ``s1, s_2 … s_k`` with ``s_j ≥ s1`` (an odometer over the last k − 1
+    places, the composed maps ``P[j]`` of the prefixes kept)."""
+    n, R = G.shape[0], G.shape[1]
+    seq[0] = s1
+    for i in range(R):
+        for m in range(R + 1):
+            P[0, i, m] = G[s1, i, m]
+    nodes[0] += 1
+    j = 1
+    if k > 1:
+        seq[1] = s1 - 1
+    while True:
+        if k > 1:
+            seq[j] += 1
+            if seq[j] >= n:
+                j -= 1
+                if j == 0:
+                    return
+                continue
+            _compose(G, seq[j], P, j - 1, j)
+            nodes[j] += 1
+            if j < k - 1:
+                j += 1
+                seq[j] = s1 - 1
+                continue
+        nodes[k] += 1
+        if not _fixed_point(P, k - 1, B, orbit):
+            _record_seq(c, KIND_SINGULAR, orbit, seq, out)
+        elif _orbit_inside(G, sides, W, b, tol, scale_b, seq, orbit) and _minimal(orbit, tol) \
+                and not _seen_orbit(c, orbit, tol, out):
+            _record_seq(c, KIND_ORBIT, orbit, seq, out)
+        if k == 1:
+            return
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+def _sequence_chunks(maps, k, out):
+    n_chunks = out.counts.shape[0]
+    n, R = maps.G.shape[0], maps.G.shape[1]
+    scale_b = 1.0
+    for q in range(maps.b.shape[0]):
+        scale_b = max(scale_b, abs(maps.b[q]))
+    for c in prange(n_chunks):
+        P = np.empty((k, R, R + 1))
+        seq = np.zeros(k, dtype=np.int64)
+        orbit = np.zeros((k, R))
+        B = np.empty((R, R))
+        for s1 in range(c, n, n_chunks):
+            _sequences_from(c, s1, maps.G, maps.sides, maps.W, maps.b, maps.tol, scale_b, k, P, seq, orbit, B,
+                            out.nodes[c], out)
+
+
+@njit(fastmath=FASTMATH, cache=CACHE)
+def sequences(maps, k, n_chunks, cap):
+    """Every k-cycle candidate of a piecewise-affine map given by its regions (any rank R).
+
+    Each sequence of k regions whose first region has the smallest index is
+    solved (the fixed point of the composed map) and its orbit checked against
+    its regions; a cycle is therefore met once per rotation that starts at its
+    smallest region.  Exhaustive (no pruning): ``n (n + 1) / 2`` sequences for
+    k = 2, about ``n^k / k`` in general.
+
+    Parameters
+    ----------
+    maps : Maps
+        ``G`` (n, R, R + 1), ``sides`` (n, H) int8, ``W`` (H, R), ``b`` (H,), ``tol``.
+    k : int: the period.
+    n_chunks, cap : int: chunks (first region ``i`` in chunk ``i % n_chunks``) and slots per chunk.
+
+    Returns
+    -------
+    Sequences
+    """
+    R = maps.G.shape[1]
+    out = Sequences(np.zeros((n_chunks, cap, k, R)), np.zeros((n_chunks, cap, k), dtype=np.int64),
+                    np.zeros((n_chunks, cap), dtype=np.int8), np.zeros(n_chunks, dtype=np.int64),
+                    np.zeros((n_chunks, k + 1), dtype=np.int64))
+    _sequence_chunks(maps, k, out)
     return out

@@ -58,6 +58,125 @@ def test_cycles_match_brute_force(activation, k, n, n_seeds):
     assert total > 0        # the cases do have cycles
 
 
+def _random_rank(seed, n, activation, R):
+    rng = np.random.default_rng(seed)
+    M = rng.standard_normal((n, R))
+    N = rng.standard_normal((n, R)) * (2 + seed % 5 * 2) / n * (2 if activation == "clipped_relu" else 1)
+    return M, N, rng.standard_normal(n) * 0.5, 0.3
+
+
+def _flip3(seed, n_extra, activation, g=2.0):
+    """R = 3; coordinates 1 and 2 follow ``z -> 0.3 z − g·clip(z, −1, 1)``, a flip (slope −1.7)
+    inside ±1 that saturates outside, with the 2-cycle ``±g / 1.3``; so the map has the 2-cycles
+    of the product (4 of them, coordinate 3 at rest), kept under the random couplings and units.
+
+    relu: ``clip(z, −1, 1) = relu(z + 1) − relu(z − 1) − 1``, the constant from a unit with a zero
+    row of M; clipped relu (plateau 2): ``clip(z, −1, 1) = φ(z + 1) − 1`` likewise."""
+    rng = np.random.default_rng(seed)
+    rows_m, rows_n, hs = [], [], []
+    for i in (0, 1):
+        e = np.eye(3)[i]
+        if activation == "relu":
+            rows_m += [e, e]
+            rows_n += [-g * e, g * e]
+            hs += [-1.0, 1.0]
+        else:
+            rows_m += [e]
+            rows_n += [-g * e]
+            hs += [2.0]
+    rows_m.append(np.zeros(3))                        # the constant g·(1, 1, 0)
+    rows_n.append(g * np.array([1.0, 1.0, 0.0]))
+    hs.append(-1.0 if activation == "relu" else 2.0)
+    n_fixed = len(rows_m)
+    M = np.vstack(rows_m + [rng.standard_normal((n_extra, 3))])
+    N = np.vstack(rows_n + [0.3 * rng.standard_normal((n_extra, 3))])
+    h = np.concatenate([hs, rng.standard_normal(n_extra) * 0.5])
+    c = np.zeros(M.shape[0])
+    if activation != "relu":                          # pre-activations z − 1 and −1 (φ(−1) = 1)
+        c[:n_fixed] = 1.0
+    M[:n_fixed - 1] += 0.05 * rng.standard_normal((n_fixed - 1, 3))
+    N += 0.05 * rng.standard_normal(N.shape)
+    return M, N, h, 0.3, c
+
+
+# (activation, period, n_units, seeds) at R = 3
+CASES_R3 = [("relu", 2, 5, 8), ("clipped_relu", 2, 4, 6), ("relu", 3, 3, 8)]
+
+
+@pytest.mark.parametrize("activation,k,n,n_seeds", CASES_R3)
+def test_rank3_cycles_match_brute_force(activation, k, n, n_seeds):
+    total = 0
+    for seed in range(n_seeds):
+        M, N, h, a = _random_rank(seed, n, activation, 3)
+        res = find_cycles((M, N, h, a), period=k, activation=activation)
+        ref, _ = brute_cycles(M, N, h, a, k, activation=activation)
+        assert _same_sets(list(res.orbits), ref), (seed, len(res), len(ref))
+        assert res.orbits.shape[1:] == (k, 3) and res.multipliers.shape == (len(ref), 3)
+        total += len(ref)
+        assert res.n_cells[0] == res.n_regions and res.n_closed <= res.n_sequences
+    assert total > 0
+
+
+@pytest.mark.parametrize("activation,n_extra,seed", [("relu", 1, 0), ("relu", 2, 1), ("clipped_relu", 1, 0)])
+def test_rank3_two_cycles_of_a_flip(activation, n_extra, seed):
+    M, N, h, a, c = _flip3(seed, n_extra, activation)
+    res = find_cycles((M, N, h, a), period=2, activation=activation, c=c)
+    ref, _ = brute_cycles(M, N, h, a, 2, activation=activation, c=c)
+    assert len(ref) == 4 and _same_sets(list(res.orbits), ref)
+    assert sorted(res.stability) == ["saddle", "saddle", "stable", "stable"]
+    for orbit, mult in zip(res.orbits, res.multipliers):
+        nxt = a * orbit + _phi(activation, orbit @ M.T + c - h, h) @ N
+        assert np.allclose(nxt, orbit[::-1], atol=1e-9)
+        # multipliers: eigenvalues of the product of the Jacobians along the orbit (finite differences)
+        P = _fd_jacobian(lambda z: _step(activation, M, N, h, a, _step(activation, M, N, h, a, z, c), c), orbit[0])
+        assert np.allclose(np.poly(P), np.poly(mult).real, rtol=1e-5, atol=1e-6)   # same characteristic polynomial
+
+
+def _phi(activation, x, h):
+    return np.maximum(x, 0) if activation == "relu" else np.maximum(x + h, 0) - np.maximum(x, 0)
+
+
+def _step(activation, M, N, h, a, z, c=0.0):
+    return a * z + _phi(activation, M @ z + c - h, h) @ N
+
+
+def _fd_jacobian(f, z, eps=1e-7):
+    return np.array([(f(z + eps * e) - f(z - eps * e)) / (2 * eps) for e in np.eye(z.size)]).T
+
+
+def test_rank3_agrees_with_the_plane_search_at_rank2():
+    """The any-rank search (every sequence of regions) run at R = 2 finds what the pruned
+    search of the plane finds."""
+    from lowrank.dynamics import cycles as cyc
+    for k, n, seeds in ((2, 8, 6), (3, 5, 6)):
+        for seed in range(seeds):
+            M, N, h, a = _random(seed, n, "relu")
+            arrays = cyc.model_arrays((M, N, h, a))
+            maps, lines = cyc._region_maps(arrays, 1e-9)
+            out = cyc._run_sequences(maps, k)
+            orbits, _ = cyc._collect(arrays, lines, cyc._found_sequences(out, maps.sides), k, 1e-9)
+            res = find_cycles((M, N, h, a), period=k)
+            assert maps.G.shape[0] == res.n_regions
+            assert _same_sets(orbits, list(res.orbits)), (k, seed)
+
+
+def test_rank3_continuum_of_two_cycles():
+    # unit 0 is on for z1 > −100 and makes z1 -> −z1 − 150 (a flip with multiplier −1): every
+    # (t, 0, 0), t in (−100, −50), is on a 2-cycle; unit 1 is off there.
+    a = 0.5
+    M = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    N = np.array([[-1.5, 0.0, 0.0], [0.0, 0.2, 0.1]])
+    h = np.array([-100.0, 50.0])
+    res = find_cycles((M, N, h, a), period=2)
+    assert len(res) == 0 and len(res.continuum) == 1
+    orbit = res.continuum[0].orbit
+    assert np.allclose(_step("relu", M, N, h, a, orbit[0]), orbit[1])
+    assert np.allclose(_step("relu", M, N, h, a, orbit[1]), orbit[0])
+    assert np.max(np.abs(orbit[0] - orbit[1])) > 1e-6
+    assert res.continuum[0].directions.shape == (3, 1)
+    assert len(find_cycles((M, N, h, a), period=1)) == 1    # the centre, z1 = −75
+
+
 def test_cycles_are_minimal_and_labelled():
     # z -> -0.9 z + 0.5·1 (a flip): one fixed point, no 2-cycle; with a kink, a 2-cycle
     M = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -112,9 +231,9 @@ def test_cycle_through_a_boundary_is_counted_once():
 
 
 def test_find_cycles_rejects_bad_input():
-    M = np.ones((3, 3))
-    with pytest.raises(ValueError, match="R = 2"):
-        find_cycles((M, M, np.zeros(3), 0.5), period=2)
+    M = np.ones((200, 3))
+    with pytest.raises(ValueError, match="R = 3 tries every sequence"):
+        find_cycles((M, M, np.zeros(200), 0.5), period=3)
     with pytest.raises(TypeError, match="period"):
         find_cycles((np.ones((3, 2)), np.ones((3, 2)), np.zeros(3), 0.5), period=2.0)
     with pytest.raises(ValueError, match="tanh"):
