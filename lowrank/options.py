@@ -31,12 +31,13 @@ from .model.encoder import ENCODER_ACTIVATIONS, PADDING_MODES, PADDINGS
 from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, NOISE_TYPES, READOUTS, UNITS_READOUT_FROM
 
 __all__ = ["Option", "TABLE", "REQUIRED", "options_for", "option", "setting_names", "model_names",
-           "encoder_names", "fit_names", "markdown_table", "PROPOSALS", "RESAMPLERS",
-           "OPTIMIZERS", "SMOOTHERS"]
+           "encoder_names", "fit_names", "fit_defaults", "markdown_table", "PROPOSALS", "RESAMPLERS",
+           "OPTIMIZERS", "SMOOTHERS", "INITS"]
 
 PROPOSALS = tuple(PROPOSAL_CODE)
 RESAMPLERS = ("systematic", "stratified", "multinomial", "none")      # the default first
 OPTIMIZERS = ("adam", "radam")
+INITS = ("data", "random")
 SMOOTHERS = ("backward", "ancestry")
 ON_NONFINITE = ("raise", "stop")
 
@@ -83,6 +84,9 @@ class Option(NamedTuple):
         How the default is decided when it is not a plain value (shown in help and the documentation).
     field : str
         The ``EncoderOptions`` field of an ``encoder`` option.
+    by_likelihood : tuple of (str, object) pairs
+        Defaults that depend on the model's likelihood (:meth:`default_for`), e.g. more particles and
+        updates for spike counts, whose single bins say little.
     """
 
     name: str
@@ -102,6 +106,11 @@ class Option(NamedTuple):
     cli_default: object = None
     default_note: str = ""
     field: str = ""
+    by_likelihood: tuple = ()
+
+    def default_for(self, likelihood):
+        """The default for a model with this likelihood (``"gaussian"``, ``"poisson"``)."""
+        return dict(self.by_likelihood).get(likelihood, self.default)
 
     @property
     def flag(self):
@@ -146,16 +155,20 @@ class Option(NamedTuple):
 
     def default_text(self):
         """The default as the help text and the documentation show it."""
-        if self.default_note:
-            return self.default_note
-        d = self.command_default
-        if d is None:
-            return "none"
-        if isinstance(d, bool):
-            return "on" if d else "off"
-        if isinstance(d, tuple):
-            return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in d)
-        return f"{d:g}" if isinstance(d, float) else str(d)
+        text = self.default_note or _value_text(self.command_default)
+        for likelihood, value in self.by_likelihood:
+            text += f"; {likelihood}: {_value_text(value)}"
+        return text
+
+
+def _value_text(d):
+    if d is None:
+        return "none"
+    if isinstance(d, bool):
+        return "on" if d else "off"
+    if isinstance(d, tuple):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in d)
+    return f"{d:g}" if isinstance(d, float) else str(d)
 
 
 def _check_int(o, value, where):
@@ -191,6 +204,13 @@ def _check_path(o, value, where):
 _CHECKS = {"int": _check_int, "float": _check_float, "str": _check_str,
            "bool": lambda o, v, w: check_bool(w, v), "ints": _check_seq, "floats": _check_seq,
            "path": _check_path}
+
+
+# Spike counts: a bin says little (0.09 spikes on average in the paper's data), so a fit starts from the data
+# (a random start finds the rotation of an oscillation on some seeds only), with more particles and windows
+# that hold a cycle or two; the learning rate stays small so as not to lose that start (docs/experiments/spikes.md).
+_SPIKES = {name: (("poisson", value),) for name, value in
+           dict(n_particles=64, window=100, n_iter=2000, lr=3e-3, lr_end=3e-4, init="data").items()}
 
 
 def _model(name, kind, default, help, **kw):
@@ -238,7 +258,8 @@ TABLE = (
     _enc("precision_scale", "float", "multiplies the encoder's precisions in the proposal (below 1 tempers it)",
          **_POS),
     # ---- the fit (lowrank.fit) ----
-    Option("n_particles", "int", 10, "particles K", low=1, aliases=("--particles",)),
+    Option("n_particles", "int", 10, "particles K", low=1, aliases=("--particles",),
+           by_likelihood=_SPIKES["n_particles"]),
     Option("proposal", "str", None, "SMC proposal", choices=PROPOSALS,
            default_note="the model's: encoder with an encoder, else optimal for a linear-Gaussian read-out, "
                         "else bootstrap (bootstrap with missing data)"),
@@ -246,19 +267,23 @@ TABLE = (
     Option("ess_threshold", "float", None, "resample only when the ESS falls below this fraction of K",
            low=0, high=1, low_open=True),
     Option("batch_size", "int", 10, "sequences per update", low=1),
-    Option("window", "int", 50, "training window length (0 or None: whole trials)", low=1, nullable=True,
-           zero_is_none=True),
+    Option("window", "int", 50, "training window length (0 or None: whole trials; the default "
+           "on trials no longer than it: whole trials)", low=1, nullable=True, zero_is_none=True, by_likelihood=_SPIKES["window"]),
     Option("drop_last", "bool", False, "whole trials: drop each epoch's incomplete last batch"),
     Option("augment_noise", "float", None, "std of white noise added to each training batch (smoothed "
            "recordings; Gaussian likelihood)", **_NONNEG),
     Option("n_iter", "int", None, "number of updates", low=1, aliases=("--iters",),
-           default_note="1000 (or n_epochs x batches per epoch)"),
+           default_note="1000 (or n_epochs x batches per epoch)", by_likelihood=_SPIKES["n_iter"]),
     Option("n_epochs", "int", None, "number of epochs instead of n_iter", low=1),
     Option("batches_per_epoch", "int", None, "batches per epoch (with n_epochs)", low=1),
+    Option("init", "str", "random", "starting point of a new model: data (principal components of the "
+           "training data and a regression of the dynamics on them) or random (the seeded initialisation); "
+           "a fitted, loaded or assigned model always starts from its parameters", choices=INITS,
+           by_likelihood=_SPIKES["init"]),
     Option("optimizer", "str", "adam", "optimiser", choices=OPTIMIZERS),
-    Option("lr", "float", 1e-3, "initial learning rate", **_POS),
+    Option("lr", "float", 1e-3, "initial learning rate", **_POS, by_likelihood=_SPIKES["lr"]),
     Option("lr_end", "float", None, "final learning rate, reached by exponential decay", **_POS,
-           default_note="lr (no decay)"),
+           default_note="lr (no decay)", by_likelihood=_SPIKES["lr_end"]),
     Option("encoder_lr", "float", None, "learning rate of the encoder's weights", **_POS,
            default_note="lr / 10"),
     Option("betas", "floats", (0.9, 0.999), "Adam's beta1, beta2", low=0, high=1, high_open=True),
@@ -365,6 +390,11 @@ def fit_names():
 def setting_names():
     """What a ``fit-many`` setting may vary: the model, its encoder and the fit's settings."""
     return _names("model", "encoder", "fit")
+
+
+def fit_defaults(likelihood):
+    """``{name: default}`` of the ``lowrank.fit`` settings for a model with this likelihood."""
+    return {o.name: o.default_for(likelihood) for o in TABLE if o.group == "fit"}
 
 
 def markdown_table(command="fit"):

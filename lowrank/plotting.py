@@ -10,7 +10,7 @@ import numpy as np
 from . import metrics
 
 __all__ = ["plot_history", "plot_evaluation", "plot_fixed_points", "plot_spike_statistics", "plot_latents",
-           "save_figure"]
+           "plot_phase_portrait", "plot_sweep", "save_figure"]
 
 _STYLE = {"stable": dict(marker="o", facecolors="k", edgecolors="k"),
           "saddle": dict(marker="o", facecolors="0.6", edgecolors="k"),
@@ -277,6 +277,10 @@ def plot_fixed_points(model, fixed_points=None, ax=None, dims=(0, 1), trajectory
             ax.plot(*xy(seg), color="C2", lw=2, zorder=3, label=label)
         else:
             ax.scatter(*xy(c.point), marker="x", color="C2", zorder=3, label=label)
+    pts = [fp.z] + [c.point[None] for c in fp.continuum]
+    if trajectory is not None:
+        pts.append(traj)
+    _set_limits(ax, [np.column_stack(xy(p)) for p in pts], _latent_std(model)[[d0, d1 if R > 1 else d0]])
     ax.set_xlabel(f"z{d0 + 1}")
     ax.set_ylabel(f"z{d1 + 1}" if R > 1 else "")
     ax.set_title(f"{len(fp)} fixed point(s)" + (f", {len(fp.continuum)} continuum(a)" if fp.continuum else ""))
@@ -284,6 +288,165 @@ def plot_fixed_points(model, fixed_points=None, ax=None, dims=(0, 1), trajectory
         ax.legend(loc="best", fontsize="small")
     if own_figure:
         ax.figure.tight_layout()
+    return ax
+
+
+def _latent_std(model):
+    """Per-coordinate scale of the latent state: the initial-state std (``L_0``), at least the noise's."""
+    p = model.params
+    std = np.sqrt(np.maximum(np.diag(p.L_0 @ p.L_0.T), np.diag(p.L_z @ p.L_z.T)))
+    return np.where(std > 0, std, 1.0)
+
+
+def _set_limits(ax, point_sets, std):
+    """Axes limits that show every point and at least ±3 latent stds around their centre; few ticks.
+
+    A lone fixed point otherwise gets matplotlib's ±0.003·|z| window, whose tick labels overlap.
+    """
+    from matplotlib.ticker import MaxNLocator
+    pts = np.vstack([np.asarray(q, dtype=np.float64).reshape(-1, 2) for q in point_sets if np.size(q)] or
+                    [np.zeros((1, 2))])
+    pts = pts[np.all(np.isfinite(pts), axis=1)] if np.any(np.isfinite(pts)) else np.zeros((1, 2))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    centre = 0.5 * (lo + hi)
+    half = np.maximum(0.55 * (hi - lo), 3.0 * np.asarray(std, dtype=np.float64))
+    half = np.maximum(half, 1e-3 * (1.0 + np.abs(centre)))
+    ax.set_xlim(centre[0] - half[0], centre[0] + half[0])
+    ax.set_ylim(centre[1] - half[1], centre[1] + half[1])
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(5))
+
+
+def plot_phase_portrait(model, *, inputs=None, cycles=(), trajectory=None, start=None, n_steps=300, ax=None,
+                        n_grid=21):
+    """Phase portrait of a rank-2 model's noise-free map.
+
+    Flow field ``F(z) − z`` (arrows), nullclines (``F(z)_i = z_i``, lines),
+    fixed points (filled stable, grey saddle, open unstable), cycles (points
+    joined in visiting order) and an example trajectory.
+
+    Parameters
+    ----------
+    model : LowRankRNN
+        Rank 2.
+    inputs : (U,) array_like, optional
+        Constant input.
+    cycles : sequence of Cycles, optional
+        From :func:`lowrank.dynamics.find_cycles`.
+    trajectory : (T, 2) array_like, optional
+        Drawn as given; default: ``n_steps`` noise-free steps from ``start``
+        (default: near the first unstable fixed point, else off the first one).
+    ax : matplotlib Axes, optional
+    n_grid : int
+        Arrows per axis.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Examples
+    --------
+    >>> teacher = lowrank.teachers.get("bistable").model
+    >>> ax = lowrank.plotting.plot_phase_portrait(teacher, n_grid=11, n_steps=50)
+    >>> ax.get_xlabel()
+    'z1'
+    """
+    from .dynamics import latent_map, model_arrays
+    if not hasattr(model, "options") or model.options.rank != 2:
+        raise ValueError("plot_phase_portrait needs a rank-2 LowRankRNN")
+    arrays = model_arrays(model, inputs)
+    fp = model.fixed_points(inputs=inputs)
+    if trajectory is None:
+        trajectory = _example_path(arrays, fp, start, n_steps, _latent_std(model))
+    traj = np.asarray(trajectory, dtype=np.float64).reshape(-1, 2)
+    plt = _pyplot()
+    if ax is None:
+        ax = plt.figure(figsize=(5, 5)).add_subplot()
+    orbits = [o for cyc in cycles for o in cyc.orbits]
+    _set_limits(ax, [fp.z, traj] + orbits, _latent_std(model))
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    gx, gy = np.meshgrid(np.linspace(x0, x1, n_grid), np.linspace(y0, y1, n_grid))
+    G = np.column_stack([gx.ravel(), gy.ravel()])
+    D = latent_map(arrays, G) - G
+    ax.quiver(gx, gy, D[:, 0].reshape(gx.shape), D[:, 1].reshape(gx.shape), color="0.6", angles="xy", width=0.003)
+    fx, fy = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+    F = latent_map(arrays, np.column_stack([fx.ravel(), fy.ravel()])) - np.column_stack([fx.ravel(), fy.ravel()])
+    for i, color in ((0, "C1"), (1, "C2")):
+        ax.contour(fx, fy, F[:, i].reshape(fx.shape), levels=[0.0], colors=color, linewidths=1.2)
+        ax.plot([], [], color=color, label=f"z{i + 1}-nullcline")
+    ax.plot(traj[:, 0], traj[:, 1], color="C0", lw=0.8, alpha=0.8, label="trajectory")
+    for j, orbit in enumerate(orbits):
+        closed = np.vstack([orbit, orbit[:1]])
+        ax.plot(closed[:, 0], closed[:, 1], "s--", color="C3", ms=4, lw=0.8,
+                label=f"{orbit.shape[0]}-cycle" if j == 0 else None)
+    for kind in ("stable", "saddle", "unstable"):
+        idx = [i for i, s in enumerate(fp.stability) if s == kind]
+        if idx:
+            ax.scatter(fp.z[idx, 0], fp.z[idx, 1], s=40, zorder=3, label=f"{kind} ({len(idx)})", **_STYLE[kind])
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def _example_path(arrays, fp, start, n_steps, std):
+    from .dynamics import latent_map
+    if start is None:
+        order = [i for i, s in enumerate(fp.stability) if s != "stable"] + list(range(len(fp)))
+        start = (fp.z[order[0]] if len(fp) else np.zeros(2)) + 0.5 * std
+    z = np.asarray(start, dtype=np.float64).reshape(1, 2)
+    path = [z[0]]
+    for _ in range(n_steps):
+        z = latent_map(arrays, z)
+        path.append(z[0])
+    return np.array(path)
+
+
+def plot_sweep(sweep, ax=None, coordinate=0, input_index=0):
+    """A bifurcation diagram: fixed-point branches against the swept input, with events.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        From :func:`lowrank.dynamics.sweep_inputs`.
+    ax : matplotlib Axes, optional
+    coordinate : int
+        Latent coordinate on the vertical axis.
+    input_index : int
+        Input on the horizontal axis.
+
+    Returns
+    -------
+    matplotlib Axes
+        Stable parts solid, others dashed; saddle-nodes marked ×, Hopf-like events ◇.
+
+    Examples
+    --------
+    >>> ring = lowrank.teachers.get("ring").model                     # two inputs
+    >>> path = np.stack([np.linspace(0.0, 1.0, 5), np.zeros(5)], axis=1)
+    >>> ax = lowrank.plotting.plot_sweep(lowrank.dynamics.sweep_inputs(ring, path))
+    """
+    plt = _pyplot()
+    if ax is None:
+        ax = plt.figure(figsize=(5.5, 4)).add_subplot()
+    u = sweep.inputs[:, input_index]
+    for b in range(sweep.branches.shape[0]):
+        y = sweep.branches[b, :, coordinate]
+        stable = sweep.stability[b] == "stable"
+        ax.plot(u, np.where(stable, y, np.nan), "-", color=f"C{b % 10}", lw=1.5)
+        ax.plot(u, np.where(~stable, y, np.nan), "--", color=f"C{b % 10}", lw=1.0)
+    marks = {"saddle-node": "x", "hopf": "D", "stability": "o"}
+    for kind, mk in marks.items():
+        ev = [e for e in sweep.events if e.kind == kind]
+        if ev:
+            ax.scatter([e.input[input_index] for e in ev], [e.z[coordinate] for e in ev], marker=mk, color="k",
+                       zorder=3, label=f"{kind} ({len(ev)})")
+    ax.set_xlabel(f"input {input_index + 1}")
+    ax.set_ylabel(f"z{coordinate + 1} of fixed points")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
     return ax
 
 

@@ -17,7 +17,8 @@ LAYERS = [
     ("kernels", ["lowrank.kernels"]),
     ("inference", ["lowrank.inference", "lowrank.fixed_points", "lowrank.io"]),
     ("training", ["lowrank.training", "lowrank.options"]),
-    ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.analysis", "lowrank.plotting"]),
+    ("analysis", ["lowrank.rnn", "lowrank.smc", "lowrank.teachers", "lowrank.analysis", "lowrank.dynamics",
+                  "lowrank.plotting"]),
     ("cli", ["lowrank.cli", "lowrank.workflows", "lowrank.__main__", "lowrank"]),
 ]
 

@@ -30,6 +30,10 @@ class Recovery(NamedTuple):
         Held-out ELBO per step (mean over trials), same particles and seed.
     n_obs : int
         Observed dimensions (to express the ELBO gap per dimension).
+    rates_true, rates_fit : ndarray, shape (n_obs,)
+        Mean expected observation per channel of the generated series (Poisson: expected counts).
+    dynamics_true, dynamics_fit : Dynamics
+        The noise-free dynamics' kind (:func:`dynamics_kind`).
     """
 
     frequency_true: float
@@ -39,6 +43,24 @@ class Recovery(NamedTuple):
     elbo_true: float
     elbo_fit: float
     n_obs: int
+    rates_true: np.ndarray = np.zeros(0)
+    rates_fit: np.ndarray = np.zeros(0)
+    dynamics_true: object = None
+    dynamics_fit: object = None
+
+    @property
+    def rate_error(self):
+        """Median over channels of the relative error of the mean rate (Poisson; NaN for a Gaussian
+        likelihood, whose channel means may be 0)."""
+        if self.rates_true.size == 0:
+            return float("nan")
+        return float(np.median(np.abs(self.rates_fit - self.rates_true) / self.rates_true))
+
+    @property
+    def dynamics_match(self):
+        """Whether the student's dynamics are of the teacher's kind (:attr:`Dynamics.kind`)."""
+        return self.dynamics_true is not None and self.dynamics_fit is not None and \
+            self.dynamics_true.kind == self.dynamics_fit.kind
 
     @property
     def frequency_error(self):
@@ -63,9 +85,76 @@ class Recovery(NamedTuple):
         if np.isfinite(self.noise_true):
             lines.append(f"  latent noise (in unit currents)  teacher {self.noise_true:.4f}  fitted {self.noise_fit:.4f}"
                          f"  (error {100 * self.noise_error:.1f} %)")
+        if np.isfinite(self.rate_error):
+            lines.append(f"  mean rates           median error over channels {100 * self.rate_error:.1f} %")
         lines.append(f"  held-out ELBO/step   teacher {self.elbo_true:.3f}  fitted {self.elbo_fit:.3f}"
                      f"  (gap {self.elbo_gap_per_dim:+.4f} nats per observed dimension)")
+        if self.dynamics_true is not None:
+            lines.append(f"  dynamics             teacher: {self.dynamics_true.kind}")
+            lines.append(f"                       fitted:  {self.dynamics_fit.kind}")
         return "\n".join(lines)
+
+
+class Dynamics(NamedTuple):
+    """The kind of a model's noise-free latent dynamics (:func:`dynamics_kind`).
+
+    Attributes
+    ----------
+    stability : tuple of str
+        Each fixed point's stability (``"stable"``, ``"unstable"``, ``"saddle"``), sorted.
+    oscillates : bool
+        Noise-free runs from the model's own states keep oscillating (an attracting cycle).
+    amplitude : float
+        Their mean standard deviation over the last steps, per latent dimension (0 when they settle).
+    """
+
+    stability: tuple
+    oscillates: bool
+    amplitude: float
+
+    @property
+    def kind(self):
+        """A phrase: e.g. ``"limit cycle around 1 unstable fixed point"``, ``"1 stable fixed point"``."""
+        counts = {k: self.stability.count(k) for k in ("stable", "unstable", "saddle") if k in self.stability}
+        points = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no"
+        points += " fixed point" + ("s" if len(self.stability) != 1 else "")
+        return f"limit cycle around {points}" if self.oscillates else points
+
+    @property
+    def limit_cycle_around_unstable(self):
+        """The paper's spiking teacher's dynamics: an attracting cycle around an unstable fixed point."""
+        return self.oscillates and "unstable" in self.stability
+
+
+def _rates(model, y_true, y_fit):
+    if model.options.likelihood != "poisson":
+        return {}
+    return dict(rates_true=y_true.mean(axis=(0, 1)), rates_fit=y_fit.mean(axis=(0, 1)))
+
+
+def dynamics_kind(model, *, n_starts=8, n_steps=3000, seed=0):
+    """Fixed points and whether noise-free runs settle or keep oscillating.
+
+    The runs start from states of a noisy run of the model (where its data lives) and go on without
+    noise for ``n_steps``; they oscillate when the spread of their last quarter exceeds 1e-3 of the
+    spread of the noisy states. Piecewise-linear activations only (the fixed points are enumerated).
+
+    Parameters
+    ----------
+    model : LowRankRNN (without inputs)
+    n_starts, n_steps, seed : int
+
+    Returns
+    -------
+    Dynamics
+    """
+    noisy = model.sample(n_trials=n_starts, n_steps=200, seed=seed, obs_noise=False).z
+    runs = model.sample(n_trials=n_starts, n_steps=n_steps, noise_scale=0.0, z0=noisy[:, -1], obs_noise=False).z
+    tail = runs[:, -(n_steps // 4):]
+    amplitude = float(np.mean(tail.std(axis=1)))
+    scale = float(np.mean(noisy.std(axis=(0, 1)))) + 1e-12
+    stability = tuple(sorted(str(k) for k in model.fixed_points().stability))
+    return Dynamics(stability, bool(amplitude > 1e-3 * scale), amplitude)
 
 
 def dominant_frequency(x):
@@ -108,10 +197,13 @@ def compare_to_teacher(student, teacher, y_heldout, *, n_particles=10, n_trials=
     """
     tmodel = getattr(teacher, "model", teacher)
     gen = dict(n_trials=n_trials, n_steps=n_steps, seed=seed, obs_noise=False)
+    y_true, y_fit = tmodel.sample(**gen).y, student.sample(**gen).y
+    piecewise = tmodel.options.activation != "tanh" and student.options.activation != "tanh"
     return Recovery(
-        frequency_true=dominant_frequency(tmodel.sample(**gen).y),
-        frequency_fit=dominant_frequency(student.sample(**gen).y),
+        frequency_true=dominant_frequency(y_true), frequency_fit=dominant_frequency(y_fit),
         noise_true=current_noise_std(tmodel), noise_fit=current_noise_std(student),
         elbo_true=float(tmodel.score(y_heldout, n_particles=n_particles, seed=seed)),
         elbo_fit=float(student.score(y_heldout, n_particles=n_particles, seed=seed)),
-        n_obs=tmodel.options.n_obs)
+        n_obs=tmodel.options.n_obs, **_rates(tmodel, y_true, y_fit),
+        dynamics_true=dynamics_kind(tmodel, seed=seed) if piecewise and not tmodel.options.n_inputs else None,
+        dynamics_fit=dynamics_kind(student, seed=seed) if piecewise and not student.options.n_inputs else None)

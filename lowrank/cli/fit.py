@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..options import options_for
+from ..options import option, options_for
 from ..training.errors import FitError
 from .files import check_outputs, load_recording, plot_format, same_file
 from .messages import INTERRUPTED
@@ -201,15 +201,16 @@ def _demo_train_trials(teacher):
 def _demo_settings(s, name, t_opts):
     """The demo's settings: given ones win, then (another teacher) the teacher's own structure, then DEMO."""
     own = name != DEMO["teacher"]
-    out = {k: DEMO[k] for k in ("n_units", "rank", "activation", "readout", "n_iter", "lr", "lr_end", "window")}
+    out = {k: DEMO[k] for k in ("n_units", "rank", "activation", "readout")}
+    if t_opts.likelihood == "gaussian":      # spike counts: the library's defaults for them
+        out.update({k: DEMO[k] for k in ("n_iter", "lr", "lr_end", "window")})
     if own:
         out.update(n_units=t_opts.n_units, rank=t_opts.rank, activation=t_opts.activation, readout=t_opts.readout)
     out.update(units_readout_from=t_opts.units_readout_from, likelihood=t_opts.likelihood, link=t_opts.link,
                bin_width=t_opts.bin_width)
     out.update(s)
-    if out.get("proposal") is None and t_opts.likelihood == "poisson":
-        out["proposal"] = "encoder"
-    out.setdefault("eval_every", max(1, out["n_iter"] // 10))
+    n_iter = out.get("n_iter") or option("n_iter", "fit").default_for(t_opts.likelihood) or 1000
+    out.setdefault("eval_every", max(1, n_iter // 10))
     return out
 
 
@@ -232,8 +233,9 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     decaying to 1e-3, the last 20 % of the trials held out and evaluated
     every ``n_iter // 10`` updates). Another ``teacher`` (e.g. the spiking
     ``oscillator_poisson``) sets the student's size, read-out, likelihood
-    and link to its own; a spiking teacher's student uses the encoder
-    proposal unless ``proposal`` says otherwise. The returned ``summary`` is
+    and link to its own; a spiking teacher's student takes the library's
+    defaults for spike counts (a start from the data, the bootstrap proposal
+    with 64 particles, 2,000 updates). The returned ``summary`` is
     the recovery report (None after an interruption). ``settings`` as for
     :func:`fit_recording` (the data options do not apply).
     """

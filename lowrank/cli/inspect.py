@@ -64,6 +64,17 @@ def _info(args, config=None):
     if extra:
         print(f"  {'extra arrays':20s} {', '.join(sorted(extra))}")
     _print_provenance(getattr(model, "provenance_", None))
+    _print_fit_defaults(model.options.likelihood)
+
+
+def _print_fit_defaults(likelihood):
+    """The fit settings whose default depends on the likelihood, as a fit of this model takes them."""
+    from ..options import TABLE
+    rows = [o for o in TABLE if o.group == "fit" and o.by_likelihood]
+    print(f"defaults of a fit of this model (likelihood {likelihood}):")
+    for o in rows:
+        value = o.default_for(likelihood)
+        print(f"  {o.name:20s} {o.default_note if value is None and o.default_note else value}")
 
 
 def _fixed_points(args, config=None):

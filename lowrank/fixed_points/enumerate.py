@@ -99,11 +99,9 @@ def _collect(out, n_chunks, level_offset):
     return keys, sides, kinds, int(stats[:, 0].sum()), int(stats[:, 1].sum())
 
 
-def _enumerate(M, N, h, a, c, activation, tol):
-
-    n_units, R = M.shape
-    W, b, Q, r, r0, unit, kind, flat = _hyperplanes(M, N, h, c, activation)
-    H = W.shape[0]
+def _run_levels(W, b, Q, r, r0, a, tol):
+    """Run both kernels; returns the candidates' sides and kinds in a fixed order, regions, vertices."""
+    H, R = W.shape
     qdirs, perm, bt = _geometry(H, R, b)
     binom = _binom_table(H, R)
     oma = np.ascontiguousarray(1.0 - a)
@@ -115,10 +113,36 @@ def _enumerate(M, N, h, a, c, activation, tol):
     kd, sd, kid, reg_d, _ = _collect(out_d, nch_d, 0)
     kl, sl, kil, reg_l, vert = _collect(out_l, nch_l, 1)
     keys = kd + kl
-    sides = sd + sl
-    kinds = kid + kil
     order = sorted(range(len(keys)), key=lambda i: keys[i])
-    n = len(order)
+    sides, kinds = sd + sl, kid + kil
+    return [sides[i] for i in order], [kinds[i] for i in order], reg_d + reg_l, vert
+
+
+def region_sides(M, N, h, a, c, activation):
+    """Every region of the arrangement of a (validated) model, with the pieces of its affine map.
+
+    Returns
+    -------
+    sides : (n_regions, H) int8
+        Each region's side of every hyperplane, in a fixed order (regions the
+        enumerator's tie-breaking perturbation creates, slivers, included).
+    W, b, Q, r, r0 :
+        As from :func:`_hyperplanes`: in region ``s`` the map is
+        ``z ↦ (diag(a) + Σ_j s_j Q_j) z + r0 + Σ_j s_j r_j``.
+    """
+    W, b, Q, r, r0, _, _, _ = _hyperplanes(M, N, h, c, activation)
+    sides, _, _, _ = _run_levels(W, b, Q, r, r0, a, np.inf)
+    S = np.array(sides, dtype=np.int8).reshape(len(sides), W.shape[0])
+    return S, W, b, Q, r, r0
+
+
+def _enumerate(M, N, h, a, c, activation, tol):
+
+    n_units, R = M.shape
+    W, b, Q, r, r0, unit, kind, flat = _hyperplanes(M, N, h, c, activation)
+    H = W.shape[0]
+    sides, kinds, n_regions, vert = _run_levels(W, b, Q, r, r0, a, tol)
+    n = len(sides)
     x_flat = c - h
     sA = np.zeros((n, n_units), dtype=np.int8)
     sB = np.zeros((n, n_units), dtype=np.int8)
@@ -126,11 +150,9 @@ def _enumerate(M, N, h, a, c, activation, tol):
     sA[:, flat] = (x_flat + h > 0)[flat]
     sB[:, flat] = (x_flat > 0)[flat]
     singular = np.zeros(n, dtype=bool)
-    for row, i in enumerate(order):
-        sv = sides[i]
+    for row, sv in enumerate(sides):
         sA[row, unit[kind == _PLANE_A]] = sv[kind == _PLANE_A]
         sB[row, unit[kind == _PLANE_B]] = sv[kind == _PLANE_B]
-        singular[row] = kinds[i] == _kernels.KIND_SINGULAR
-    n_regions = reg_d + reg_l
+        singular[row] = kinds[row] == _kernels.KIND_SINGULAR
     return _finalize(M, N, h, a, c, activation, sA, sB, singular, tol, method="enumerate", exhaustive=True,
                      n_vertices=vert, n_regions=n_regions, n_solved=n_regions, n_hyperplanes=H)

@@ -342,7 +342,8 @@ class Arrangement(NamedTuple):
     perm : (H,) int64
         Order in which region membership is checked.
     tol : float
-        Relative tolerance of the membership check.
+        Relative tolerance of the membership check; ``inf`` records every
+        region (its sides), merging nothing.
     binom : (H+2, R+1) int64
         Binomial table ``binom[n, j] = C(n, j)``.
     """
@@ -521,7 +522,8 @@ def _check_and_record(c, item, A, rhs, side, S, n_first, B, z, chk, perm, out):
     # Points on many region boundaries (e.g. the origin of a clipped-relu
     # network with c = 0, where all the x + h = 0 hyperplanes meet) are
     # found from every adjacent region: keep one copy per chunk.
-    if _seen(c, z, 100.0 * tol * (1.0 + zmax), out.zbuf, out.kindbuf, out.counts):
+    # tol = inf records every region (lowrank.dynamics reads the regions' sides): no merging then
+    if tol < np.inf and _seen(c, z, 100.0 * tol * (1.0 + zmax), out.zbuf, out.kindbuf, out.counts):
         return
     _record(c, item, z, side, KIND_POINT, out)
 
@@ -577,7 +579,8 @@ def _check_and_record_p(c, item, A, rhs, side, sgn, S, n_first, B, z, chk, out):
                 v += WT[i, q] * z[i]
             if sgn[q] * v < nthr:
                 return
-    if _seen(c, z, 100.0 * tol * (1.0 + zmax), out.zbuf, out.kindbuf, out.counts):
+    # tol = inf records every region (lowrank.dynamics reads the regions' sides): no merging then
+    if tol < np.inf and _seen(c, z, 100.0 * tol * (1.0 + zmax), out.zbuf, out.kindbuf, out.counts):
         return
     _record(c, item, z, side, KIND_POINT, out)
 

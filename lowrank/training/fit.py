@@ -102,6 +102,7 @@ from ..model.options import ModelOptions
 from ..model.params import check_params, to_flat
 from .batches import Batcher
 from .history import FitResult, History
+from .init import data_init
 from .loss import ElboLoss, HeldOut
 from .resume import Fingerprints, check_resume, fingerprint, load_state, save_state
 from .provenance import fit_provenance
@@ -144,8 +145,9 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
     ess_threshold : float in (0, 1], optional
         Resample only when the ESS falls below ``ess_threshold * K``.
     batch_size : int, default 10
-    window : int or None, default 50
-        Length of the random training windows; None trains on whole trials.
+    window : int or None, default 50 (Poisson: 100)
+        Length of the random training windows; None trains on whole trials, and so does the default
+        when the trials are no longer than it.
         Held-out data is evaluated on consecutive windows of the same length.
     drop_last : bool, default False (whole trials: drop each epoch's incomplete last batch)
     augment_noise : float or ndarray (D,), optional
@@ -155,6 +157,11 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
         Number of updates, or of epochs (``n_iter = n_epochs × batches_per_epoch``). Neither: 1000 updates.
     batches_per_epoch : int, optional
         Overrides :meth:`Batcher.batches_per_epoch` (the reference's EEG runs used 50).
+    init : {"data", "random"}, default "random" (Poisson: "data")
+        Where a new model starts: ``"data"`` from the principal components of the training data and a
+        ridge regression of the dynamics on them (:mod:`lowrank.training.init`); ``"random"`` from its
+        seeded initialisation. A model whose parameters were fitted, loaded or assigned (and a resumed
+        fit) always starts from its parameters.
     optimizer : {"adam", "radam"}, default "adam"
     lr : float, default 1e-3
     lr_end : float, optional
@@ -216,13 +223,17 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
     >>> res.n_iter, res.stop_reason, bool(np.isfinite(res.best_elbo))
     (20, 'completed', True)
     """
-    opts, theta0, basis = _check_model(model)
+    opts, params, basis = _check_model(model)
     s = check_settings(opts, checkpoint=checkpoint,
                        **dict(settings, proposal=_default_proposal(opts, settings.get("proposal"), mask)))
     _check_sources(callback, settings.get("heldout"), y_val, inputs_val, device)
     rng = np.random.default_rng(getattr(model, "seed", None) if seed is None else seed)
-    loss, s, prints = _build_loss(opts, basis, s, rng, (y, inputs), None if y_val is None else (y_val, inputs_val),
-                                  mask, device)
+    loss, s, prints, train = _build_loss(opts, basis, s, rng, (y, inputs),
+                                         None if y_val is None else (y_val, inputs_val), mask, device,
+                                         default_window="window" not in settings)
+    if s.init == "data" and resume is None and getattr(model, "_params_are_initial", False):
+        params = data_init(params, opts, train.y, train.u, train.lengths)
+    theta0 = to_flat(params, opts)
     writer = None if checkpoint is None else functools.partial(
         save_state, checkpoint, opts, seed=json_seed(getattr(model, "seed", None)), noise_basis=basis)
     _record_provenance(model, s, seed, y, inputs, y_val)
@@ -269,23 +280,25 @@ def _check_sources(callback, heldout, y_val, inputs_val, device="cpu"):
 
 
 def _check_model(model):
-    """``(options, flat parameters, noise basis or None)`` of a model, checked."""
+    """``(options, parameters, noise basis or None)`` of a model, checked."""
     if not (hasattr(model, "params") and hasattr(model, "options")):
         raise TypeError(f"model must have .params and .options (e.g. a LowRankRNN); got {type(model).__name__}")
     opts = model.options
     if not isinstance(opts, ModelOptions):
         raise TypeError(f"model.options must be a ModelOptions; got {type(opts).__name__}")
     params = check_params(model.params, opts)
-    return opts, to_flat(params, opts), check_noise_basis(getattr(model, "noise_basis", None), opts)
+    return opts, params, check_noise_basis(getattr(model, "noise_basis", None), opts)
 
 
-def _build_loss(opts, basis, s, rng, train, val, mask=None, device="cpu"):
+def _build_loss(opts, basis, s, rng, train, val, mask=None, device="cpu", default_window=False):
     """Validate the data, map it to noise coordinates, split off held-out data; the loss on top.
 
-    Returns ``(loss, settings with n_iter resolved, fingerprints of the data and basis)``.
+    Returns ``(loss, settings with n_iter resolved, fingerprints of the data and basis, training data)``.
     Draws from ``rng``: the held-out trial split (if ``heldout`` splits trials), then the evaluation seed.
     """
     data = prepare_data(*train, opts, mask=mask)
+    if default_window and s.window is not None and s.window >= int(data.lengths.max()):
+        s = s._replace(window=None)      # a default window longer than the trials: the whole trials
     if mask is not None and np.isnan(data.y).any():
         if basis is not None:
             raise ValueError("mask: missing values need a read-out without a noise basis (noise coordinates mix "
@@ -316,4 +329,4 @@ def _build_loss(opts, basis, s, rng, train, val, mask=None, device="cpu"):
     loss = ElboLoss(opts, s, batcher, held, int(rng.integers(2**63)), log_abs_det(basis), device)
     # Older checkpoints hashed the training sequences in noise coordinates together with the basis.
     legacy = functools.partial(fingerprint, data.y, data.u, data.lengths, *(() if basis is None else (basis,)))
-    return loss, s, Fingerprints(data_print, None if basis is None else fingerprint(basis), legacy)
+    return loss, s, Fingerprints(data_print, None if basis is None else fingerprint(basis), legacy), data

@@ -23,7 +23,7 @@ __all__ = ["FitSettings", "check_settings", "check_augment_noise", "ON_NONFINITE
 
 # Settings that change the trajectory of a fit; resuming with other values warns.
 TRAJECTORY = ("n_particles", "proposal", "resample", "ess_threshold", "batch_size", "window", "drop_last",
-              "n_iter", "optimizer", "lr", "lr_end", "encoder_lr", "betas", "adam_eps", "clip_grad_norm", "eval_every",
+              "n_iter", "init", "optimizer", "lr", "lr_end", "encoder_lr", "betas", "adam_eps", "clip_grad_norm", "eval_every",
               "eval_particles", "heldout", "augment_noise")
 
 
@@ -48,6 +48,7 @@ class FitSettings(NamedTuple):
     n_iter: Optional[int]
     n_epochs: Optional[int]
     batches_per_epoch: Optional[int]
+    init: str
     optimizer: str
     lr: float
     lr_end: float
@@ -99,7 +100,8 @@ def check_settings(opts: ModelOptions, *, checkpoint=None, **settings) -> FitSet
     """Validate ``fit``'s settings for a model with options ``opts`` (nothing is computed).
 
     ``settings`` are the ``fit`` settings of the option table (:func:`lowrank.options.fit_names`);
-    each is checked by its row, the ones not given take the table's defaults.
+    each is checked by its row, the ones not given take the table's defaults for the model's likelihood
+    (:meth:`lowrank.options.Option.default_for`).
     """
     unknown = sorted(set(settings) - set(fit_names()))
     if unknown:
@@ -107,7 +109,9 @@ def check_settings(opts: ModelOptions, *, checkpoint=None, **settings) -> FitSet
     v = {}
     for name in fit_names():
         o = option(name, "fit")
-        value = settings.get(name, o.default)
+        value = settings.get(name, o.default_for(opts.likelihood))
+        if name == "n_iter" and name not in settings and settings.get("n_epochs") is not None:
+            value = None                   # the length given in epochs instead
         v[name] = check_augment_noise(value, opts) if name == "augment_noise" else o.check(value)
     v["proposal"] = opts.default_proposal if v["proposal"] is None else v["proposal"]
     check_choices(opts, v["proposal"], v["resample"], v["ess_threshold"], v["n_particles"])

@@ -72,3 +72,50 @@ def test_poisson_oscillator_mean_rates_with_bootstrap():
     gen = student.sample(200, y.shape[1], seed=4).y
     rate_true, rate_gen = y_test.mean(axis=(0, 1)), gen.mean(axis=(0, 1))
     np.testing.assert_array_less(np.abs(rate_gen - rate_true) / rate_true, 0.15)
+
+
+def _paper_teacher(d):
+    """The paper's spiking teacher (../shared/data/spikes) as a LowRankRNN."""
+    opts = lowrank.ModelOptions(n_units=40, rank=2, n_obs=40, readout="units", likelihood="poisson")
+    p = lowrank.model.init_params(opts, 0)._replace(
+        m=d["m"].astype(float), n=d["n"].astype(float), h=d["h"].astype(float), a=d["a"].astype(float),
+        L_z=float(d["latent_noise_std"]) * np.eye(2), gain=np.full(40, float(d["gain"])),
+        b=np.full(40, float(d["bias"])))
+    return lowrank.LowRankRNN.from_params(p, opts)
+
+
+def test_dynamics_kind_tells_a_noise_driven_spiral_from_a_limit_cycle():
+    from lowrank.analysis.recovery import dynamics_kind
+    spiral = dynamics_kind(teachers.get("oscillator", seed=0).model)
+    assert spiral.kind == "1 stable fixed point" and not spiral.oscillates
+    assert not spiral.limit_cycle_around_unstable
+    path = SHARED / "spikes" / "oscillator_poisson.npz"
+    if not path.exists():
+        pytest.skip(f"the paper's spiking teacher is not at {path} (see ../shared/data/README.md)")
+    cycle = dynamics_kind(_paper_teacher(np.load(path)))
+    assert cycle.kind == "limit cycle around 1 unstable fixed point", cycle
+    assert cycle.limit_cycle_around_unstable and cycle.amplitude > 0.1
+
+
+@pytest.mark.slow
+def test_spike_counts_recover_the_papers_teacher_with_the_defaults():
+    """A small version of bench/spikes.py: the library's defaults for spike counts (a start from the data, the
+    bootstrap proposal with 64 particles, windows of 100) on 160 of the paper's trials, with 600 instead of
+    2,000 updates: rates within 10 %, the teacher's frequency within 10 %, and noise-free dynamics that keep
+    oscillating. Fixed seeds."""
+    from lowrank.analysis.recovery import dominant_frequency, dynamics_kind
+    path = SHARED / "spikes" / "oscillator_poisson.npz"
+    if not path.exists():
+        pytest.skip(f"the paper's spiking teacher is not at {path} (see ../shared/data/README.md)")
+    d = np.load(path)
+    y = d["y"][:160].astype(float)
+    student = lowrank.LowRankRNN(40, 2, 40, readout="units", likelihood="poisson", seed=0)
+    student.fit(y, n_iter=600, verbose=0)
+    z = d["latents"].astype(float)
+    true_rates = np.logaddexp(0, float(d["gain"]) * z @ d["m"].T + float(d["bias"])).mean(axis=(0, 1))
+    rates = student.sample(200, 200, seed=1).mean.mean(axis=(0, 1))
+    assert np.median(np.abs(rates - true_rates) / true_rates) <= 0.10
+    f_true = dominant_frequency(_paper_teacher(d).sample(40, 2048, seed=2, obs_noise=False).y)
+    f_fit = dominant_frequency(student.sample(40, 2048, seed=2, obs_noise=False).y)
+    assert abs(f_fit - f_true) <= 0.10 * f_true, (f_fit, f_true)
+    assert dynamics_kind(student).oscillates

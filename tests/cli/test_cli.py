@@ -177,6 +177,16 @@ def test_fit_counts_with_the_encoder_proposal(tmp_path, capsys):
     assert "--teacher picks the demo's data" in capsys.readouterr().err
 
 
+def test_spiking_demo_takes_the_librarys_defaults_for_spike_counts(tmp_path, capsys):
+    out = tmp_path / "demo.npz"
+    assert main(["fit", "--teacher", "oscillator_poisson", "--iters", "2", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    m, _ = lowrank.LowRankRNN.load(out, with_extra=True)
+    s = m.provenance_["settings"]
+    assert m.options.encoder is None and s["proposal"] == "bootstrap"
+    assert (s["n_particles"], s["init"], s["lr"]) == (64, "data", 3e-3)
+
+
 def test_spiking_demo_uses_the_teachers_read_out_and_the_encoder(tmp_path, capsys):
     out = tmp_path / "demo.npz"
     assert main(["fit", "--teacher", "oscillator_poisson", "--iters", "2", "--particles", "4", "--quiet",
