@@ -138,21 +138,18 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
         a continuous recording (see :func:`lowrank.data.split_heldout`).
     n_particles : int, default 10
     proposal : {"optimal", "bootstrap", "encoder"}, optional
-        Default: the model's (``options.default_proposal``): ``"encoder"`` for a
-        model with an encoder (whose network is then trained with the rest),
-        else ``"optimal"`` when the read-out is linear-Gaussian, else ``"bootstrap"``.
+        Default: the model's (``options.default_proposal``): ``"encoder"`` for a model with an encoder (whose
+        network is then trained with the rest), else ``"optimal"`` for a linear-Gaussian read-out, else ``"bootstrap"``.
     resample : {"systematic", "stratified", "multinomial", "none"}, default "systematic"
     ess_threshold : float in (0, 1], optional
         Resample only when the ESS falls below ``ess_threshold * K``.
     batch_size : int, default 10
     window : int or None, default 50 (Poisson: 100)
-        Length of the random training windows; None trains on whole trials, and so does the default
-        when the trials are no longer than it.
-        Held-out data is evaluated on consecutive windows of the same length.
+        Length of the random training windows; None trains on whole trials, and so does the default when the
+        trials are no longer than it. Held-out data is evaluated on consecutive windows of the same length.
     drop_last : bool, default False (whole trials: drop each epoch's incomplete last batch)
     augment_noise : float or ndarray (D,), optional
-        Standard deviation of white Gaussian noise added afresh to every
-        training batch, for low-pass filtered recordings (module docstring).
+        Std of white Gaussian noise added afresh to every training batch, for low-pass filtered recordings.
     n_iter, n_epochs : int, optional
         Number of updates, or of epochs (``n_iter = n_epochs × batches_per_epoch``). Neither: 1000 updates.
     batches_per_epoch : int, optional
@@ -178,22 +175,19 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
     eval_particles : int, optional
         Particles of the held-out evaluations (default ``n_particles``).
     restore_best : bool, default False
-        At the end of a completed (or callback-stopped) run, put the best
-        parameters (module docstring) on the model instead of the last ones.
+        At the end of a completed (or callback-stopped) run, put the best parameters on the model, not the last.
     on_nonfinite : {"raise", "stop"}, default "raise"
         After a non-finite ELBO, gradient or updated parameter (rolled back either way): raise
         ``FloatingPointError`` (below), or stop and return the best parameters (``stop_reason="nonfinite"``).
     callback : callable, optional
-        ``callback(iteration, model, info)`` after each update, with
-        ``model.params`` already updated and ``info`` a dict (``elbo``,
-        ``val_elbo``, ``lr``, ``grad_norm``, ``time``, ``best_elbo``). Returning True stops the fit.
+        ``callback(iteration, model, info)`` after each update, with ``model.params`` already updated and ``info`` a
+        dict (``elbo``, ``val_elbo``, ``lr``, ``grad_norm``, ``time``, ``best_elbo``). Returning True stops the fit.
     verbose : int, default 1
         1: progress on stderr (first a line saying that the kernels compile); 0: silent.
     seed : int, Generator or None
         Turned into a ``numpy.random.Generator`` here. None: the model's ``seed`` attribute if it has one.
     checkpoint : path, optional
-        Checkpoint file: a loadable model file, written every ``checkpoint_every``
-        iterations and when the fit returns, never with non-finite parameters.
+        A loadable model file, written every ``checkpoint_every`` updates and when the fit returns (finite only).
     checkpoint_every : int, optional
         Default: only when the fit returns.
     resume : path, optional
@@ -210,15 +204,13 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
     ValueError, TypeError
         Bad data or settings, before any compute.
     FitError
-        (``on_nonfinite="raise"``) A non-finite ELBO, gradient or updated parameter, or
-        ``lowrank.smc.SMCDegeneracyError`` (its ``cause``). ``model.params`` keeps the parameters
-        from before the failed iteration; the exception carries ``iteration``, ``history`` and
-        ``best_params`` (see "Stopping early" above).
+        (``on_nonfinite="raise"``) A non-finite ELBO, gradient or updated parameter, or ``SMCDegeneracyError``
+        (its ``cause``). ``model.params`` keeps the parameters from before the failed iteration; the exception
+        carries ``iteration``, ``history`` and ``best_params`` (see "Stopping early" above).
 
     Examples
     --------
-    >>> data = lowrank.teachers.get("oscillator").dataset(n_trials=40)
-    >>> model = lowrank.LowRankRNN(n_units=20, rank=2, n_obs=20, readout="units", seed=0)
+    >>> model, data = lowrank.LowRankRNN(n_units=20, rank=2, n_obs=20, readout="units"), lowrank.teachers.get("oscillator").dataset(40)
     >>> res = lowrank.fit(model, data.y, window=None, n_iter=20, lr=1e-2, heldout=0.25, eval_every=10, verbose=0)
     >>> res.n_iter, res.stop_reason, bool(np.isfinite(res.best_elbo))
     (20, 'completed', True)
