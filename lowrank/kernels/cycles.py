@@ -784,9 +784,10 @@ def _record_seq(c, kind, orbit, seq, out):
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)
-def _sequences_from(c, s1, G, sides, W, b, tol, scale_b, k, P, seq, orbit, B, nodes, out):
+def _sequences_from(c, s1, maps, scale_b, k, P, seq, orbit, B, nodes, out):
     """Every sequence ``s1, s_2 … s_k`` with ``s_j ≥ s1`` (an odometer over the last k − 1
-    places, the composed maps ``P[j]`` of the prefixes kept)."""
+    places, the composed maps ``P[j]`` of the prefixes kept); ``maps`` as in :func:`sequences`."""
+    G = maps.G
     n, R = G.shape[0], G.shape[1]
     seq[0] = s1
     for i in range(R):
@@ -813,8 +814,8 @@ def _sequences_from(c, s1, G, sides, W, b, tol, scale_b, k, P, seq, orbit, B, no
         nodes[k] += 1
         if not _fixed_point(P, k - 1, B, orbit):
             _record_seq(c, KIND_SINGULAR, orbit, seq, out)
-        elif _orbit_inside(G, sides, W, b, tol, scale_b, seq, orbit) and _minimal(orbit, tol) \
-                and not _seen_orbit(c, orbit, tol, out):
+        elif _orbit_inside(G, maps.sides, maps.W, maps.b, maps.tol, scale_b, seq, orbit) and \
+                _minimal(orbit, maps.tol) and not _seen_orbit(c, orbit, maps.tol, out):
             _record_seq(c, KIND_ORBIT, orbit, seq, out)
         if k == 1:
             return
@@ -833,8 +834,7 @@ def _sequence_chunks(maps, k, out):
         orbit = np.zeros((k, R))
         B = np.empty((R, R))
         for s1 in range(c, n, n_chunks):
-            _sequences_from(c, s1, maps.G, maps.sides, maps.W, maps.b, maps.tol, scale_b, k, P, seq, orbit, B,
-                            out.nodes[c], out)
+            _sequences_from(c, s1, maps, scale_b, k, P, seq, orbit, B, out.nodes[c], out)
 
 
 @njit(fastmath=FASTMATH, cache=CACHE)

@@ -24,8 +24,10 @@ that plateau (find the rotation of an oscillation, say) depends on the seed
    the data's own states stay within a few times the data's range, so that a
    fit never starts from dynamics that run away.
 
-The encoder's network (if any) keeps its seeded values. Everything is
-deterministic given the data and the seeded parameters.
+The encoder's network (if any) keeps its seeded values. A units read-out
+from the rates (``φ`` between the latents and the observations) has no such
+linear view, and keeps all of its seeded values. Everything is deterministic
+given the data and the seeded parameters.
 """
 from __future__ import annotations
 
@@ -63,14 +65,14 @@ def data_init(params: Params, opts: ModelOptions, y, u, lengths) -> Params:
     Params
         A new parameter set; ``params`` itself is not changed.
     """
+    if opts.readout == "units" and opts.units_readout_from == "rates":
+        return params                   # a read-out through φ: no linear view of the data to start from
     ys = [_filled(y[i, :L]) for i, L in enumerate(lengths)]
     vs = [fed_inputs(u[i:i + 1, :L], params.a, opts.filter_inputs)[0] for i, L in enumerate(lengths)]
-    x, b, slope = _linearised(ys, opts)
+    x, b = _linearised(ys, opts)
     p = params._replace(b=b)
-    if opts.readout == "units" and opts.units_readout_from == "rates":
-        return p                        # a nonlinear read-out: only the offsets are started from the data
     z, load = _principal(x, opts.rank)
-    p = _readout(p, opts, load, x, z, slope)
+    p = _readout(p, opts, load, x, z)
     p = _dynamics(p, opts, z, vs)
     return _tame(p, opts, z, vs)
 
@@ -86,11 +88,10 @@ def _filled(y):
 
 
 def _linearised(ys, opts):
-    """Per-trial signals ``x`` (T_i, D) near the read-out mean's scale, the offsets ``b`` (D,) and the slope
-    of the mean in ``η`` at ``b`` (D,)."""
+    """Per-trial signals ``x`` (T_i, D) on the scale of the read-out mean ``η`` and the offsets ``b`` (D,)."""
     mean = np.mean(np.concatenate(ys), axis=0)
     if opts.likelihood == "gaussian":
-        return [yi - mean for yi in ys], mean, np.ones_like(mean)
+        return [yi - mean for yi in ys], mean
     rate = np.maximum(mean / opts.bin_width, 1e-3)
     if opts.link == "exp":
         b, dg = np.log(rate), rate
@@ -99,7 +100,7 @@ def _linearised(ys, opts):
         dg = 1.0 / (1.0 + np.exp(-b))
     width = float(np.clip(1.0 / (np.sqrt(2 * np.pi) * max(float(mean.mean()), 1e-6)), 1.0, 10.0))
     xs = [(gaussian_filter1d(yi, width, axis=0, mode="nearest") - mean) / (dg * opts.bin_width) for yi in ys]
-    return xs, b, dg
+    return xs, b
 
 
 def _principal(xs, R):
@@ -107,13 +108,13 @@ def _principal(xs, R):
     X = np.concatenate(xs)
     _, _, Vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
     V = Vt[:R].T
-    if V.shape[1] < R:                    # fewer channels than latents: pad with orthogonal random directions
+    if V.shape[1] < R:                    # fewer channels than latents: the rest of the read-out starts at 0
         V = np.column_stack([V, np.zeros((V.shape[0], R - V.shape[1]))])
     scale = np.maximum((X @ V).std(0), 1e-8)
     return [(xi @ V) / scale for xi in xs], V * scale
 
 
-def _readout(p, opts, load, xs, z, slope):
+def _readout(p, opts, load, xs, z):
     D = opts.n_obs
     if opts.readout == "latent":
         p = p._replace(W=load)
