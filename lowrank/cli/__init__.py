@@ -1,8 +1,8 @@
 """The ``lowrank`` command line: ``lowrank <command> --help`` for each command.
 
-Commands: simulate, fit, fit-many, sample, info, fixed-points, evaluate, posterior. Each
-command module (:mod:`.fit`, :mod:`.fit_many`, :mod:`.simulate`, :mod:`.inspect`,
-:mod:`.evaluate`, :mod:`.posterior`) holds the command's work as a plain Python
+Commands: simulate, fit, fit-many, sample, info, fixed-points, evaluate, posterior, compile.
+Each command module (:mod:`.fit`, :mod:`.fit_many`, :mod:`.simulate`, :mod:`.inspect`,
+:mod:`.evaluate`, :mod:`.posterior`, :mod:`.compile_kernels`) holds the command's work as a plain Python
 function (usable from Python too: ``lowrank.cli.fit.fit_recording("rec.npy",
 rank=3, out="m.npz")``), its flags and its printing. The flags come from the
 option table (:mod:`lowrank.options`, :mod:`.parser`), files are read and written
@@ -23,13 +23,13 @@ import traceback
 import warnings
 
 from .._version import __version__
-from . import evaluate, fit, fit_many, inspect, posterior, simulate
+from . import compile_kernels, evaluate, fit, fit_many, inspect, posterior, simulate
 from .messages import INTERRUPTED, failure, show_warning
 from .parser import Parser, UsageError
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = (simulate, fit, fit_many, inspect, evaluate, posterior)
+_COMMANDS = (simulate, fit, fit_many, inspect, evaluate, posterior, compile_kernels)
 
 
 def build_parser():
