@@ -108,7 +108,8 @@ def sequence(repo, work, demo_iter, spike_iter):
 def whole_set(repo, work):
     """``lowrank compile`` in a second empty cache (skipped where the command does not exist)."""
     env = _env(install(repo, os.path.join(work, "site_compile")), os.path.join(work, "cache_compile"))
-    probe = subprocess.run([sys.executable, "-m", "lowrank", "compile", "--help"], env=env, capture_output=True)
+    probe = subprocess.run([sys.executable, "-m", "lowrank", "compile", "--help"], env=env, cwd=work,
+                           capture_output=True)
     if probe.returncode != 0:
         print("  lowrank compile: not in this checkout; skipped")
         return None
