@@ -178,7 +178,7 @@ class _Status:
     def _say(self, final, note=""):
         if self.reporter is None:
             return
-        running = ", ".join(f"{PARTS[p]} ({k})" if k else PARTS[p] for p, k in self.current.items())
+        running = ", ".join(f"{PARTS.get(p, p)} ({k})" if k else PARTS.get(p, p) for p, k in self.current.items())
         line = (f"compiling kernels (first run after an install; cached afterwards): {self.done}/{len(self.parts)} "
                 f"parts done, {time.perf_counter() - self.t0:.0f} s{note}" + (f"; now {running}" if running else ""))
         self.reporter(line, final)
@@ -198,7 +198,7 @@ class _Status:
         with self.lock:
             self.current.pop(part, None)
             self.done += 1
-            self._say(True, "" if ok else f" ({PARTS[part]} failed: compiling in this process instead)")
+            self._say(True, "" if ok else f" ({PARTS.get(part, part)} failed: compiling in this process instead)")
 
 
 def _write_marker(folder, digest, part):
