@@ -23,6 +23,7 @@ import traceback
 import warnings
 
 from .._version import __version__
+from ..inference.warmup import report_to
 from . import compile_kernels, evaluate, fit, fit_many, inspect, posterior, simulate
 from .messages import INTERRUPTED, failure, show_warning
 from .parser import Parser, UsageError
@@ -81,9 +82,15 @@ def _run(args, parser):
     values, settings = _config(args, parser)
     if getattr(args, "plot", None):
         _headless_matplotlib()
-    if args.command == "fit-many":
-        return args.func(args, values, settings)
-    return args.func(args, values)
+    # A first run compiles kernels for tens of seconds: say so on stderr, unless --quiet (a fit's
+    # progress line takes this over while it runs).
+    previous = report_to(None if getattr(args, "quiet", False) else compile_kernels.printer(sys.stderr))
+    try:
+        if args.command == "fit-many":
+            return args.func(args, values, settings)
+        return args.func(args, values)
+    finally:
+        report_to(previous)
 
 
 def main(argv=None):

@@ -15,7 +15,7 @@ import time
 from ..inference import warmup
 from ..kernels._cache import cache_folder
 
-__all__ = ["compile_kernels", "register"]
+__all__ = ["compile_kernels", "printer", "register"]
 
 
 def compile_kernels(parts=None, verbose=1, stream=None):
@@ -36,7 +36,7 @@ def compile_kernels(parts=None, verbose=1, stream=None):
     stream = stream or sys.stderr
     todo = warmup.missing_parts(parts)
     t0 = time.perf_counter()
-    previous = warmup.report_to(_printer(stream, verbose))
+    previous = warmup.report_to(printer(stream) if verbose else None)
     try:
         warmup.ensure_cached(todo)
     finally:
@@ -49,17 +49,15 @@ def compile_kernels(parts=None, verbose=1, stream=None):
     return tuple(todo), cached, time.perf_counter() - t0
 
 
-def _printer(stream, verbose):
+def printer(stream):
     """A reporter for :func:`~lowrank.inference.warmup.report_to`: every line on a terminal (in place),
-    the parts' starts and ends elsewhere; nothing when not ``verbose``."""
+    the parts' starts and ends elsewhere."""
     try:
         tty = bool(stream.isatty())
     except (AttributeError, ValueError):
         tty = False
 
     def say(line, final):
-        if not verbose:
-            return
         if final:
             stream.write(("\r\033[K" if tty else "") + line + "\n")
         elif tty:

@@ -65,3 +65,16 @@ def test_failures_are_one_line(fake_children, monkeypatch, capsys):
     monkeypatch.setattr(compile_kernels, "cache_folder", lambda: None)
     assert main(["compile"]) == 2
     assert "LOWRANK_NUMBA_CACHE=0" in capsys.readouterr().err
+
+
+def test_every_command_shows_a_compile_unless_quiet(monkeypatch, capsys):
+    """A first ``lowrank posterior`` (say) compiles for tens of seconds: the command line says what."""
+    from lowrank.cli import simulate
+
+    def fake(args, values):                     # a command whose first call compiles a part
+        warmup._reporter("compiling kernels: 1/1 parts done", True)
+        return 0
+    monkeypatch.setattr(simulate, "_simulate", fake)
+    assert main(["simulate", "--out", "x.npz"]) == 0
+    assert "1/1 parts done" in capsys.readouterr().err
+    assert warmup._reporter is None                                 # restored afterwards
