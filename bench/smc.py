@@ -5,6 +5,13 @@ Run from the repository root::
     python bench/smc.py            # all configs, 50 timed calls each
     python bench/smc.py --quick    # < 1 minute
     python bench/smc.py --config eeg --calls 100
+    REFENV=... SMC_REF_DIR=... python bench/smc.py --reference   # ratio to the paper's own step
+
+``--reference`` interleaves the reference implementation's training step
+(``../shared/reference-step``: its README says how to build ``REFENV`` and
+``SMC_REF_DIR``) with ours, two rounds each, for the configurations it mirrors,
+and records both medians and their ratio; without that environment it says
+so and times lowrank alone.
 
 Compile time is reported separately: ``compile_s`` is the first call minus
 the steady-state median (every configuration shares one compiled signature,
@@ -114,6 +121,54 @@ def run_config(name, c, calls, seed=0):
             "flops": fl, "gflops": fl / (med / 1e3) / 1e9, "calls": calls}
 
 
+# The reference's configuration (../shared/reference-step/time_ref_step.py --list) that mirrors each of ours.
+REFERENCE_CONFIG = {"eeg": "eeg_opt_k10", "eeg_k64": "eeg_opt_k64", "eeg_bootstrap": "eeg_bs_k10",
+                    "spikes_encoder": "spikes_smc_k64", "spikes_encoder_t200": "spikes_smc_k64_t200"}
+REFERENCE_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "reference-step",
+                                "time_ref_step.py")
+
+
+def reference_setup():
+    """``(python, script, None)`` of the reference's timing harness, or ``(None, None, why it is absent)``.
+
+    The harness (``../shared/reference-step``, its README) runs in its own venv ``REFENV`` on the
+    reference's work tree ``SMC_REF_DIR``; ``SMC_REF_SCRIPT`` overrides where the script lies.
+    """
+    script = os.path.abspath(os.environ.get("SMC_REF_SCRIPT", REFERENCE_SCRIPT))
+    refenv, refdir = os.environ.get("REFENV"), os.environ.get("SMC_REF_DIR")
+    python = os.path.join(refenv, "bin", "python") if refenv else None
+    if not refenv or not refdir:
+        return None, None, "REFENV and SMC_REF_DIR are not both set (see ../shared/reference-step/README.md)"
+    for what, path, ok in (("REFENV python", python, os.access(python, os.X_OK)),
+                           ("SMC_REF_DIR work tree", refdir, os.path.isfile(os.path.join(refdir, "vi_rnn", "vae.py"))),
+                           ("timing script", script, os.path.isfile(script))):
+        if not ok:
+            return None, None, f"{what} not found at {path}"
+    return python, script, None
+
+
+def time_reference(python, script, name, threads, steps):
+    """Median ms of the reference's training step for our configuration ``name`` (a subprocess)."""
+    import subprocess
+
+    cmd = [python, script, "--config", REFERENCE_CONFIG[name], "--threads", str(threads), "--steps", str(steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"reference step {REFERENCE_CONFIG[name]} failed: {out.stderr.strip()[-500:]}")
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["ms_median"])
+
+
+def interleaved_reference(name, c, calls, python, script, rounds=2):
+    """Ours and the reference's step, one after the other, ``rounds`` times: both medians per round
+    and the ratio of the medians of the rounds."""
+    ours, ref = [], []
+    for _ in range(rounds):
+        ours.append(run_config(name, c, calls)["ms_median"])
+        ref.append(time_reference(python, script, name, numba.get_num_threads(), max(calls // 2, 10)))
+    return {"reference_config": REFERENCE_CONFIG[name], "rounds_ms_lowrank": ours, "rounds_ms_reference": ref,
+            "ratio": float(np.median(ref) / np.median(ours))}
+
+
 def cold_compile():
     """Seconds for ``smc.prepare()`` in a fresh process with an empty Numba cache."""
     import subprocess
@@ -127,6 +182,15 @@ def cold_compile():
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def cpu_model():
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer calls (< 1 minute once compiled)")
@@ -134,7 +198,15 @@ def main(argv=None):
     ap.add_argument("--calls", type=int, default=None, help="timed calls per config (>= 20)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "smc.json"))
     ap.add_argument("--cold", action="store_true", help="also time a cold compile (empty cache, ~1 min)")
+    ap.add_argument("--reference", action="store_true",
+                    help="interleave the paper's own training step (REFENV, SMC_REF_DIR: see "
+                         "../shared/reference-step/README.md) with ours, 2 rounds, and record the ratio")
     args = ap.parse_args(argv)
+    ref_python = ref_script = None
+    if args.reference:
+        ref_python, ref_script, absent = reference_setup()
+        if absent:
+            print(f"--reference: the reference step is absent ({absent}); skipped, timing lowrank only")
     calls = max(args.calls or (20 if args.quick else 50), 20)
     names = args.config or list(CONFIGS)
     t0 = time.perf_counter()
@@ -147,6 +219,14 @@ def main(argv=None):
             rec["cold_compile_s"] = cold
         rec["reference_ms"] = REFERENCE_MS.get(name)
         rec["target_ms"] = TARGET_MS.get(name)
+        rec["cpu"] = cpu_model()
+        if ref_python and name in REFERENCE_CONFIG:
+            rec["reference_interleaved"] = inter = interleaved_reference(name, CONFIGS[name], calls, ref_python,
+                                                                         ref_script)
+            rec["reference_ms"] = [min(inter["rounds_ms_reference"]), max(inter["rounds_ms_reference"])]
+            print(f"  interleaved with the reference ({inter['reference_config']}): lowrank "
+                  f"{inter['rounds_ms_lowrank']} ms, reference {inter['rounds_ms_reference']} ms, "
+                  f"ratio of medians {inter['ratio']:.1f}x", flush=True)
         records.append(rec)
         if len(records) == 1:
             print(f"numba {numba.__version__}, threads {numba.get_num_threads()}, threading layer "

@@ -1,8 +1,9 @@
 """The ``lowrank`` command line: ``lowrank <command> --help`` for each command.
 
-Commands: simulate, fit, fit-many, sample, info, fixed-points, dynamics, evaluate, posterior. Each
-command module (:mod:`.fit`, :mod:`.fit_many`, :mod:`.simulate`, :mod:`.inspect`,
-:mod:`.dynamics`, :mod:`.evaluate`, :mod:`.posterior`) holds the command's work as a plain Python
+Commands: simulate, fit, fit-many, sample, info, fixed-points, dynamics, evaluate, posterior, compile.
+Each command module (:mod:`.fit`, :mod:`.fit_many`, :mod:`.simulate`, :mod:`.inspect`,
+:mod:`.dynamics`, :mod:`.evaluate`, :mod:`.posterior`, :mod:`.compile_kernels`) holds the command's work
+as a plain Python
 function (usable from Python too: ``lowrank.cli.fit.fit_recording("rec.npy",
 rank=3, out="m.npz")``), its flags and its printing. The flags come from the
 option table (:mod:`lowrank.options`, :mod:`.parser`), files are read and written
@@ -23,13 +24,14 @@ import traceback
 import warnings
 
 from .._version import __version__
-from . import dynamics, evaluate, fit, fit_many, inspect, posterior, simulate
+from ..inference.warmup import report_to
+from . import compile_kernels, dynamics, evaluate, fit, fit_many, inspect, posterior, simulate
 from .messages import INTERRUPTED, failure, show_warning
 from .parser import Parser, UsageError
 
 __all__ = ["main", "build_parser"]
 
-_COMMANDS = (simulate, fit, fit_many, inspect, dynamics, evaluate, posterior)
+_COMMANDS = (simulate, fit, fit_many, inspect, dynamics, evaluate, posterior, compile_kernels)
 
 
 def build_parser():
@@ -81,9 +83,15 @@ def _run(args, parser):
     values, settings = _config(args, parser)
     if getattr(args, "plot", None):
         _headless_matplotlib()
-    if args.command == "fit-many":
-        return args.func(args, values, settings)
-    return args.func(args, values)
+    # A first run compiles kernels for tens of seconds: say so on stderr, unless --quiet (a fit's
+    # progress line takes this over while it runs).
+    previous = report_to(None if getattr(args, "quiet", False) else compile_kernels.printer(sys.stderr))
+    try:
+        if args.command == "fit-many":
+            return args.func(args, values, settings)
+        return args.func(args, values)
+    finally:
+        report_to(previous)
 
 
 def main(argv=None):

@@ -3,7 +3,8 @@
 - 2: bad arguments or input (``ValueError``, ``TypeError``, ``OSError``, a missing file,
   ``lowrank.smc.CUDAUnavailableError``: a documented condition of the machine);
 - 1: a failure during the computation (:class:`lowrank.FitError`, any other
-  ``FloatingPointError``, ``MemoryError``), and bugs ("unexpected ...");
+  ``FloatingPointError``, ``MemoryError``, a kernel compile that failed:
+  ``lowrank.inference.warmup.CompileError``), and bugs ("unexpected ...");
 - 130: interrupted (Ctrl-C).
 
 No traceback is printed unless ``LOWRANK_TRACEBACK=1`` is set.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import sys
 
 from ..inference.device import CUDAUnavailableError
+from ..inference.warmup import CompileError
 from ..training.errors import FitError
 
 __all__ = ["one_line", "failure", "show_warning", "INTERRUPTED"]
@@ -38,7 +40,7 @@ def failure(exc):
         return 1, _fit_error(exc, text)
     if isinstance(exc, CUDAUnavailableError):
         return 2, text
-    if isinstance(exc, FloatingPointError):          # includes lowrank.smc.SMCDegeneracyError
+    if isinstance(exc, (FloatingPointError, CompileError)):   # includes lowrank.smc.SMCDegeneracyError
         return 1, text
     if isinstance(exc, FileNotFoundError) and exc.filename:
         return 2, f"no such file or folder: {exc.filename}"

@@ -35,7 +35,7 @@ from ..model.equations import fed_inputs, initial_mean
 from .device import device_kernels
 from .draws import smc_draws
 from .encoder import encode, encode_adjoint
-from .warmup import ensure_cached
+from .warmup import ensure_cached, needed_parts
 from .workspace import FRESH, thread_workspace
 from ..model.options import ModelOptions, kernel_codes
 from ..model.noise_basis import check_noise_basis, log_abs_det, to_noise_coords
@@ -480,7 +480,6 @@ def elbo(model, y, inputs=None, *, options=None, n_particles=10, proposal=None,
     >>> res.grad.m.shape == model.params.m.shape
     True
     """
-    ensure_cached()
     # Scratch arrays are reused from the thread's previous call unless they are returned.
     alloc = FRESH if return_particles else thread_workspace()
     call = prepare_call(model, y, inputs, options=options, n_particles=n_particles, proposal=proposal,
@@ -522,6 +521,8 @@ def prepare_call(model, y, inputs=None, *, options=None, n_particles=10, proposa
     choices = check_choices(opts, proposal, resample, ess_threshold, n_particles)
     if np.isnan(y).any():
         _check_missing(opts, choices.proposal, basis)
+    # Children compile (once per install) what this call runs, so that this process loads it (.warmup).
+    ensure_cached(needed_parts(bool(grad), choices.proposal == PROPOSAL_ENCODER))
     if basis is not None:
         y = np.ascontiguousarray(to_noise_coords(basis, y))
     S, T, _ = y.shape

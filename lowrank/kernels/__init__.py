@@ -11,6 +11,7 @@ Modules, one job each:
                         parameters, proposal, records, the gradient buffer's layout)
 - :mod:`.smc_forward`   the particle filter (one sequence per thread)
 - :mod:`.smc_backward`  hand-written reverse mode of the filter
+- :mod:`.threads`       one GIL-free kernel per thread over interleaved sequences
 - :mod:`.simulate`      the latent dynamics run forward from given noise
 - :mod:`.encoder`       the encoder proposal's convolutional network and its reverse mode
 - :mod:`.encoder_proposal` the encoder proposal's particle moves and weights, and their adjoint

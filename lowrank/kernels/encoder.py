@@ -36,6 +36,7 @@ import math
 import numba
 import numpy as np
 
+from .threads import over_sequences
 from ..config import CACHE, FASTMATH
 from ..model.codes import ENC_GELU, PAD_CIRCULAR, PAD_REPLICATE, PAD_ZEROS
 from ..model.encoder import LEAKY_SLOPE, EncoderLayout
@@ -286,7 +287,7 @@ def is_sparse(x, n):
     return nz < SPARSE_DENSITY * n * x.shape[1]
 
 
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def forward_sequence(s, theta, lay, y, lengths, A, H, out):
     """Forward pass of sequence ``s`` (arguments as :func:`encoder_forward`)."""
     lay = local_layout(lay)
@@ -344,7 +345,7 @@ def input_adjoint(W, da, n, left, mode, bufs, dx):
     unpad_rows_adjoint(dxp, n, left, k, mode, dx)
 
 
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def backward_sequence(s, theta, lay, y, lengths, A, H, dout, grows):
     """Reverse mode of sequence ``s`` into ``grows[s]`` (arguments as :func:`encoder_backward`)."""
     lay = local_layout(lay)
@@ -387,7 +388,14 @@ def backward_sequence(s, theta, lay, y, lengths, A, H, dout, grows):
 
 # ---- the kernels
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+@numba.njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
+def forward_sequences(start, step, theta, lay, y, lengths, A, H, out):
+    """The network over sequences ``start, start + step, ...`` (arguments as
+    :func:`encoder_forward`), without the GIL (:mod:`.threads`)."""
+    for s in range(start, y.shape[0], step):
+        forward_sequence(s, theta, lay, y, lengths, A, H, out)
+
+
 def encoder_forward(theta, lay, y, lengths, A, H, out):
     """The encoder network on every sequence, one sequence per thread.
 
@@ -410,11 +418,17 @@ def encoder_forward(theta, lay, y, lengths, A, H, out):
 
     Entries past a sequence's length are set to 0.
     """
-    for s in numba.prange(y.shape[0]):
-        forward_sequence(s, theta, lay, y, lengths, A, H, out)
+    over_sequences(forward_sequences, y.shape[0], theta, lay, y, lengths, A, H, out)
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+@numba.njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
+def backward_sequences(start, step, theta, lay, y, lengths, A, H, dout, grows):
+    """The network's reverse mode over sequences ``start, start + step, ...`` (arguments as
+    :func:`encoder_backward`), without the GIL (:mod:`.threads`)."""
+    for s in range(start, y.shape[0], step):
+        backward_sequence(s, theta, lay, y, lengths, A, H, dout, grows)
+
+
 def encoder_backward(theta, lay, y, lengths, A, H, dout, grows):
     """Reverse mode of :func:`encoder_forward`, one sequence per thread.
 
@@ -430,5 +444,4 @@ def encoder_backward(theta, lay, y, lengths, A, H, dout, grows):
         over rows in a fixed order by the caller. The constant log-variance
         entries (``lay.lv_off`` on) are left 0: they do not enter ``out``.
     """
-    for s in numba.prange(y.shape[0]):
-        backward_sequence(s, theta, lay, y, lengths, A, H, dout, grows)
+    over_sequences(backward_sequences, y.shape[0], theta, lay, y, lengths, A, H, dout, grows)

@@ -40,6 +40,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .threads import over_sequences
 from ..config import CACHE, FASTMATH
 from ..model.codes import PROPOSAL_ENCODER, PROPOSAL_OPTIMAL, READOUT_LATENT
 from .observation import (linear_adjoint_block, linear_residual, loglik_adjoint_block, readout_block, readout_offset,
@@ -356,7 +357,7 @@ def input_adjoint(filt, abar, vt, ut, Wu, dxb_t, dWu, dv, dv_next, dabar):
             dv[j] = 0.0
 
 
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps):
     """Reverse mode over sequence ``s`` into ``gbuf[s]`` (arguments as :func:`smc_backward`).
 
@@ -451,7 +452,14 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
     gbuf[s] = row
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+@numba.njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
+def differentiate_sequences(start, step, codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps):
+    """The reverse mode over sequences ``start, start + step, ...`` (arguments as
+    :func:`smc_backward`), without the GIL (:mod:`.threads`)."""
+    for s in range(start, draws.eps.shape[0], step):
+        differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps)
+
+
 def smc_backward(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps):
     """Gradient of ``value`` into per-sequence rows, one sequence per thread.
 
@@ -473,8 +481,7 @@ def smc_backward(codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps):
 
     All structures are those of :mod:`lowrank.kernels.smc_args`.
     """
-    for s in numba.prange(draws.eps.shape[0]):
-        differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps)
+    over_sequences(differentiate_sequences, draws.eps.shape[0], codes, seqs, draws, model, prop, rec, lay, gbuf, dsteps)
 
 
 # ---- numpy level: from the summed rows to the constrained parameter blocks

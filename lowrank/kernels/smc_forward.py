@@ -44,9 +44,9 @@ Three rules keep this as fast as one long loop body:
   while a kernel loaded from the on-disk cache runs its private copies,
   optimised again inside the kernel; with fast-math reassociation the two
   can differ in the last bits, and the first run after a compile would not
-  reproduce later ones. :func:`filter_sequence` itself stays a call:
-  inlined into the parallel loop, its writes through the ``Records``
-  NamedTuple were dropped.
+  reproduce later ones. :func:`filter_sequence` is inlined too, into
+  :func:`filter_sequences`, the kernel that :func:`smc_forward` runs on each
+  thread (:mod:`.threads`), so it is compiled once.
 """
 import math
 from typing import NamedTuple
@@ -54,6 +54,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .threads import over_sequences
 from ..config import CACHE, FASTMATH
 from ..model.codes import LIK_POISSON, PROPOSAL_ENCODER, PROPOSAL_OPTIMAL, RESAMPLE_NONE
 from .observation import lgamma_sum, linear_residual, loglik_block, readout_block, readout_offset
@@ -245,7 +246,7 @@ def resample_after(codes, prevW, unif_t, anc_next, cw):
     return 0
 
 
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def filter_sequence(s, codes, seqs, draws, model, prop, rec):
     """Run the particle filter over sequence ``s`` (arguments as :func:`smc_forward`).
 
@@ -319,7 +320,14 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
             resampled[t] = resample_after(codes, prevW, unif[t], anc[t + 1], cw)
 
 
-@numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
+@numba.njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
+def filter_sequences(start, step, codes, seqs, draws, model, prop, rec):
+    """The particle filter over sequences ``start, start + step, ...`` (arguments as
+    :func:`smc_forward`), without the GIL (:mod:`.threads`)."""
+    for s in range(start, draws.eps.shape[0], step):
+        filter_sequence(s, codes, seqs, draws, model, prop, rec)
+
+
 def smc_forward(codes, seqs, draws, model, prop, rec):
     """The particle filter over every sequence, one sequence per thread (docs/smc.md).
 
@@ -344,5 +352,4 @@ def smc_forward(codes, seqs, draws, model, prop, rec):
 
     All structures are those of :mod:`lowrank.kernels.smc_args`.
     """
-    for s in numba.prange(draws.eps.shape[0]):
-        filter_sequence(s, codes, seqs, draws, model, prop, rec)
+    over_sequences(filter_sequences, draws.eps.shape[0], codes, seqs, draws, model, prop, rec)

@@ -13,6 +13,8 @@ import math
 import sys
 import time
 
+from ..inference.warmup import report_to
+
 __all__ = ["Progress", "hms", "COMPILING"]
 
 COMPILING = "compiling kernels or loading them from the cache (first call only; cached afterwards)…"
@@ -56,17 +58,31 @@ class Progress:
         self.first = None                 # (iterations done, time) at the end of this run's first iteration
         self.last = -math.inf
         self.width = 0
+        self._reporter = False           # the compile reporter to restore, while ours is set
 
     def begin(self):
-        """Say that the first iteration compiles the kernels (before it starts)."""
+        """Say that the first iteration compiles the kernels (before it starts), and show the
+        compile's progress until the first update (:func:`lowrank.inference.warmup.report_to`)."""
         if self.verbose:
             self._write(COMPILING)
+            self._reporter = report_to(self._compiling)
         self.t0 = self.clock()
+
+    def _compiling(self, line, final):
+        """The kernel compile's status: every line on a terminal, the parts' starts and ends elsewhere."""
+        if self.tty or final:
+            self._write(line)
+
+    def _end_compile_report(self):
+        if self._reporter is not False:
+            report_to(self._reporter)
+            self._reporter = False
 
     def update(self, i_done, elbo, val, lr, force=False):
         """Report ``i_done`` iterations done, the last minibatch ELBO, the last held-out one and the rate."""
         if not self.verbose:
             return
+        self._end_compile_report()
         now = self.clock()
         if self.first is None:
             self.first = (i_done, now)
@@ -95,6 +111,7 @@ class Progress:
         """End the status line; then ``message`` on a line of its own."""
         if not self.verbose:
             return
+        self._end_compile_report()
         if self.width:
             self.stream.write("\n")
             self.width = 0

@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 
+from ..inference.warmup import ensure_cached, needed_parts
 from .errors import FitError
 from .history import FitResult, HistoryBuffer
 from .optim import make_optimizer
@@ -253,6 +254,8 @@ class Trainer:
         """Iterate to ``n_iter`` (or a stop), then :meth:`finish`."""
         self.progress = Progress(self.settings.n_iter, self.done, self.verbose)
         self.progress.begin()
+        # Both parts a fit needs compile at once, on two cores, before its first update.
+        ensure_cached(needed_parts(grad=True, encoder=self.settings.proposal == "encoder"))
         self._t0 = time.perf_counter() - self.time_offset
         try:
             stop = self._iterate(callback)

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from lowrank.inference import warmup
@@ -42,38 +43,80 @@ def test_a_cold_cache_gives_the_numbers_of_a_warm_one(tmp_path):
 
 @pytest.fixture
 def fresh_state(monkeypatch, tmp_path):
-    monkeypatch.setattr(warmup, "_done", False)
+    monkeypatch.setattr(warmup, "_ready", set())
+    monkeypatch.setattr(warmup, "_child", False)
     monkeypatch.setattr(warmup, "cache_folder", lambda: str(tmp_path))
     monkeypatch.setattr(warmup, "sources_digest", lambda: "abc")
     return tmp_path
 
 
-def test_children_run_once_and_leave_a_marker(fresh_state, monkeypatch):
+def test_children_run_once_per_part_and_leave_markers(fresh_state, monkeypatch):
     calls = []
-    monkeypatch.setattr(warmup, "_compile_in_children", lambda: calls.append(1) or True)
-    (fresh_state / "lowrank_prepared.old").write_text("old\n")
-    assert warmup.ensure_cached() is True
-    assert warmup.ensure_cached() is False                       # once per process
-    assert calls == [1]
-    assert sorted(os.listdir(fresh_state)) == ["lowrank_prepared.abc"]
-    monkeypatch.setattr(warmup, "_done", False)
-    assert warmup.ensure_cached() is False and calls == [1]       # the marker: nothing to do
+    monkeypatch.setattr(warmup, "_compile_in_children", lambda parts: calls.append(list(parts)) or list(parts))
+    (fresh_state / "lowrank_prepared.old.filter").write_text("old\n")
+    assert warmup.ensure_cached(("filter", "gradient")) is True
+    assert warmup.ensure_cached(("filter", "gradient")) is False          # once per process
+    assert warmup.ensure_cached(("filter",)) is False
+    assert calls == [["filter", "gradient"]]
+    assert sorted(os.listdir(fresh_state)) == ["lowrank_prepared.abc.filter", "lowrank_prepared.abc.gradient"]
+    assert warmup.missing_parts() == ("encoder", "encoder_gradient")
+    monkeypatch.setattr(warmup, "_ready", set())
+    assert warmup.ensure_cached(("filter", "gradient")) is False and len(calls) == 1   # the markers: nothing to do
+    assert warmup.ensure_cached(("filter", "encoder")) is True and calls[-1] == ["encoder"]   # only what is missing
 
 
 def test_a_failed_child_leaves_no_marker(fresh_state, monkeypatch):
-    monkeypatch.setattr(warmup, "_compile_in_children", lambda: False)
-    assert warmup.ensure_cached() is False
-    assert os.listdir(fresh_state) == []
+    monkeypatch.setattr(warmup, "_compile_in_children", lambda parts: [p for p in parts if p != "gradient"])
+    assert warmup.ensure_cached(("filter", "gradient")) is True
+    assert os.listdir(fresh_state) == ["lowrank_prepared.abc.filter"]
 
 
 def test_nothing_happens_with_the_cache_off(monkeypatch):
-    monkeypatch.setattr(warmup, "_done", False)
+    monkeypatch.setattr(warmup, "_ready", set())
+    monkeypatch.setattr(warmup, "_child", False)
     monkeypatch.setattr(warmup, "cache_folder", lambda: None)
-    monkeypatch.setattr(warmup, "_compile_in_children", lambda: pytest.fail("no children without a cache"))
+    monkeypatch.setattr(warmup, "_compile_in_children", lambda parts: pytest.fail("no children without a cache"))
     assert warmup.ensure_cached() is False
 
 
-def test_marker_is_named_for_the_sources(tmp_path):
-    assert warmup._marker(str(tmp_path), "d1") != warmup._marker(str(tmp_path), "d2")
+def test_a_call_needs_only_its_parts():
+    assert warmup.needed_parts(grad=False) == ("filter",)
+    assert warmup.needed_parts(grad=True) == ("filter", "gradient")
+    assert warmup.needed_parts(grad=True, encoder=True) == ("filter", "gradient", "encoder", "encoder_gradient")
+    assert warmup.needed_parts(grad=False, encoder=True) == ("filter", "encoder")
+
+
+def test_a_gaussian_fit_asks_for_no_encoder_kernels(monkeypatch):
+    from lowrank import smc
+    from lowrank.model import ModelOptions, init_params
+    asked = []
+    monkeypatch.setattr("lowrank.inference.elbo.ensure_cached", lambda parts: asked.append(parts))
+    o = ModelOptions(n_units=4, rank=2, n_obs=3, activation="relu", readout="units")
+    smc.elbo(init_params(o, 0), np.zeros((1, 5, 3)), options=o, n_particles=4, grad=True)
+    smc.elbo(init_params(o, 0), np.zeros((1, 5, 3)), options=o, n_particles=4, grad=False)
+    assert asked == [("filter", "gradient"), ("filter",)]
+
+
+@pytest.mark.slow
+def test_children_report_each_part_and_kernel(fresh_state, monkeypatch):
+    """The real children, on an empty cache: each names the kernels it compiles, the reporter hears
+    every part start and end, and a failed part is said to have failed. About 20 s (the encoder network)."""
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(fresh_state))
+    lines = []
+    previous = warmup.report_to(lambda line, final: lines.append((line, final)))
+    try:
+        done = warmup._compile_in_children(["encoder", "no_such_part"])
+    finally:
+        warmup.report_to(previous)
+    assert done == ["encoder"]
+    finals = [line for line, final in lines if final]
+    assert len(finals) == 4 and "2/2 parts done" in finals[-1]
+    assert any("no_such_part failed" in line for line in finals)
+    assert any("forward_sequences" in line for line, final in lines)
+
+
+def test_marker_is_named_for_the_sources_and_the_part(tmp_path):
+    assert warmup._marker(str(tmp_path), "d1", "filter") != warmup._marker(str(tmp_path), "d2", "filter")
+    assert warmup._marker(str(tmp_path), "d1", "filter") != warmup._marker(str(tmp_path), "d1", "gradient")
     digest = warmup.sources_digest()
     assert len(digest) == 64 and int(digest, 16) >= 0              # a SHA-256 hex digest
