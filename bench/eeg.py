@@ -40,6 +40,10 @@ Options (defaults in brackets):
   --out PATH           results file [bench/results/eeg.json]
   --save-models DIR    also write each fitted model to DIR/seed<seed>.npz
 
+With the library's start from the data (``init="data"``, the default since issue 24), 8 fresh seeds x
+40,000 updates all beat the reference's medians: D_stsp 1.41-1.57 and D_H 0.081-0.092, medians 1.50 and
+0.086 (docs/experiments/eeg.md §8). The figures below are from the random start, before that.
+
 Headline (``results/eeg.json``, 5 seeds x 75,000 updates, about 7 minutes per fit on one core):
 D_stsp 1.93 and D_H 0.098 (medians), against the reference's 2.11 and 0.109; a replicate with
 ``--base-seed 1`` gives 1.86 and 0.102. The history of runs and probes behind these defaults,

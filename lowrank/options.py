@@ -210,7 +210,7 @@ _CHECKS = {"int": _check_int, "float": _check_float, "str": _check_str,
 # (a random start finds the rotation of an oscillation on some seeds only), with more particles and windows
 # that hold a cycle or two; the learning rate stays small so as not to lose that start (docs/experiments/spikes.md).
 _SPIKES = {name: (("poisson", value),) for name, value in
-           dict(n_particles=64, window=100, n_iter=2000, lr=3e-3, lr_end=3e-4, init="data").items()}
+           dict(n_particles=64, window=100, n_iter=2000, lr=3e-3, lr_end=3e-4).items()}
 
 
 def _model(name, kind, default, help, **kw):
@@ -276,10 +276,9 @@ TABLE = (
            default_note="1000 (or n_epochs x batches per epoch)", by_likelihood=_SPIKES["n_iter"]),
     Option("n_epochs", "int", None, "number of epochs instead of n_iter", low=1),
     Option("batches_per_epoch", "int", None, "batches per epoch (with n_epochs)", low=1),
-    Option("init", "str", "random", "starting point of a new model: data (principal components of the "
+    Option("init", "str", "data", "starting point of a new model: data (principal components of the "
            "training data and a regression of the dynamics on them) or random (the seeded initialisation); "
-           "a fitted, loaded or assigned model always starts from its parameters", choices=INITS,
-           by_likelihood=_SPIKES["init"]),
+           "a fitted, loaded or assigned model always starts from its parameters", choices=INITS),
     Option("optimizer", "str", "adam", "optimiser", choices=OPTIMIZERS),
     Option("lr", "float", 1e-3, "initial learning rate", **_POS, by_likelihood=_SPIKES["lr"]),
     Option("lr_end", "float", None, "final learning rate, reached by exponential decay", **_POS,

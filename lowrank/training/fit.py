@@ -154,7 +154,7 @@ def fit(model, y, inputs=None, *, mask=None, y_val=None, inputs_val=None, callba
         Number of updates, or of epochs (``n_iter = n_epochs × batches_per_epoch``). Neither: 1000 updates.
     batches_per_epoch : int, optional
         Overrides :meth:`Batcher.batches_per_epoch` (the reference's EEG runs used 50).
-    init : {"data", "random"}, default "random" (Poisson: "data")
+    init : {"data", "random"}, default "data"
         Where a new model starts: ``"data"`` from the principal components of the training data and a
         ridge regression of the dynamics on them (:mod:`lowrank.training.init`); ``"random"`` from its
         seeded initialisation. A model whose parameters were fitted, loaded or assigned (and a resumed

@@ -63,10 +63,21 @@ def data_init(params: Params, opts: ModelOptions, y, u, lengths) -> Params:
     Returns
     -------
     Params
-        A new parameter set; ``params`` itself is not changed.
+        A new parameter set (``params`` itself when the data give no finite start); ``params`` itself
+        is not changed.
     """
     if opts.readout == "units" and opts.units_readout_from == "rates":
         return params                   # a read-out through φ: no linear view of the data to start from
+    try:
+        with np.errstate(all="ignore"):
+            p = _from_data(params, opts, y, u, lengths)
+    except np.linalg.LinAlgError:
+        return params
+    # Data no start can be read from (overflowing values, say) leave the seeded start for the fit to judge.
+    return p if all(np.all(np.isfinite(x)) for x in p) else params
+
+
+def _from_data(params, opts, y, u, lengths):
     ys = [_filled(y[i, :L]) for i, L in enumerate(lengths)]
     vs = [fed_inputs(u[i:i + 1, :L], params.a, opts.filter_inputs)[0] for i, L in enumerate(lengths)]
     x, b = _linearised(ys, opts)

@@ -148,12 +148,19 @@ def test_fit_starts_a_new_model_from_the_data_and_a_fitted_one_from_its_paramete
         lowrank.LowRankRNN(20, 2, 20, readout="units").fit(y, init="pca", **kw)
 
 
-def test_spike_counts_start_from_the_data_by_default_and_continuous_data_from_the_seed():
+def test_every_new_model_starts_from_the_data_by_default():
     from lowrank.training.settings import check_settings
     poisson = lowrank.LowRankRNN(40, 2, 40, readout="units", likelihood="poisson").options
     gaussian = lowrank.LowRankRNN(20, 2, 20).options
-    assert check_settings(poisson).init == "data" and check_settings(gaussian).init == "random"
+    assert check_settings(poisson).init == "data" and check_settings(gaussian).init == "data"
     assert check_settings(poisson, init="random").init == "random"
     s = check_settings(poisson)
     assert (s.n_particles, s.window) != (check_settings(gaussian).n_particles, check_settings(gaussian).window)
     assert check_settings(poisson, n_epochs=3).n_iter is None        # epochs instead of the default updates
+
+
+def test_data_that_overflow_leave_the_seeded_start():
+    model = lowrank.LowRankRNN(8, 2, 3, seed=0)
+    p = _init(model, np.full((2, 20, 3), 1e300))
+    for a, b in zip(p, model.params):
+        np.testing.assert_array_equal(a, b)
