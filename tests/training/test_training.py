@@ -230,8 +230,9 @@ def _data(n=12, T=30, seed=1):
     return teacher.sample(n_trials=n, n_steps=T, seed=seed + 1).y
 
 
+# init="random": the tests compare with the seeded parameters, the start of a fit from them.
 FIT_KW = dict(window=15, batch_size=4, n_iter=8, heldout=0.25, eval_every=3, lr=1e-2, seed=7, verbose=0,
-              n_particles=5)
+              n_particles=5, init="random")
 
 
 def _theta(model):
