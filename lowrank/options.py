@@ -31,7 +31,7 @@ from .model.encoder import ENCODER_ACTIVATIONS, PADDING_MODES, PADDINGS
 from .model.options import ACTIVATIONS, LIKELIHOODS, LINKS, NOISE_TYPES, READOUTS, UNITS_READOUT_FROM
 
 __all__ = ["Option", "TABLE", "REQUIRED", "options_for", "option", "setting_names", "model_names",
-           "encoder_names", "fit_names", "fit_defaults", "markdown_table", "PROPOSALS", "RESAMPLERS",
+           "encoder_names", "fit_names", "markdown_table", "PROPOSALS", "RESAMPLERS",
            "OPTIMIZERS", "SMOOTHERS", "INITS"]
 
 PROPOSALS = tuple(PROPOSAL_CODE)
@@ -389,11 +389,6 @@ def fit_names():
 def setting_names():
     """What a ``fit-many`` setting may vary: the model, its encoder and the fit's settings."""
     return _names("model", "encoder", "fit")
-
-
-def fit_defaults(likelihood):
-    """``{name: default}`` of the ``lowrank.fit`` settings for a model with this likelihood."""
-    return {o.name: o.default_for(likelihood) for o in TABLE if o.group == "fit"}
 
 
 def markdown_table(command="fit"):
