@@ -28,6 +28,25 @@ from .observation import LOG_2PI
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
+def matmul(A, B):
+    """``A @ B`` (n, p) for small ``A`` (n, m) and ``B`` (m, p), as a plain loop.
+
+    Numba's ``@`` calls BLAS through a path whose shape checks format their
+    error messages, which costs seconds of every cold compile; these matrices
+    are R×R.
+    """
+    n, m = A.shape
+    p = B.shape[1]
+    C = np.zeros((n, p))
+    for i in range(n):
+        for k in range(m):
+            a = A[i, k]
+            for j in range(p):
+                C[i, j] += a * B[k, j]
+    return C
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
 def cholesky(A, L):
     """Lower Cholesky factor of a small SPD matrix (R, R) into ``L``."""
     R = A.shape[0]
@@ -74,7 +93,7 @@ def tril_inverse(L):
 def spd_inverse_from_chol(L):
     """``(L Lᵀ)⁻¹ = L⁻ᵀ L⁻¹``."""
     Li = tril_inverse(L)
-    return Li.T @ Li
+    return matmul(Li.T, Li)
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -98,7 +117,10 @@ def setup(G, L, rinv, P, LP):
     A = spd_inverse_from_chol(L) + G
     LA = np.zeros((R, R))
     cholesky(A, LA)
-    P[:, :] = spd_inverse_from_chol(LA)
+    PA = spd_inverse_from_chol(LA)
+    for i in range(R):              # a loop: an array-to-slice copy compiles seconds of error formatting
+        for j in range(R):
+            P[i, j] = PA[i, j]
     # Symmetrise: P feeds a second Cholesky and Woodbury identities assume Pᵀ = P.
     for i in range(R):
         for j in range(i):
@@ -202,11 +224,11 @@ def setup_adjoint(G, L, rinv, P, LP, dP, dLP, dk, dG, dL, drinv):
     R = L.shape[0]
     dPt = dP + cholesky_adjoint(LP, dLP)
     # P = A⁻¹ ; k holds -log|A|/2 = +log|P|/2, whose gradient in A is -P/2.
-    dA = -(P @ dPt @ P) - 0.5 * dk * P
+    dA = -matmul(matmul(P, dPt), P) - 0.5 * dk * P
     dG += dA
     Sinv = spd_inverse_from_chol(L)
-    dS = -(Sinv @ dA @ Sinv)
-    dL += (dS + dS.T) @ L
+    dS = -matmul(matmul(Sinv, dA), Sinv)
+    dL += matmul(dS + dS.T, L)
     for i in range(R):
         dL[i, i] -= dk / L[i, i]
     for d in range(rinv.shape[0]):

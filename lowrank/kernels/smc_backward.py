@@ -431,7 +431,9 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
         else:
             observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
             noise_adjoint(EK, dz, dL0 if t == 0 else dLz)
-            DF[:, :] = dz
+            for k in range(K):          # a loop: an array-to-slice copy compiles seconds of error formatting
+                for r in range(R):
+                    DF[k, r] = dz[k, r]
         if t == 0:
             for k in range(K):
                 for r in range(R):
@@ -449,7 +451,8 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
         # Step t-1 becomes the current step; its successor's slot is cleared.
         dz[:, :] = 0.0
         c = 1 - c
-    gbuf[s] = row
+    for i in range(row.shape[0]):   # a loop: an array-to-slice copy compiles seconds of error formatting
+        gbuf[s, i] = row[i]
 
 
 @numba.njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
