@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from ..inference.warmup import ensure_cached
 from ..kernels import arrangement as _kernels
 from ..model.equations import phi
 from .regions import _finalize
@@ -102,6 +103,7 @@ def _collect(out, n_chunks, level_offset):
 def _run_levels(W, b, Q, r, r0, a, tol):
     """Run both kernels; returns the candidates' sides and kinds in a fixed order, regions, vertices."""
     H, R = W.shape
+    ensure_cached(("fixed_points",))
     qdirs, perm, bt = _geometry(H, R, b)
     binom = _binom_table(H, R)
     oma = np.ascontiguousarray(1.0 - a)

@@ -63,7 +63,17 @@ def _encoder_gradient():
     encode_adjoint(theta, _ENCODER, y, lengths, e, z, z)
 
 
-_COMPILE = {"filter": _filter, "gradient": _gradient, "encoder": _encoder, "encoder_gradient": _encoder_gradient}
+def _fixed_points():
+    """The fixed-point enumerator's kernels (both levels: rank 3 reaches every branch's code)."""
+    from ..fixed_points import find_fixed_points
+
+    rng = np.random.default_rng(0)
+    M, N = rng.standard_normal((2, 4, 3))
+    find_fixed_points(M, N, np.zeros(4), np.full(3, 0.5), method="enumerate")
+
+
+_COMPILE = {"filter": _filter, "gradient": _gradient, "encoder": _encoder, "encoder_gradient": _encoder_gradient,
+            "fixed_points": _fixed_points}
 
 
 class _Announce(event.Listener):

@@ -12,7 +12,8 @@ second.
 
 :func:`ensure_cached` therefore fills the cache, for the parts of the
 kernels a call needs (:data:`PARTS`: the particle filter, its
-reverse mode, the encoder network, its reverse mode) that are not filled yet
+reverse mode, the encoder network, its reverse mode, the fixed-point
+enumerator) that are not filled yet
 for the current kernel sources, in one child process per part, two at a
 time, and then lets this process load the kernels like any later one. A
 Gaussian fit never waits for the encoder's kernels; a spike fit with the
@@ -38,16 +39,18 @@ import numba
 
 from ..kernels._cache import cache_folder, sources_digest
 
-__all__ = ["PARTS", "CompileError", "ensure_cached", "mark_done", "needed_parts", "report_to", "missing_parts"]
+__all__ = ["PARTS", "CompileError", "ensure_cached", "mark_done", "needed_parts", "report_to", "missing_parts",
+           "compile_next"]
 
 _lock = threading.Lock()
 _ready = set()          # parts this process has made sure of (or, a child, must not spawn)
 _child = False
 _reporter = None
+_next = []              # parts to compile with the next call's, after them (compile_next)
 
 #: The parts of the kernels, compiled one per child (:mod:`.compile_parts`), and what they are.
 PARTS = {"filter": "particle filter", "gradient": "its reverse mode", "encoder": "encoder network",
-         "encoder_gradient": "encoder's reverse mode"}
+         "encoder_gradient": "encoder's reverse mode", "fixed_points": "fixed-point enumerator"}
 
 _CHILD = "from lowrank.inference.compile_parts import compile_part; compile_part({part!r})"
 #: How a child's line on stdout names the kernel it starts compiling.
@@ -100,11 +103,25 @@ def missing_parts(parts=tuple(PARTS)):
     return tuple(p for p in parts if not os.path.exists(_marker(folder, digest, p)))
 
 
+def compile_next(parts):
+    """Compile ``parts`` too at the next :func:`ensure_cached`, after that call's own parts.
+
+    For a command that needs them only later: the demo's fixed points, after
+    its fit. Their children then take the cores the first parts free up
+    instead of compiling in this process after the fit.
+    """
+    with _lock:
+        _next.extend(p for p in parts if p not in _next)
+
+
 def ensure_cached(parts=tuple(PARTS)):
     """Fill the kernel cache for ``parts`` in child processes if not filled yet (module docstring).
 
     Returns True when children compiled some of them in this call.
     """
+    with _lock:
+        parts = tuple(parts) + tuple(p for p in _next if p not in parts)
+        _next.clear()
     if _child or _ready.issuperset(parts):
         return False
     with _lock:

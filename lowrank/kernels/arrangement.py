@@ -48,9 +48,10 @@ their candidates as :class:`Candidates`; each chunk works in its own
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ..config import CACHE, FASTMATH
+from .threads import over_sequences
 
 # Kinds of candidate written to the output buffers.
 KIND_POINT = 0
@@ -810,15 +811,16 @@ def _walk_line(c, item, arr, chk, pos, w, out, n_cross):
     return n_vert
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def _walk_chunks(arr, chk, pos, out):
-    """The chunks of :func:`walk_lines` (item ``i`` in chunk ``i % n_chunks``), in parallel."""
+@njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
+def _walk_chunks(start, step, arr, chk, pos, out):
+    """Chunks ``start, start + step, ...`` of :func:`walk_lines` (item ``i`` in chunk
+    ``i % n_chunks``), without the GIL (:mod:`.threads`)."""
     n_chunks = out.counts.shape[0]
     H, R = arr.W.shape
     k = R - 1
     n_items = arr.binom[H, k] if H >= k else 0
     stats = out.stats
-    for c in prange(n_chunks):
+    for c in range(start, n_chunks, step):
         w = _line_work(H, R)
         inS, S = w.inS, w.S
         n_reg = 0
@@ -836,7 +838,6 @@ def _walk_chunks(arr, chk, pos, out):
         stats[c, 1] = n_vert
 
 
-@njit(fastmath=FASTMATH, cache=CACHE)
 def walk_lines(arr, n_chunks, cap):
     """Levels R−1 and R: walk every line cut out by R−1 hyperplanes.
 
@@ -856,11 +857,9 @@ def walk_lines(arr, n_chunks, cap):
         ``stats`` (n_chunks, 2): regions checked, vertices visited.
     """
     H, R = arr.W.shape
-    # Built here and handed to the parallel loop as arguments: Numba cannot
-    # type a NamedTuple created inside a function with a parallel loop.
     out = _candidates(n_chunks, cap, R, H)
     chk, pos = _check_data(arr)
-    _walk_chunks(arr, chk, pos, out)
+    over_sequences(_walk_chunks, n_chunks, arr, chk, pos, out)
     return out
 
 
@@ -928,15 +927,15 @@ def _flat_basis(arr, w, kk):
     return invert_inplace(Wp, w.Winv)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
-def _direct_chunks(arr, offs, chk, out):
-    """The chunks of :func:`direct_levels`, in parallel; ``offs`` (kmax+2,) are
-    the first items of each level."""
+@njit(nogil=True, fastmath=FASTMATH, cache=CACHE)
+def _direct_chunks(start, step, arr, offs, chk, out):
+    """Chunks ``start, start + step, ...`` of :func:`direct_levels`, without the GIL
+    (:mod:`.threads`); ``offs`` (kmax+2,) are the first items of each level."""
     n_chunks = out.counts.shape[0]
     H, R = arr.W.shape
     n_items = offs[-1]
     stats = out.stats
-    for c in prange(n_chunks):
+    for c in range(start, n_chunks, step):
         w = _level_work(H, R)
         inS, S = w.inS, w.S
         n_reg = 0
@@ -957,7 +956,6 @@ def _direct_chunks(arr, offs, chk, out):
         stats[c, 0] = n_reg
 
 
-@njit(fastmath=FASTMATH, cache=CACHE)
 def direct_levels(arr, n_chunks, cap):
     """Levels 0..R−2: one region per k-subset, evaluated from scratch.
 
@@ -970,5 +968,5 @@ def direct_levels(arr, n_chunks, cap):
     for kk in range(kmax + 1):
         offs[kk + 1] = offs[kk] + arr.binom[H, kk]
     out = _candidates(n_chunks, cap, R, H)
-    _direct_chunks(arr, offs, _check_data(arr)[0], out)
+    over_sequences(_direct_chunks, n_chunks, arr, offs, _check_data(arr)[0], out)
     return out

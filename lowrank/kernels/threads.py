@@ -1,12 +1,13 @@
 """Sequences spread over threads: a Python thread pool running one compiled, GIL-free kernel.
 
-The SMC and encoder kernels handle one sequence per thread. They used to
+The SMC and encoder kernels handle one sequence per thread, the fixed-point
+enumerator (:mod:`.arrangement`) one chunk of regions. They used to
 do so with ``numba.prange``, but a parallel kernel costs its callee's whole
 compile twice more: Numba links the machine-independent code (LLVM IR) of
 every function a kernel calls into the kernel and optimises the result
 again, and a ``prange`` loop adds two such levels (the loop body and the
 kernel around it). For the particle filter and its reverse mode that was
-more than half of a cold start. So each of them is one plain kernel,
+more than half of a cold start, and 40 % of the fixed-point enumerator's. So each of them is one plain kernel,
 ``kernel(start, step, *args)``, running sequences ``start, start + step,
 ...`` with the GIL released (``nogil=True``), and :func:`over_sequences`
 runs ``step`` such calls at once, one per thread.

@@ -47,6 +47,7 @@ def fresh_state(monkeypatch, tmp_path):
     monkeypatch.setattr(warmup, "_child", False)
     monkeypatch.setattr(warmup, "cache_folder", lambda: str(tmp_path))
     monkeypatch.setattr(warmup, "sources_digest", lambda: "abc")
+    monkeypatch.setattr(warmup, "_next", [])
     return tmp_path
 
 
@@ -59,10 +60,46 @@ def test_children_run_once_per_part_and_leave_markers(fresh_state, monkeypatch):
     assert warmup.ensure_cached(("filter",)) is False
     assert calls == [["filter", "gradient"]]
     assert sorted(os.listdir(fresh_state)) == ["lowrank_prepared.abc.filter", "lowrank_prepared.abc.gradient"]
-    assert warmup.missing_parts() == ("encoder", "encoder_gradient")
+    assert warmup.missing_parts() == ("encoder", "encoder_gradient", "fixed_points")
     monkeypatch.setattr(warmup, "_ready", set())
     assert warmup.ensure_cached(("filter", "gradient")) is False and len(calls) == 1   # the markers: nothing to do
     assert warmup.ensure_cached(("filter", "encoder")) is True and calls[-1] == ["encoder"]   # only what is missing
+
+
+def test_parts_for_later_compile_with_the_next_call_after_its_own(fresh_state, monkeypatch):
+    calls = []
+    monkeypatch.setattr(warmup, "_compile_in_children", lambda parts: calls.append(list(parts)) or list(parts))
+    warmup.compile_next(("fixed_points",))
+    assert calls == []                                                    # nothing until a call needs kernels
+    assert warmup.ensure_cached(("filter", "gradient")) is True
+    assert calls == [["filter", "gradient", "fixed_points"]]              # in that order: the fit's first
+    assert warmup.ensure_cached(("fixed_points",)) is False               # already done
+    assert warmup.ensure_cached(("encoder",)) is True and calls[-1] == ["encoder"]   # asked for once only
+
+
+def test_the_fixed_point_part_compiles_what_the_enumerator_calls(tmp_path):
+    """A child compiling the 'fixed_points' part leaves the enumerator's kernels in the cache, so that
+    the process that later enumerates compiles nothing."""
+    code = ("from lowrank.inference.compile_parts import compile_part; compile_part('fixed_points')")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    probe = ("import numpy as np\n"
+             "from numba.core import event\n"
+             "seen = []\n"
+             "class L(event.Listener):\n"
+             "    def on_start(self, ev): seen.append(ev.data['dispatcher'].py_func.__name__)\n"
+             "    def on_end(self, ev): pass\n"
+             "event.register('numba:compile', L())\n"
+             "from lowrank.inference import warmup; warmup.mark_done()\n"
+             "from lowrank.fixed_points import find_fixed_points\n"
+             "rng = np.random.default_rng(1)\n"
+             "M, N = rng.standard_normal((2, 6, 2))\n"
+             "fp = find_fixed_points(M, N, np.zeros(6), np.full(2, 0.5), method='enumerate')\n"
+             "print(len(fp.z), sorted(set(seen)))\n")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, check=True, capture_output=True, text=True)
+    n_points, compiled = out.stdout.strip().split(" ", 1)
+    assert int(n_points) >= 1
+    assert compiled == "[]"
 
 
 def test_a_failed_child_leaves_no_marker(fresh_state, monkeypatch):
