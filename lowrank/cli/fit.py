@@ -18,6 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ..inference.warmup import compile_next
 from ..options import option, options_for
 from ..training.errors import FitError
 from .files import check_outputs, load_recording, plot_format, same_file
@@ -29,7 +30,7 @@ __all__ = ["FitOutcome", "fit_recording", "fit_demo", "demo_description", "DEMO"
 
 #: Settings of the built-in demo (``fit_demo``; ``lowrank fit`` without a data file), by option name.
 DEMO = dict(teacher="oscillator", n_train=160, n_units=20, rank=2, activation="relu", readout="units",
-            n_iter=2000, lr=1e-2, lr_end=1e-3, window=None)
+            n_iter=600, lr=1e-2, lr_end=1e-3, window=None)
 
 
 class FitOutcome(NamedTuple):
@@ -229,7 +230,7 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     """Fit a student to a built-in teacher's data and compare it with the teacher.
 
     Settings not given take the demo's (``DEMO``: the ``oscillator`` teacher, rank 2,
-    20 units, ReLU, units read-out, whole trials, 2000 updates, lr 1e-2
+    20 units, ReLU, units read-out, whole trials, 600 updates, lr 1e-2
     decaying to 1e-3, the last 20 % of the trials held out and evaluated
     every ``n_iter // 10`` updates). Another ``teacher`` (e.g. the spiking
     ``oscillator_poisson``) sets the student's size, read-out, likelihood
@@ -253,6 +254,7 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     plan = plan_fit(Recording(y_train, None, None, f"the '{name}' teacher's data"), _demo_settings(s, name,
                                                                                                t.model.options))
     model = LowRankRNN(seed=s.get("seed", 0), **plan.model)
+    compile_next(("fixed_points",))   # the summary's: compiled beside the fit's kernels, not after the fit
     res = run_fit(model, plan.y, None, outs, dict(plan.fit, y_val=y_test, **_run_kwargs(s, outs, verbose)))
     if res.stop_reason == "interrupted":
         return res
@@ -265,7 +267,7 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
 EPILOG = (
     "Defaults are those of lowrank.LowRankRNN and lowrank.fit, except --rank and --n-units, which the library "
     "requires (the command line takes rank 3 and 128 units, or D units for --readout units); the demo (no DATA) "
-    "has its own settings: the oscillator teacher, rank 2, 20 units, units read-out, whole trials, 2000 updates, "
+    "has its own settings: the oscillator teacher, rank 2, 20 units, units read-out, whole trials, 600 updates, "
     "lr 1e-2 to 1e-3. " + OUTPUT_POLICY + " A fit that diverges (non-finite ELBO or gradient) still writes its "
     "best parameters to --out and exits with status 1; Ctrl-C writes them and exits with status 130.")
 
