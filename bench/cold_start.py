@@ -4,11 +4,13 @@ Each command runs in a subprocess (``python -m lowrank ...``) with its own
 empty ``NUMBA_CACHE_DIR`` shared by the steps of one sequence, as a fresh
 install would have it:
 
-1. ``demo``            ``lowrank fit --out demo.npz --n-iter N``: the Gaussian demo, cold
+1. ``demo``            ``lowrank fit --out demo.npz``: the Gaussian demo with its own
+                       settings (``--demo-iter N`` shortens it), cold, up to its recovery summary
 2. ``demo (warm)``     the same again: the difference is the one-time compile
 3. ``spike fit``       ``lowrank fit --teacher oscillator_poisson --n-iter M``: the first
-                       spike fit (encoder proposal), after the demo filled its part of the cache
+                       spike fit (the defaults: bootstrap proposal), after the demo
 4. ``spike fit (warm)``
+4b. ``encoder fit``    the same with ``--proposal encoder``: the encoder's extra compile
 5. ``simulate``        ``lowrank simulate --teacher oscillator_poisson``: data for the next step
 6. ``posterior``       ``lowrank posterior spike.npz data.npz``, first call
 7. ``posterior (warm)``
@@ -28,7 +30,7 @@ Usage::
 
     python bench/cold_start.py                     # this checkout
     python bench/cold_start.py --repo /path/to/other/checkout --tag main
-    python bench/cold_start.py --demo-iter 2000    # the demo's own length
+    python bench/cold_start.py --demo-iter 100     # a shorter demo
 
 Writes ``bench/results/cold_start.json`` (``--tag`` names the entry; entries
 of other tags are kept).
@@ -92,10 +94,12 @@ def sequence(repo, work, demo_iter, spike_iter):
     site = install(repo, os.path.join(work, "site"))
     cache = os.path.join(work, "cache_session")
     env = _env(site, cache)
-    demo = ["fit", "--out", "demo.npz", "--n-iter", str(demo_iter), "--force"]
+    demo = ["fit", "--out", "demo.npz", "--force"] + (["--n-iter", str(demo_iter)] if demo_iter else [])
     spike = ["fit", "--teacher", "oscillator_poisson", "--out", "spike.npz", "--n-iter", str(spike_iter), "--force"]
     post = ["posterior", "spike.npz", "data.npz", "--out", "latents.npz", "--force"]
+    encoder = spike + ["--proposal", "encoder"]
     steps = [("demo", demo), ("demo (warm)", demo), ("spike fit", spike), ("spike fit (warm)", spike),
+             ("encoder fit", encoder), ("encoder fit (warm)", encoder),
              ("simulate", ["simulate", "--teacher", "oscillator_poisson", "--out", "data.npz", "--force"]),
              ("posterior", post), ("posterior (warm)", post)]
     rows = [run_step(name, args, env, work) for name, args in steps]
@@ -133,7 +137,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", default=os.path.dirname(HERE), help="checkout whose lowrank runs (default this one)")
     ap.add_argument("--tag", default="this", help="name of this entry in the results file (default 'this')")
-    ap.add_argument("--demo-iter", type=int, default=100, help="updates of the demo (default 100; its own: 2000)")
+    ap.add_argument("--demo-iter", type=int, default=None, help="updates of the demo (default: its own, 600)")
     ap.add_argument("--spike-iter", type=int, default=20, help="updates of the spike fit (default 20)")
     ap.add_argument("--no-compile-all", action="store_true", help="skip the whole-set compile")
     args = ap.parse_args(argv)
@@ -155,6 +159,9 @@ def main(argv=None):
         derived["demo_compile_wall_s"] = round(by["demo"]["wall_s"] - by["demo (warm)"]["wall_s"], 1)
     if "spike fit" in by and "spike fit (warm)" in by:
         derived["spike_extra_compile_wall_s"] = round(by["spike fit"]["wall_s"] - by["spike fit (warm)"]["wall_s"], 1)
+    if "encoder fit" in by and "encoder fit (warm)" in by:
+        derived["encoder_extra_compile_wall_s"] = round(by["encoder fit"]["wall_s"] - by["encoder fit (warm)"]["wall_s"],
+                                                        1)
     print("derived:", json.dumps(derived))
     results = {}
     if os.path.exists(RESULTS):

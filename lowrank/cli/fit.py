@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..inference.warmup import compile_next
+from ..inference.warmup import compile_soon, needed_parts
 from ..options import option, options_for
 from ..training.errors import FitError
 from .files import check_outputs, load_recording, plot_format, same_file
@@ -245,6 +245,8 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     from ..rnn import LowRankRNN
     s = _check_demo_settings(settings)
     outs = _fit_outputs(out, s.get("checkpoint"), s.get("resume"), plot, None, force)
+    # The fit's kernels and the summary's fixed points start compiling now, while the data are drawn.
+    compile_soon(needed_parts(grad=True) + ("fixed_points",))
     name = DEMO["teacher"] if teacher is None else teacher
     t = teachers.get(name, seed=0)
     data = t.dataset(seed=0)
@@ -254,7 +256,6 @@ def fit_demo(*, teacher=None, out=None, plot=None, force=False, verbose=1, **set
     plan = plan_fit(Recording(y_train, None, None, f"the '{name}' teacher's data"), _demo_settings(s, name,
                                                                                                t.model.options))
     model = LowRankRNN(seed=s.get("seed", 0), **plan.model)
-    compile_next(("fixed_points",))   # the summary's: compiled beside the fit's kernels, not after the fit
     res = run_fit(model, plan.y, None, outs, dict(plan.fit, y_val=y_test, **_run_kwargs(s, outs, verbose)))
     if res.stop_reason == "interrupted":
         return res

@@ -28,6 +28,7 @@ progress line, ``lowrank compile``) is told which part and kernel each
 compiles and how many parts are done: a cold start takes tens of seconds,
 and a silent one looks like a hang.
 """
+import atexit
 import os
 import subprocess
 import sys
@@ -40,13 +41,13 @@ import numba
 from ..kernels._cache import cache_folder, sources_digest
 
 __all__ = ["PARTS", "CompileError", "ensure_cached", "mark_done", "needed_parts", "report_to", "missing_parts",
-           "compile_next"]
+           "compile_soon"]
 
-_lock = threading.Lock()
+_lock = threading.Lock()       # held while children compile: a second call waits for them
+_live = set()                  # children running now (killed if this process exits first)
 _ready = set()          # parts this process has made sure of (or, a child, must not spawn)
 _child = False
 _reporter = None
-_next = []              # parts to compile with the next call's, after them (compile_next)
 
 #: The parts of the kernels, compiled one per child (:mod:`.compile_parts`), and what they are.
 PARTS = {"filter": "particle filter", "gradient": "its reverse mode", "encoder": "encoder network",
@@ -103,26 +104,28 @@ def missing_parts(parts=tuple(PARTS)):
     return tuple(p for p in parts if not os.path.exists(_marker(folder, digest, p)))
 
 
-def compile_next(parts):
-    """Compile ``parts`` too at the next :func:`ensure_cached`, after that call's own parts.
+def compile_soon(parts):
+    """Start filling the cache for ``parts`` in a background thread, and return at once.
 
-    For a command that needs them only later: the demo's fixed points, after
-    its fit. Their children then take the cores the first parts free up
-    instead of compiling in this process after the fit.
+    For a command that knows what it will need before it can call it: the
+    demo starts its children before it draws its data set, which compiles a
+    simulation kernel meanwhile, and includes the fixed points its summary
+    enumerates after the fit. Any later :func:`ensure_cached` waits for
+    these children instead of compiling the same kernels again.
     """
-    with _lock:
-        _next.extend(p for p in parts if p not in _next)
+    if _child or numba.config.DISABLE_JIT:
+        return
+    threading.Thread(target=ensure_cached, args=(tuple(parts),), name="lowrank-compile", daemon=True).start()
 
 
 def ensure_cached(parts=tuple(PARTS)):
     """Fill the kernel cache for ``parts`` in child processes if not filled yet (module docstring).
 
-    Returns True when children compiled some of them in this call.
+    Returns True when children compiled some of them in this call. A call
+    made while another thread's children compile (:func:`compile_soon`) waits
+    for them.
     """
-    with _lock:
-        parts = tuple(parts) + tuple(p for p in _next if p not in parts)
-        _next.clear()
-    if _child or _ready.issuperset(parts):
+    if _child:
         return False
     with _lock:
         todo = [p for p in parts if p not in _ready]
@@ -151,7 +154,7 @@ def _compile_in_children(parts):
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    status = _Status(parts, _reporter)
+    status = _Status(parts)
     procs, lock = [], threading.Lock()
 
     def run(part):
@@ -161,11 +164,13 @@ def _compile_in_children(parts):
             p = subprocess.Popen([sys.executable, "-c", _CHILD.format(part=part)], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             procs.append(p)
+            _live.add(p)
         status.start(part)
         for line in p.stdout:                    # the child names each kernel it starts
             if line.startswith(KERNEL_LINE):
                 status.kernel(part, line[len(KERNEL_LINE):].strip())
         ok = p.wait() == 0
+        _live.discard(p)
         status.finish(part, ok)
         return ok
 
@@ -186,19 +191,20 @@ def _compile_in_children(parts):
 class _Status:
     """What the children are compiling, as status lines for a reporter."""
 
-    def __init__(self, parts, reporter):
-        self.parts, self.reporter = list(parts), reporter
+    def __init__(self, parts):
+        self.parts = list(parts)
         self.current, self.done, self.stopped = {}, 0, False
         self.t0 = time.perf_counter()
         self.lock = threading.Lock()
 
     def _say(self, final, note=""):
-        if self.reporter is None:
+        reporter = _reporter       # the current one: a fit's progress line takes over a compile begun earlier
+        if reporter is None:
             return
         running = ", ".join(f"{PARTS.get(p, p)} ({k})" if k else PARTS.get(p, p) for p, k in self.current.items())
         line = (f"compiling kernels (first run after an install; cached afterwards): {self.done}/{len(self.parts)} "
                 f"parts done, {time.perf_counter() - self.t0:.0f} s{note}" + (f"; now {running}" if running else ""))
-        self.reporter(line, final)
+        reporter(line, final)
 
     def start(self, part):
         with self.lock:
@@ -216,6 +222,15 @@ class _Status:
             self.current.pop(part, None)
             self.done += 1
             self._say(True, "" if ok else f" ({PARTS.get(part, part)} failed: compiling in this process instead)")
+
+
+@atexit.register
+def _stop_children():
+    """No child left compiling when this process ends first (an error or Ctrl-C while
+    :func:`compile_soon`'s children run)."""
+    for p in list(_live):
+        if p.poll() is None:
+            p.kill()
 
 
 def _write_marker(folder, digest, part):

@@ -12,7 +12,6 @@ def fake_children(monkeypatch, tmp_path):
     """Children that 'compile' by reporting, then succeed except for the parts in ``failing``."""
     state = {"failing": set(), "asked": []}
     monkeypatch.setattr(warmup, "_ready", set())
-    monkeypatch.setattr(warmup, "_next", [])
     monkeypatch.setattr(warmup, "_child", False)
     monkeypatch.setattr(warmup, "cache_folder", lambda: str(tmp_path))
     monkeypatch.setattr(compile_kernels, "cache_folder", lambda: str(tmp_path))
@@ -20,7 +19,7 @@ def fake_children(monkeypatch, tmp_path):
 
     def children(parts):
         state["asked"].append(list(parts))
-        status = warmup._Status(parts, warmup._reporter)
+        status = warmup._Status(parts)
         for p in parts:
             status.start(p)
             status.kernel(p, "filter_sequences")

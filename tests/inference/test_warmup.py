@@ -47,7 +47,6 @@ def fresh_state(monkeypatch, tmp_path):
     monkeypatch.setattr(warmup, "_child", False)
     monkeypatch.setattr(warmup, "cache_folder", lambda: str(tmp_path))
     monkeypatch.setattr(warmup, "sources_digest", lambda: "abc")
-    monkeypatch.setattr(warmup, "_next", [])
     return tmp_path
 
 
@@ -66,15 +65,34 @@ def test_children_run_once_per_part_and_leave_markers(fresh_state, monkeypatch):
     assert warmup.ensure_cached(("filter", "encoder")) is True and calls[-1] == ["encoder"]   # only what is missing
 
 
-def test_parts_for_later_compile_with_the_next_call_after_its_own(fresh_state, monkeypatch):
-    calls = []
-    monkeypatch.setattr(warmup, "_compile_in_children", lambda parts: calls.append(list(parts)) or list(parts))
-    warmup.compile_next(("fixed_points",))
-    assert calls == []                                                    # nothing until a call needs kernels
-    assert warmup.ensure_cached(("filter", "gradient")) is True
-    assert calls == [["filter", "gradient", "fixed_points"]]              # in that order: the fit's first
-    assert warmup.ensure_cached(("fixed_points",)) is False               # already done
-    assert warmup.ensure_cached(("encoder",)) is True and calls[-1] == ["encoder"]   # asked for once only
+def test_a_call_waits_for_the_children_compile_soon_started(fresh_state, monkeypatch):
+    import threading
+    import time
+
+    calls, release = [], threading.Event()
+
+    def children(parts):
+        calls.append(list(parts))
+        release.wait(10)
+        return list(parts)
+
+    monkeypatch.setattr(warmup, "_compile_in_children", children)
+    warmup.compile_soon(("filter", "gradient", "fixed_points"))       # returns at once
+    for _ in range(200):                                             # the background thread has begun
+        if calls:
+            break
+        time.sleep(0.01)
+    assert calls == [["filter", "gradient", "fixed_points"]]
+    returned = []
+    waiter = threading.Thread(target=lambda: returned.append(warmup.ensure_cached(("filter", "gradient"))))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and not returned                      # waits for the children under way
+    release.set()
+    waiter.join(10)
+    assert returned == [False] and len(calls) == 1                  # and does not compile them again
+    assert sorted(os.listdir(fresh_state)) == ["lowrank_prepared.abc.filter", "lowrank_prepared.abc.fixed_points",
+                                               "lowrank_prepared.abc.gradient"]
 
 
 def test_the_fixed_point_part_compiles_what_the_enumerator_calls(tmp_path):
