@@ -95,7 +95,7 @@ bench_results_dir = os.path.join(ROOT, "bench", "results")
 
 # -- The API reference pages, one per public module, listing its __all__ ------------------------------
 API_MODULES = ["lowrank", "lowrank.smc", "lowrank.metrics", "lowrank.data", "lowrank.teachers",
-               "lowrank.plotting"]
+               "lowrank.plotting", "lowrank.dynamics"]
 
 
 def _api_page(modname):

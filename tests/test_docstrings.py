@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 # The modules of the API reference (docs/conf.py, API_MODULES).
-MODULES = ["lowrank", "lowrank.smc", "lowrank.metrics", "lowrank.data", "lowrank.teachers", "lowrank.plotting"]
+MODULES = ["lowrank", "lowrank.smc", "lowrank.metrics", "lowrank.data", "lowrank.teachers", "lowrank.plotting",
+           "lowrank.dynamics"]
 
 # Classes whose constructor takes nothing of their own (an exception's message only): no Parameters.
 NO_PARAMETERS = {"lowrank.smc.SMCDegeneracyError", "lowrank.smc.CUDAUnavailableError"}

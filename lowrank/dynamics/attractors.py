@@ -34,9 +34,9 @@ __all__ = ["Attractor", "Attractors", "attractors", "lyapunov_exponent", "rotati
 
 @dataclass(frozen=True)
 class Attractor:
-    """One attractor and the starts that reach it.
+    """One attractor and the starts that reach it (an element of :class:`Attractors`).
 
-    Attributes
+    Parameters
     ----------
     kind : str
         ``"fixed_point"``, ``"periodic"``, ``"closed_curve"``, ``"chaotic"`` or ``"divergent"``.
@@ -60,6 +60,13 @@ class Attractor:
         label where there is one, ``"neutral"`` for a closed curve.
     encloses : tuple of int
         Enumerated fixed points inside a closed curve (R = 2).
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> found = dyn.attractors(lowrank.teachers.get("bistable").model, n_starts=8, seed=0)
+    >>> found[0].kind, found[0].stability, found[0].n_starts
+    ('fixed_point', 'stable', 7)
     """
 
     kind: str
@@ -83,19 +90,29 @@ class Attractor:
 
 @dataclass(frozen=True, repr=False)
 class Attractors:
-    """Result of :func:`attractors`.
+    """Result of :func:`attractors`: a sequence of :class:`Attractor`.
 
-    Attributes
+    Parameters
     ----------
     attractors : tuple of Attractor
         By decreasing number of starts.
     labels : (n_starts,) int64
         Which attractor each start reaches.
     starts : (n_starts, R) float64
+        Where the runs began.
     fixed_points : FixedPoints
         The enumeration the fixed points are linked to.
     cycles : dict of int to Cycles
         The exact cycles periodic orbits were linked to, by period.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> found = dyn.attractors(lowrank.teachers.get("bistable").model, n_starts=8, seed=0)
+    >>> found                                                   # kinds × starts
+    Attractors(fixed_point×7, fixed_point×1)
+    >>> len(found), found.labels.shape
+    (2, (8,))
     """
 
     attractors: tuple
@@ -125,7 +142,31 @@ def _jacobians(arrays, Z):
 
 
 def lyapunov_exponent(arrays, path):
-    """Largest Lyapunov exponent along ``path`` (T, R) of the map of ``arrays`` (per step)."""
+    """Largest Lyapunov exponent of the map along a path (per step).
+
+    Parameters
+    ----------
+    arrays : tuple
+        ``(M, N, h, a, c, activation)`` from :func:`~lowrank.dynamics.model_arrays`.
+    path : (T, R) ndarray
+        Successive points of the map.
+
+    Returns
+    -------
+    float
+        The mean log growth of a tangent vector (``-inf`` if it vanishes): below 0
+        at a stable fixed point or cycle, about 0 on a closed curve, above 0 if chaotic.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> arrays = dyn.model_arrays(lowrank.teachers.get("bistable").model)
+    >>> path = [np.array([0.5, -0.3])]
+    >>> for _ in range(300):
+    ...     path.append(dyn.latent_map(arrays, path[-1]))
+    >>> bool(dyn.lyapunov_exponent(arrays, np.array(path)) < 0)  # it settles on a stable point
+    True
+    """
     J = _jacobians(arrays, path)
     v = np.ones(path.shape[1]) / np.sqrt(path.shape[1])
     total = 0.0
@@ -140,9 +181,30 @@ def lyapunov_exponent(arrays, path):
 
 
 def rotation_number(path, centre):
-    """Mean turn per step (cycles) of ``path`` (T, 2) about ``centre`` (2,), in [0, 0.5]."""
+    """Mean turn per step of a planar path about a centre, in cycles.
+
+    Parameters
+    ----------
+    path : (T, 2) ndarray
+        Successive points (T ≥ 2).
+    centre : (2,) ndarray
+        The point turned about (a fixed point inside a closed curve).
+
+    Returns
+    -------
+    float
+        In [0, 0.5]: the total unwrapped angle over ``2π (T − 1)``.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> t = np.arange(50)
+    >>> path = np.c_[np.cos(2 * np.pi * 0.1 * t), np.sin(2 * np.pi * 0.1 * t)]
+    >>> round(dyn.rotation_number(path, np.zeros(2)), 3)
+    0.1
+    """
     ang = np.unwrap(np.arctan2(path[:, 1] - centre[1], path[:, 0] - centre[0]))
-    return abs(ang[-1] - ang[0]) / (2 * np.pi * (path.shape[0] - 1))
+    return float(abs(ang[-1] - ang[0]) / (2 * np.pi * (path.shape[0] - 1)))
 
 
 def _run(arrays, Z, n_steps):
@@ -278,6 +340,14 @@ def attractors(model, n_starts=16, seed=0, *, inputs=None, n_transient=3000, n_r
     Returns
     -------
     Attractors
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> bistable = lowrank.teachers.get("bistable").model       # two stable points and a saddle
+    >>> found = dyn.attractors(bistable, n_starts=8, seed=0)
+    >>> [(a.kind, a.stability, a.n_starts) for a in found]
+    [('fixed_point', 'stable', 7), ('fixed_point', 'stable', 1)]
     """
     arrays = model_arrays(model, inputs) if hasattr(model, "params") else model_arrays(tuple(model))
     n_starts = check_int("n_starts", n_starts, 1)

@@ -33,7 +33,9 @@ MAX_SEQUENCES = 2e10
 class CycleContinuum:
     """A family of k-cycles that is not isolated (a singular cycle system).
 
-    Attributes
+    Found by :func:`find_cycles` (its ``continuum``), not built by hand.
+
+    Parameters
     ----------
     pattern : (k, n_units) int8
         The regions visited (codes as in ``FixedPoints.pattern``).
@@ -44,6 +46,13 @@ class CycleContinuum:
         first points are ``orbit[0] + directions @ y`` within the regions.
     extent : tuple of float or None
         For ``d == 1`` the interval of ``y`` that keeps the orbit in its regions.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> bistable = lowrank.teachers.get("bistable").model
+    >>> dyn.find_cycles(bistable, period=2).continuum       # isolated cycles only, here
+    ()
     """
 
     pattern: np.ndarray
@@ -61,7 +70,9 @@ class CycleContinuum:
 class Cycles:
     """The k-cycles of minimal period k of ``F(z) = a ⊙ z + Nᵀ φ(M z + c − h)``.
 
-    Attributes
+    What :func:`find_cycles` returns.
+
+    Parameters
     ----------
     period : int
         k.
@@ -89,6 +100,18 @@ class Cycles:
         again).
     n_sequences : int
         Every sequence of k regions, ``n_regions ** k``, for comparison.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> bistable = lowrank.teachers.get("bistable").model
+    >>> fixed = dyn.find_cycles(bistable, period=1)           # 1-cycles: the fixed points
+    >>> fixed
+    Cycles(period=1, n=3, continua=0, regions=7, closed=7)
+    >>> fixed.stability
+    ('stable', 'saddle', 'stable')
+    >>> fixed.orbits.shape                                     # (n, k, R)
+    (3, 1, 2)
     """
 
     period: int
@@ -132,6 +155,20 @@ def model_arrays(model_or_arrays, inputs=None, activation="relu", c=None):
         Constant input of a model with inputs (zeros by default).
     activation, c :
         With arrays only: the activation and the constant current ``c`` (n_units,).
+
+    Returns
+    -------
+    tuple
+        ``M, N`` (n_units, R), ``h`` (n_units,), ``a`` (R,), ``c`` (n_units,) and the
+        activation's name, checked: the form :func:`latent_map`, :func:`find_cycles`
+        and :func:`~lowrank.dynamics.lyapunov_exponent` take.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> M, N, h, a, c, activation = dyn.model_arrays(lowrank.teachers.get("bistable").model)
+    >>> M.shape, activation
+    ((3, 2), 'relu')
     """
     if hasattr(model_or_arrays, "params") and hasattr(model_or_arrays, "options"):
         o, p = model_or_arrays.options, model_or_arrays.params
@@ -152,7 +189,29 @@ def model_arrays(model_or_arrays, inputs=None, activation="relu", c=None):
 
 
 def latent_map(arrays, Z):
-    """``F(Z)`` for points ``Z`` (..., R) of the map of ``arrays`` (from :func:`model_arrays`)."""
+    """The noise-free latent map ``F(Z) = a ⊙ Z + Nᵀ φ(M Z + c − h)``, point by point.
+
+    Parameters
+    ----------
+    arrays : tuple
+        ``(M, N, h, a, c, activation)`` from :func:`model_arrays`.
+    Z : (..., R) array_like
+        Points of the latent space.
+
+    Returns
+    -------
+    (..., R) ndarray
+        Their images.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> bistable = lowrank.teachers.get("bistable").model
+    >>> arrays = dyn.model_arrays(bistable)
+    >>> z = dyn.find_cycles(bistable, period=1).orbits[0, 0]  # a fixed point
+    >>> bool(np.allclose(dyn.latent_map(arrays, z), z))
+    True
+    """
     from ..model.equations import phi
     M, N, h, a, c, activation = arrays
     return Z * a + phi(activation, Z @ M.T + (c - h), h) @ N
@@ -474,6 +533,13 @@ def find_cycles(model_or_arrays, period=2, *, inputs=None, activation="relu", c=
     Returns
     -------
     Cycles
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> bistable = lowrank.teachers.get("bistable").model
+    >>> dyn.find_cycles(bistable, period=2)                   # no 2-cycle: two stable points
+    Cycles(period=2, n=0, continua=0, regions=7, closed=7)
 
     Raises
     ------

@@ -26,9 +26,9 @@ __all__ = ["Sweep", "Event", "sweep_inputs"]
 
 @dataclass(frozen=True)
 class Event:
-    """A change along the sweep.
+    """A change along the sweep (in :attr:`Sweep.events`).
 
-    Attributes
+    Parameters
     ----------
     kind : str
         ``"saddle-node"``, ``"hopf"`` or ``"stability"``.
@@ -39,6 +39,16 @@ class Event:
     z : (R,) float64
         The fixed point(s) involved there (for a saddle-node the mean of the pair's last points).
     branches : tuple of int
+        The branches (rows of :attr:`Sweep.branches`) involved.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> ring = lowrank.teachers.get("ring").model
+    >>> sweep = dyn.sweep_inputs(ring, np.linspace([0.0, 0.0], [2.0, 0.0], 5))
+    >>> event = sweep.events[0]
+    >>> event.kind, event.index
+    ('saddle-node', 0)
     """
 
     kind: str
@@ -54,11 +64,12 @@ class Event:
 
 @dataclass(frozen=True, repr=False)
 class Sweep:
-    """Fixed points along a path of inputs.
+    """Fixed points along a path of inputs (what :func:`sweep_inputs` returns).
 
-    Attributes
+    Parameters
     ----------
     inputs : (n_points, U) float64
+        The path.
     fixed_points : tuple of FixedPoints
         One per input.
     branches : (n_branches, n_points, R) float64
@@ -68,6 +79,17 @@ class Sweep:
     stability : (n_branches, n_points) object
         Labels (``""`` where absent).
     events : tuple of Event
+        In the order of the path.
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> ring = lowrank.teachers.get("ring").model
+    >>> sweep = dyn.sweep_inputs(ring, np.linspace([0.0, 0.0], [2.0, 0.0], 5))
+    >>> sweep
+    Sweep(n_points=5, branches=45, events=25)
+    >>> sweep.branches.shape                                   # (n_branches, n_points, R)
+    (45, 5, 2)
     """
 
     inputs: np.ndarray
@@ -161,6 +183,14 @@ def sweep_inputs(model, inputs, **kwargs):
     Sweep
         Events are located within one step of the path (a saddle-node at the
         midpoint of the step where the pair disappears or appears).
+
+    Examples
+    --------
+    >>> import lowrank.dynamics as dyn
+    >>> ring = lowrank.teachers.get("ring").model                # a ring attractor with 2 inputs
+    >>> sweep = dyn.sweep_inputs(ring, np.linspace([0.0, 0.0], [2.0, 0.0], 5))
+    >>> sorted({e.kind for e in sweep.events})
+    ['saddle-node', 'stability']
     """
     if not (hasattr(model, "params") and hasattr(model, "options")):
         raise TypeError(f"model must be a LowRankRNN; got {type(model).__name__}")
