@@ -90,8 +90,8 @@ class Recovery(NamedTuple):
         lines.append(f"  held-out ELBO/step   teacher {self.elbo_true:.3f}  fitted {self.elbo_fit:.3f}"
                      f"  (gap {self.elbo_gap_per_dim:+.4f} nats per observed dimension)")
         if self.dynamics_true is not None:
-            lines.append(f"  dynamics             teacher: {self.dynamics_true.kind}")
-            lines.append(f"                       fitted:  {self.dynamics_fit.kind}")
+            lines.append(f"  dynamics             teacher: {self.dynamics_true.describe()}")
+            lines.append(f"                       fitted:  {self.dynamics_fit.describe()}")
         return "\n".join(lines)
 
 
@@ -106,11 +106,14 @@ class Dynamics(NamedTuple):
         Noise-free runs from the model's own states keep oscillating (an attracting cycle).
     amplitude : float
         Their mean standard deviation over the last steps, per latent dimension (0 when they settle).
+    spread : float
+        The same of the noisy run they start from: the scale the data live on.
     """
 
     stability: tuple
     oscillates: bool
     amplitude: float
+    spread: float = float("nan")
 
     @property
     def kind(self):
@@ -119,6 +122,13 @@ class Dynamics(NamedTuple):
         points = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no"
         points += " fixed point" + ("s" if len(self.stability) != 1 else "")
         return f"limit cycle around {points}" if self.oscillates else points
+
+    def describe(self):
+        """:attr:`kind`, with a limit cycle's size against the noisy states' spread: a cycle a tenth of
+        that size and a noise-driven spiral explain the same data equally well."""
+        if not self.oscillates or not np.isfinite(self.spread) or self.spread <= 0:
+            return self.kind
+        return f"{self.kind} (noise-free amplitude {100 * self.amplitude / self.spread:.0f} % of the noisy spread)"
 
     @property
     def limit_cycle_around_unstable(self):
@@ -154,7 +164,7 @@ def dynamics_kind(model, *, n_starts=8, n_steps=3000, seed=0):
     amplitude = float(np.mean(tail.std(axis=1)))
     scale = float(np.mean(noisy.std(axis=(0, 1)))) + 1e-12
     stability = tuple(sorted(str(k) for k in model.fixed_points().stability))
-    return Dynamics(stability, bool(amplitude > 1e-3 * scale), amplitude)
+    return Dynamics(stability, bool(amplitude > 1e-3 * scale), amplitude, scale)
 
 
 def dominant_frequency(x):

@@ -89,12 +89,16 @@ def test_dynamics_kind_tells_a_noise_driven_spiral_from_a_limit_cycle():
     spiral = dynamics_kind(teachers.get("oscillator", seed=0).model)
     assert spiral.kind == "1 stable fixed point" and not spiral.oscillates
     assert not spiral.limit_cycle_around_unstable
+    assert spiral.describe() == spiral.kind                       # nothing to size
     path = SHARED / "spikes" / "oscillator_poisson.npz"
     if not path.exists():
         pytest.skip(f"the paper's spiking teacher is not at {path} (see ../shared/data/README.md)")
     cycle = dynamics_kind(_paper_teacher(np.load(path)))
     assert cycle.kind == "limit cycle around 1 unstable fixed point", cycle
     assert cycle.limit_cycle_around_unstable and cycle.amplitude > 0.1
+    # The teacher's oscillation is its limit cycle: most of the spread of its noisy states.
+    assert cycle.amplitude > 0.5 * cycle.spread, cycle
+    assert cycle.describe().startswith(cycle.kind + " (noise-free amplitude ")
 
 
 @pytest.mark.slow
