@@ -96,8 +96,18 @@ def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None
         fingerprint, lowrank version; :mod:`lowrank.training.provenance`),
         stored under the metadata key ``provenance``. Readers ignore keys they
         do not know, so this needs no new format version.
+
+    Raises
+    ------
+    ValueError
+        A parameter block or the noise basis holds NaN or inf: :func:`read_model`
+        would refuse the file, so it is not written (nothing is replaced).
     """
     arrays = {k: np.asarray(getattr(params, k)) for k in BLOCKS}
+    for k in BLOCKS:
+        _refuse_non_finite(path, f"parameter block {k!r}", arrays[k])
+    if noise_basis is not None:
+        _refuse_non_finite(path, "the noise basis", np.asarray(noise_basis, dtype=np.float64))
     extra = dict(extra or {})
     for k, v in extra.items():
         arrays[f"extra/{k}"] = np.asarray(v)
@@ -113,6 +123,12 @@ def save_model(path, options, params, *, seed=None, noise_basis=None, extra=None
         meta["provenance"] = provenance
     arrays[_META] = np.array(json.dumps(meta))
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
+
+
+def _refuse_non_finite(path, what, arr):
+    msg = _non_finite(what, arr)
+    if msg:
+        raise ValueError(f"{os.fspath(path)}: not written: {msg}; such a model could not be loaded back")
 
 
 # ---- reading arrays without trusting the file ------------------------------------------------------
@@ -373,9 +389,15 @@ def read_model(path) -> ModelFile:
 
 def _check_finite(path, what, arr):
     """ValueError naming the file ``path`` and ``what`` when ``arr`` holds NaN or inf (first index quoted)."""
+    msg = _non_finite(what, arr)
+    if msg:
+        raise ValueError(f"{path}: {msg}; the model file is damaged or was saved from a diverged fit")
+
+
+def _non_finite(what, arr):
+    """``"<what> contains NaN or inf (...)"`` with the count and the first bad index, or None."""
     bad = ~np.isfinite(arr)
-    if np.any(bad):
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{path}: {what} contains NaN or inf ({int(bad.sum())} of {arr.size} values, first "
-                         f"{arr[first]} at index {first}); the model file is damaged or was saved from a "
-                         "diverged fit")
+    if not np.any(bad):
+        return None
+    first = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"{what} contains NaN or inf ({int(bad.sum())} of {arr.size} values, first {arr[first]} at index {first})"

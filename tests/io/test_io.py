@@ -99,6 +99,18 @@ def test_nan_parameter_names_the_file_and_block(tmp_path, block, index):
         lowrank.LowRankRNN.load(bad)
 
 
+def test_a_model_with_nan_parameters_is_not_saved(tmp_path):
+    model = lowrank.LowRankRNN(5, 1, 2)
+    p = tmp_path / "m.npz"
+    model.save(p)
+    before = p.read_bytes()
+    params = model.params._replace(h=np.where(np.arange(5) == 3, np.nan, model.params.h))
+    with pytest.raises(ValueError, match=re.escape(str(p)) + r": not written: parameter block 'h' contains NaN or inf "
+                                         r"\(1 of 5 values, first nan at index \(3,\)\)"):
+        io.save_model(p, model.options, params)
+    assert p.read_bytes() == before                       # the earlier file is left as it was
+
+
 def test_nan_noise_basis_and_invalid_leak_name_the_file(tmp_path):
     p = tmp_path / "m.npz"
     lowrank.LowRankRNN(5, 1, 2, noise_basis=np.eye(2)).save(p)
