@@ -13,13 +13,12 @@ It runs the demo's own 600 updates (a few seconds once the kernels are compiled)
 documentation is built.
 """
 
-import numpy as np
-
 import lowrank
 from lowrank.analysis.recovery import compare_to_teacher
+from lowrank.workflows import DEMO
 
 # The demo's settings (lowrank fit without data): 600 updates, lr 1e-2 decaying to 1e-3.
-N_ITER, LR_END = 600, 1e-3
+N_ITER, LR, LR_END = DEMO["n_iter"], DEMO["lr"], DEMO["lr_end"]
 
 # %%
 # The teacher and its data
@@ -40,7 +39,7 @@ print("data:", data.y.shape, " teacher frequency:", round(teacher.facts["frequen
 # (``window=None``), Adam with a learning rate of 1e-2.
 
 student = lowrank.LowRankRNN(n_units=20, rank=2, n_obs=20, activation="relu", readout="units", seed=0)
-student.fit(y_train, y_val=y_test, window=None, n_iter=N_ITER, lr=1e-2, lr_end=LR_END, eval_every=N_ITER // 10,
+student.fit(y_train, y_val=y_test, window=None, n_iter=N_ITER, lr=LR, lr_end=LR_END, eval_every=N_ITER // 10,
             verbose=0)
 print(student)
 print("stopped:", student.stop_reason_, " best held-out ELBO per step:", round(student.best_elbo_, 4))

@@ -64,7 +64,7 @@ def _encoder_gradient():
 
 
 def _fixed_points():
-    """The fixed-point enumerator's kernels (both levels: rank 3 reaches every branch's code)."""
+    """The fixed-point enumerator's kernels (both of its levels run, so both are compiled)."""
     from ..fixed_points import find_fixed_points
 
     rng = np.random.default_rng(0)

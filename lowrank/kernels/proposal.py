@@ -28,25 +28,6 @@ from .observation import LOG_2PI
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
-def matmul(A, B):
-    """``A @ B`` (n, p) for small ``A`` (n, m) and ``B`` (m, p), as a plain loop.
-
-    Numba's ``@`` calls BLAS through a path whose shape checks format their
-    error messages, which costs seconds of every cold compile; these matrices
-    are R×R.
-    """
-    n, m = A.shape
-    p = B.shape[1]
-    C = np.zeros((n, p))
-    for i in range(n):
-        for k in range(m):
-            a = A[i, k]
-            for j in range(p):
-                C[i, j] += a * B[k, j]
-    return C
-
-
-@numba.njit(fastmath=FASTMATH, cache=CACHE)
 def cholesky(A, L):
     """Lower Cholesky factor of a small SPD matrix (R, R) into ``L``."""
     R = A.shape[0]
@@ -93,7 +74,9 @@ def tril_inverse(L):
 def spd_inverse_from_chol(L):
     """``(L Lᵀ)⁻¹ = L⁻ᵀ L⁻¹``."""
     Li = tril_inverse(L)
-    return matmul(Li.T, Li)
+    out = np.empty(L.shape)
+    product(Li, Li, True, out)      # not ``@``: Numba's BLAS path compiles seconds of error formatting
+    return out
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -224,11 +207,16 @@ def setup_adjoint(G, L, rinv, P, LP, dP, dLP, dk, dG, dL, drinv):
     R = L.shape[0]
     dPt = dP + cholesky_adjoint(LP, dLP)
     # P = A⁻¹ ; k holds -log|A|/2 = +log|P|/2, whose gradient in A is -P/2.
-    dA = -matmul(matmul(P, dPt), P) - 0.5 * dk * P
+    tmp, prod = np.empty((R, R)), np.empty((R, R))
+    product(P, dPt, False, tmp)
+    product(tmp, P, False, prod)
+    dA = -prod - 0.5 * dk * P
     dG += dA
     Sinv = spd_inverse_from_chol(L)
-    dS = -matmul(matmul(Sinv, dA), Sinv)
-    dL += matmul(dS + dS.T, L)
+    product(Sinv, dA, False, tmp)
+    product(tmp, Sinv, False, prod)          # -dS
+    product(prod + prod.T, L, False, tmp)
+    dL -= tmp
     for i in range(R):
         dL[i, i] -= dk / L[i, i]
     for d in range(rinv.shape[0]):

@@ -67,21 +67,18 @@ def test_children_run_once_per_part_and_leave_markers(fresh_state, monkeypatch):
 
 def test_a_call_waits_for_the_children_compile_soon_started(fresh_state, monkeypatch):
     import threading
-    import time
 
-    calls, release = [], threading.Event()
+    calls, started, release = [], threading.Event(), threading.Event()
 
     def children(parts):
         calls.append(list(parts))
-        release.wait(10)
+        started.set()
+        assert release.wait(600)
         return list(parts)
 
     monkeypatch.setattr(warmup, "_compile_in_children", children)
     warmup.compile_soon(("filter", "gradient", "fixed_points"))       # returns at once
-    for _ in range(200):                                             # the background thread has begun
-        if calls:
-            break
-        time.sleep(0.01)
+    assert started.wait(600)                                         # the background thread has begun
     assert calls == [["filter", "gradient", "fixed_points"]]
     returned = []
     waiter = threading.Thread(target=lambda: returned.append(warmup.ensure_cached(("filter", "gradient"))))
@@ -89,7 +86,7 @@ def test_a_call_waits_for_the_children_compile_soon_started(fresh_state, monkeyp
     waiter.join(0.3)
     assert waiter.is_alive() and not returned                      # waits for the children under way
     release.set()
-    waiter.join(10)
+    waiter.join(600)
     assert returned == [False] and len(calls) == 1                  # and does not compile them again
     assert sorted(os.listdir(fresh_state)) == ["lowrank_prepared.abc.filter", "lowrank_prepared.abc.fixed_points",
                                                "lowrank_prepared.abc.gradient"]
