@@ -90,6 +90,21 @@ def test_posterior_variable_lengths_and_poisson():
     assert np.isnan(post.obs_mean[2, 15:]).all() and np.all(post.obs_mean[0] > 0)
 
 
+def test_obs_mean_in_blocks_of_trials_is_the_weighted_mean_of_every_particle(monkeypatch):
+    """``obs_mean`` is formed a few trials at a time; the blocks change nothing."""
+    import lowrank.inference.posterior as post_mod
+    m = lowrank.LowRankRNN(10, 2, 3, likelihood="poisson", activation="relu", seed=0)
+    y = m.sample(n_trials=5, n_steps=12, seed=1).y.astype(float)
+    whole = m.posterior(y, n_particles=8, seed=0)
+    monkeypatch.setattr(post_mod, "OBS_BLOCK", 2 * 12 * 8 * 3)          # two trials per block, the last alone
+    blocks = m.posterior(y, n_particles=8, seed=0)
+    rate = dynamics.poisson_rate(dynamics.readout_mean(m.params, m.options, whole.smoothed, np.zeros((1, 1, 1, 0))),
+                                 m.options.link, m.options.bin_width)
+    want = np.einsum("ntk,ntkd->ntd", whole.smooth_weights, rate)
+    np.testing.assert_allclose(whole.obs_mean, want, rtol=1e-12)
+    np.testing.assert_array_equal(blocks.obs_mean, whole.obs_mean)
+
+
 def test_score_is_mean_elbo_per_step(teacher, data):
     import lowrank.smc as smc
     s = teacher.score(data.y, seed=3)
