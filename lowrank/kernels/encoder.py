@@ -40,6 +40,7 @@ from .threads import over_sequences
 from ..config import CACHE, FASTMATH
 from ..model.codes import ENC_GELU, PAD_CIRCULAR, PAD_REPLICATE, PAD_ZEROS
 from ..model.encoder import LEAKY_SLOPE, EncoderLayout
+from .vmath import exp_s
 
 # Below this fraction of non-zero inputs the first layer skips zeros (scatter form).
 SPARSE_DENSITY = 0.2
@@ -78,11 +79,25 @@ def activation(code, x):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def activation_slope(code, x):
-    """Derivative of :func:`activation`: ``Φ(x) + x φ(x)``, or 1 / ``LEAKY_SLOPE``."""
+def activation_slope(code, x, h):
+    """Derivative of :func:`activation` at ``x``, whose value ``h`` it was: ``Φ(x) + x φ(x)``, or 1 /
+    ``LEAKY_SLOPE``.
+
+    GELU's ``Φ(x)`` is ``h / x`` (½ at ``x = 0``) rather than a second ``erf``: libm's ``erf`` is
+    a call that keeps the loop scalar, while the division and :func:`~.vmath.exp_s` vectorise (the
+    slopes took a quarter of the encoder's reverse mode). ``Φ`` then carries the rounding of ``h``.
+    """
     if code == ENC_GELU:
-        return 0.5 * (1.0 + math.erf(x * _INV_SQRT2)) + x * _INV_SQRT2PI * math.exp(-0.5 * x * x)
+        return _gelu_slope(x, h)
     return 1.0 if x > 0.0 else LEAKY_SLOPE
+
+
+@numba.njit(fastmath=FASTMATH, error_model="numpy", forceinline=True, cache=CACHE)
+def _gelu_slope(x, h):
+    """GELU's slope at ``x`` given its value ``h`` (see :func:`activation_slope`). Its own
+    ``error_model="numpy"``: a division under Python's checks for zero, a branch that keeps the loop scalar."""
+    cdf = h / x if abs(x) > 1e-300 else 0.5
+    return cdf + x * _INV_SQRT2PI * exp_s(-0.5 * x * x)
 
 
 # ---- padding by index map
@@ -383,7 +398,7 @@ def backward_sequence(s, theta, lay, y, lengths, A, H, dout, grows):
         c0 = lay.ch_off[l - 1]
         for t in range(n):
             for i in range(ci):
-                da[t, i] = dx[t, i] * activation_slope(lay.activation, A[s, t, c0 + i])
+                da[t, i] = dx[t, i] * activation_slope(lay.activation, A[s, t, c0 + i], H[s, t, c0 + i])
 
 
 # ---- the kernels
