@@ -19,12 +19,16 @@ so only the first configuration run pays it, or just the on-disk cache load
 when the cache is warm); ``--cold`` also times a from-scratch compile in a
 subprocess with an empty cache. Writes ``bench/results/smc.json``. The flop count is an estimate of
 the dominant work (transitions forward, recomputed and differentiated
-backward; read-outs), not a measurement.
+backward; read-outs; the encoder network and its reverse mode, recorded
+apart as ``encoder_flops``), not a measurement. ``phases_ms`` splits a call
+into its parts (checks, draws and encoder network; filter; reverse mode;
+the encoder's reverse mode), timed the same way in a second loop.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -38,7 +42,11 @@ import numba  # noqa: E402
 
 from lowrank import smc  # noqa: E402
 from lowrank._files import atomic_write  # noqa: E402
+from lowrank.inference import elbo as elbo_parts  # noqa: E402
+from lowrank.inference.device import device_kernels  # noqa: E402
+from lowrank.inference.workspace import thread_workspace  # noqa: E402
 from lowrank.model import ModelOptions, init_params  # noqa: E402
+from lowrank.model.encoder import EncoderOptions  # noqa: E402
 
 CONFIGS = {
     "eeg": dict(N=512, R=3, D=64, K=10, batch=10, T=50, activation="clipped_relu",
@@ -75,8 +83,8 @@ CONFIGS = {
 TARGET_MS = {"eeg": 2.4, "eeg_k64": 9, "spikes_encoder": 7, "spikes_encoder_t200": 13}
 
 
-def flops(c):
-    """Rough flop count of one ELBO + gradient call."""
+def smc_flops(c):
+    """Rough flop count of the particle filter and its reverse mode in one ELBO + gradient call."""
     N, R, D, K = c["N"], c["R"], c["D"], c["K"]
     steps = c["batch"] * c["T"] * K
     # forward mean 2NR+2NR, backward recompute 2NR, adjoints 4 products of 2NR, ~6N elementwise
@@ -88,7 +96,34 @@ def flops(c):
     return steps * (trans + obs)
 
 
-def run_config(name, c, calls, seed=0):
+def encoder_flops(c):
+    """Multiply-adds x 2 of the encoder network (the default EncoderOptions) and its reverse mode in
+    one call; 0 without the encoder proposal. A sparse first layer counts only its non-zero inputs
+    (it skips zeros, and has no input adjoint)."""
+    if c["proposal"] != "encoder":
+        return 0.0
+    enc = EncoderOptions()
+    rows = c["batch"] * c["T"]
+    cin = [c["D"]] + list(enc.channels)
+    cout = list(enc.channels) + [2 * c["R"]]
+    density = 1.0 - math.exp(-c.get("rate", 1.0))       # the share of non-zero Poisson counts
+    total = 0.0
+    for layer, (k, ci, co) in enumerate(zip(enc.kernel_sizes, cin, cout)):
+        work = 2.0 * rows * k * ci * co
+        if layer == 0:
+            total += 2 * work * (density if density < 0.2 else 1.0)    # forward, weight adjoint
+        else:
+            total += 3 * work                                           # forward, weight and input adjoints
+    return total
+
+
+def flops(c):
+    """Rough flop count of one ELBO + gradient call: the SMC's and the encoder network's."""
+    return smc_flops(c) + encoder_flops(c)
+
+
+def problem(c, seed=0):
+    """``(params, y, elbo keywords)`` of configuration ``c``."""
     opts = ModelOptions(n_units=c["N"], rank=c["R"], n_obs=c["D"], activation=c["activation"],
                         readout=c["readout"], units_readout_from=c.get("units_readout_from", "currents"),
                         likelihood=c["likelihood"], link=c.get("link", "softplus"),
@@ -97,7 +132,34 @@ def run_config(name, c, calls, seed=0):
     rng = np.random.default_rng(seed)
     shape = (c["batch"], c["T"], c["D"])
     y = rng.poisson(c.get("rate", 1.0), shape).astype(float) if c["likelihood"] == "poisson" else rng.standard_normal(shape)
-    kw = dict(options=opts, n_particles=c["K"], proposal=c["proposal"], grad=True)
+    return params, y, dict(options=opts, n_particles=c["K"], proposal=c["proposal"], grad=True)
+
+
+def phases(c, calls, seed=0):
+    """Median ms of each part of an ELBO + gradient call, run as ``lowrank.smc.elbo`` runs them:
+    ``prepare`` (checks, draws, the encoder network), ``filter``, ``reverse`` (the SMC's reverse
+    mode and the gradient's blocks), ``encoder_reverse`` (the network's reverse mode, the flat gradient)."""
+    params, y, kw = problem(c, seed)
+    kernels, alloc = device_kernels("cpu"), thread_workspace()
+    times = {k: [] for k in ("prepare", "filter", "reverse", "encoder_reverse")}
+    for i in range(calls + 3):
+        t0 = time.perf_counter()
+        call = elbo_parts.prepare_call(params, y, seed=i, alloc=alloc, **kw)
+        t1 = time.perf_counter()
+        rec = elbo_parts._filter(call.args, kernels.forward, alloc)
+        t2 = time.perf_counter()
+        blocks = elbo_parts.backward(call.args, rec, call.params, call.opts, kernels.backward)
+        t3 = time.perf_counter()
+        elbo_parts.finish_gradient(call, *blocks)
+        t4 = time.perf_counter()
+        if i >= 3:
+            for k, dt in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                times[k].append(dt * 1e3)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def run_config(name, c, calls, seed=0):
+    params, y, kw = problem(c, seed)
     t0 = time.perf_counter()
     smc.elbo(params, y, seed=0, **kw)
     first = time.perf_counter() - t0
@@ -117,7 +179,8 @@ def run_config(name, c, calls, seed=0):
             "activation": c["activation"], "ms_median": med, "ms_min": float(ts.min()),
             "ms_max": float(ts.max()), "compile_s": max(first - med / 1e3, 0.0),
             "threads": numba.get_num_threads(), "threading_layer": numba.threading_layer(),
-            "flops": fl, "gflops": fl / (med / 1e3) / 1e9, "calls": calls}
+            "flops": fl, "smc_flops": smc_flops(c), "encoder_flops": encoder_flops(c),
+            "gflops": fl / (med / 1e3) / 1e9, "calls": calls, "phases_ms": phases(c, max(calls // 2, 10), seed)}
 
 
 # The reference's configuration (../shared/reference-step/time_ref_step.py --list) that mirrors each of ours.
@@ -239,6 +302,7 @@ def main(argv=None):
               f"{rec['compile_s']:9.2f} {rec['flops'] / 1e9:7.3f} {rec['gflops']:8.2f}"
               + (f"   reference {ref[0]:.0f}-{ref[1]:.0f} ms, ratio of medians {rec['reference_ratio']:.1f}x"
                  if ref else "") + (f"   target {rec['target_ms']} ms" if rec["target_ms"] else ""))
+        print("  phases (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in rec["phases_ms"].items()))
     eeg = next((r["ms_median"] for r in records if r["name"] == "eeg"), None)
     if eeg:
         for r in records:
