@@ -48,7 +48,8 @@ from .observation import (linear_adjoint_block, linear_residual, loglik_adjoint_
 from .encoder_proposal import encoder_adjoints, encoder_work, finish_step, load_step, start_step_adjoint, step_setup
 from .proposal import gram_adjoint, setup_adjoint, step_terms, step_terms_adjoint
 from .smc_args import grad_views, local_proposal
-from .transition import input_drive, preactivations, transition_adjoint_block, transition_adjoints
+from .transition import (input_drive, preactivations, transition_adjoint_block, transition_adjoints,
+                         transition_reverse_lanes, use_lanes)
 from .vmath import exp_s
 
 
@@ -101,6 +102,9 @@ class TransitionWork(NamedTuple):
     ak : (K,) int64      the ancestors ``anc[t]``
     ZP, DZ : (K, R)      the parents and their adjoints
     XW, PB, GX : (K, N)  the parents' pre-activations, rates, and the pre-activations' adjoints
+    ZPT, DFT, DZT : (R, K)
+        the parents, the prior means' adjoints and the parents' adjoints, transposed
+        (particles as lanes, :func:`~.transition.use_lanes`)
     """
 
     xb: np.ndarray
@@ -110,6 +114,9 @@ class TransitionWork(NamedTuple):
     XW: np.ndarray
     PB: np.ndarray
     GX: np.ndarray
+    ZPT: np.ndarray
+    DFT: np.ndarray
+    DZT: np.ndarray
 
 
 class ParticleAdjoints(NamedTuple):
@@ -164,8 +171,8 @@ def backward_work(K, R, N, D, U):
     zero where the pass accumulates."""
     w = BackwardWork(np.zeros((2, K, R)), np.zeros(K), np.zeros((2, N)), np.empty(D), np.empty(D), np.empty(D),
                      np.empty(D), np.zeros(U), np.zeros(U))
-    tw = TransitionWork(np.empty(N), np.empty(K, dtype=np.int64), np.empty((K, R)), np.empty((K, R)), np.empty((K, N)), np.empty((K, N)),
-                        np.empty((K, N)))
+    tw = TransitionWork(np.empty(N), np.empty(K, dtype=np.int64), np.empty((K, R)), np.empty((K, R)), np.empty((K, N)),
+                        np.empty((K, N)), np.empty((K, N)), np.empty((R, K)), np.empty((R, K)), np.empty((R, K)))
     pa = ParticleAdjoints(np.empty(K), np.zeros(K), np.empty((K, R)), np.empty((K, R)), np.empty((K, R)),
                           np.empty((K, R)), np.empty(R), np.empty(R), np.empty(R), np.empty(R),
                           np.empty(R), np.empty(R), np.empty(R), np.zeros(R), np.zeros(R),
@@ -298,6 +305,18 @@ def transition_adjoint(act, tp, tg, tw, DF, dz_prev, dxb_p):
     ZP, ak, DZ, XW, PB, GX = tw.ZP, tw.ak, tw.DZ, tw.XW, tw.PB, tw.GX
     mT, nT, h, a = tp.mT, tp.nT, tp.h, tp.a
     K, R = ZP.shape
+    if use_lanes(act, R, K):
+        ZPT, DFT, DZT = tw.ZPT, tw.DFT, tw.DZT
+        for r in range(R):
+            for k in range(K):
+                ZPT[r, k] = ZP[k, r]
+                DFT[r, k] = DF[k, r]
+        transition_reverse_lanes(ZPT, a, mT, nT, tw.xb, DFT, DZT, tg.mT, tg.nT, dxb_p, tg.a)
+        for k in range(K):
+            j = ak[k]
+            for r in range(R):
+                dz_prev[j, r] += DZT[r, k]
+        return
     preactivations(act, ZP, mT, h, tw.xb, XW, PB)
     transition_adjoints(act, ZP, a, mT, nT, h, XW, DF, GX, DZ, tg.h, tg.a)
     for k in range(K):

@@ -62,7 +62,7 @@ from .encoder_proposal import encoder_work, load_step, propose_encoder, step_set
 from .proposal import step_terms
 from .resampling import ess, logsumexp, resample
 from .smc_args import local_proposal
-from .transition import input_drive, transition_means
+from .transition import input_drive, transition_means, transition_means_lanes, use_lanes
 
 
 class ForwardWork(NamedTuple):
@@ -75,6 +75,8 @@ class ForwardWork(NamedTuple):
     XW, PW : (K, N)  their pre-activations and rates
     off, e : (D,)    read-out offset; residual ``y - c`` (optimal proposal)
     cw : (K,)        cumulative weights (resampling)
+    ZPT, FT : (R, K) the parents and their transitions' means, transposed (particles as lanes,
+                     :func:`~.transition.use_lanes`)
     """
 
     xb: np.ndarray
@@ -84,6 +86,8 @@ class ForwardWork(NamedTuple):
     off: np.ndarray
     e: np.ndarray
     cw: np.ndarray
+    ZPT: np.ndarray
+    FT: np.ndarray
 
 
 class ParticleWork(NamedTuple):
@@ -127,7 +131,7 @@ class ParticleWork(NamedTuple):
 def forward_work(K, R, N, D):
     """A fresh :class:`ForwardWork`."""
     return ForwardWork(np.empty(N), np.empty((K, R)), np.empty((K, N)), np.empty((K, N)),
-                       np.empty(D), np.empty(D), np.empty(K))
+                       np.empty(D), np.empty(D), np.empty(K), np.empty((R, K)), np.empty((R, K)))
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
@@ -266,7 +270,8 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
     N, U = Wu.shape
     act, readout = codes.activation, codes.readout
     w = forward_work(K, R, N, y.shape[1])
-    xb, ZP, XW, PW, off, e, cw = w.xb, w.ZP, w.XW, w.PW, w.off, w.e, w.cw
+    xb, ZP, XW, PW, off, e, cw, ZPT, FT = w.xb, w.ZP, w.XW, w.PW, w.off, w.e, w.cw, w.ZPT, w.FT
+    lanes = use_lanes(act, R, K)
     pw = particle_work(K, R, y.shape[1])
     FK, EK, ZK, g, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.g, pw.lw, pw.prevW
     for i in range(N):
@@ -287,7 +292,15 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
                     FK[k, r] = mu[r]
                 else:
                     ZP[k, r] = Z[t - 1, j, r]
-        if t >= 1:
+        if t >= 1 and lanes:
+            for r in range(R):
+                for k in range(K):
+                    ZPT[r, k] = ZP[k, r]
+            transition_means_lanes(ZPT, a, mT, nT, xb, FT)
+            for k in range(K):
+                for r in range(R):
+                    FK[k, r] = FT[r, k]
+        elif t >= 1:
             transition_means(act, ZP, a, mT, nT, h, xb, XW, PW, FK)
         if codes.proposal == PROPOSAL_OPTIMAL:
             reg = 0 if t == 0 else 1

@@ -116,13 +116,15 @@ def encoder_case(i):
                 padding_mode=PADDING_MODES[(i // 4) % 4], init_scale=1.0, constant_var=i % 3 == 0)
 
 
-def build_case(i, c, make_model, make_inputs):
-    """Options, parameters, data and draws of configuration i (sizes seeded by i)."""
+def build_case(i, c, make_model, make_inputs, n_particles=None):
+    """Options, parameters, data and draws of configuration i (sizes seeded by i; ``n_particles``
+    overrides the number of particles)."""
     rng = np.random.default_rng(1000 + i)
     R = c["rank"]
     D = int(rng.integers(1, 6))
     N = int(rng.integers(max(R, D, 2), 13))
     K = int(rng.integers(2, 9))
+    K = K if n_particles is None else n_particles
     T = int(rng.integers(3, 7))
     U = 0 if c["inputs"] == "none" else int(rng.integers(1, 3))
     readout, _, frm = c["readout"].partition("_")
@@ -250,6 +252,34 @@ def test_gradient_matches_autograd(i, smc, make_model, make_inputs):
         if b.size and rel_err(a, b) > GRAD_RTOL:
             bad.append(f"flat[{k}]: rel err {rel_err(a, b):.2e} (|ref| {np.linalg.norm(b):.3e})")
     assert not bad, f"{config_id(CONFIGS[i])}: " + "; ".join(bad)
+
+
+# Rank 2 with ReLU and at least LANES_MIN_PARTICLES particles takes the particles-as-lanes transitions
+# (lowrank.kernels.transition.use_lanes); the cover above rarely draws that many particles.
+LANES_CASES = [dict(CONFIGS[0], proposal=prop, activation="relu", readout=readout, likelihood=lik, rank=2,
+                    inputs=inputs, missing=False, resample="systematic", adaptive=False)
+               for prop, readout, lik, inputs in (("bootstrap", "units_rates", "poisson_softplus", "filtered"),
+                                                  ("bootstrap", "latent", "gaussian", "raw"),
+                                                  ("optimal", "units_currents", "gaussian", "none"),
+                                                  ("encoder", "units_currents", "poisson_exp", "none"))]
+
+
+@pytest.mark.parametrize("j", range(len(LANES_CASES)), ids=[config_id(c) for c in LANES_CASES])
+@pytest.mark.parametrize("K", [8, 19])
+def test_particles_as_lanes_match_reference(j, K, smc, make_model, make_inputs):
+    from lowrank.kernels.transition import LANES_MIN_PARTICLES
+    assert K >= LANES_MIN_PARTICLES
+    c = LANES_CASES[j]
+    assert is_valid(c)
+    opts, params, u, y, K, kw = build_case(900 + j, c, make_model, make_inputs, n_particles=K)
+    res = kernel_run(smc, params, opts, y, u, K, kw)
+    valid = _valid_mask(kw, y.shape[1])
+    own = ref.forward(params, opts, y, u, **kw)
+    assert np.array_equal(own.ancestors[valid], np.asarray(res.ancestors)[valid])
+    np.testing.assert_allclose(res.particles[valid], own.particles[valid], rtol=1e-9, atol=1e-10)
+    assert abs(res.value - own.value) <= ELBO_TOL * max(1.0, abs(own.value))
+    g_ref = ref.grad_flat(to_flat(params, opts), opts, y, u, ancestors=np.asarray(res.ancestors), **kw)
+    assert rel_err(res.grad_flat, g_ref) < GRAD_RTOL
 
 
 def _kink_prone(opts):
