@@ -46,6 +46,7 @@ from lowrank.inference import elbo as elbo_parts  # noqa: E402
 from lowrank.inference.device import device_kernels  # noqa: E402
 from lowrank.inference.workspace import thread_workspace  # noqa: E402
 from lowrank.model import ModelOptions, init_params  # noqa: E402
+from lowrank.kernels.encoder import SPARSE_DENSITY  # noqa: E402
 from lowrank.model.encoder import EncoderOptions  # noqa: E402
 
 CONFIGS = {
@@ -102,7 +103,7 @@ def encoder_flops(c):
     (it skips zeros, and has no input adjoint)."""
     if c["proposal"] != "encoder":
         return 0.0
-    enc = EncoderOptions()
+    enc = EncoderOptions()              # what problem() builds: encoder=True
     rows = c["batch"] * c["T"]
     cin = [c["D"]] + list(enc.channels)
     cout = list(enc.channels) + [2 * c["R"]]
@@ -111,7 +112,7 @@ def encoder_flops(c):
     for layer, (k, ci, co) in enumerate(zip(enc.kernel_sizes, cin, cout)):
         work = 2.0 * rows * k * ci * co
         if layer == 0:
-            total += 2 * work * (density if density < 0.2 else 1.0)    # forward, weight adjoint
+            total += 2 * work * (density if density < SPARSE_DENSITY else 1.0)    # forward, weight adjoint
         else:
             total += 3 * work                                           # forward, weight and input adjoints
     return total

@@ -73,7 +73,8 @@ def _box_muller_pairs(a, b):
 
 @numba.njit(nogil=True, fastmath=False, error_model="numpy", cache=CACHE)
 def box_muller_chunks(start, step, u):
-    """Chunks ``start, start + step, ...`` of :func:`box_muller`, without the GIL (:mod:`.threads`)."""
+    """Chunks ``start, start + step, ...`` (``CHUNK`` pairs each) of :func:`box_muller` on ``u``
+    (2m,), in place, without the GIL (:mod:`.threads`)."""
     m = u.shape[0] // 2
     for c in range(start, (m + CHUNK - 1) // CHUNK, step):
         lo, hi = c * CHUNK, min(m, (c + 1) * CHUNK)

@@ -293,6 +293,24 @@ def optimal_adjoints(G, P, dP, dLP, dG, dk, reg, pa, dz):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
+def transition_adjoint_lanes(tp, tg, tw, DF, dz_prev, dxb_p):
+    """:func:`transition_adjoint` with the particles as lanes (:func:`~.transition.use_lanes`):
+    the parents ``tw.ZP`` and ``DF`` (K, R) transposed into ``tw.ZPT, tw.DFT`` (R, K), the
+    parents' adjoints back from ``tw.DZT`` (R, K)."""
+    ZP, ak, ZPT, DFT, DZT = tw.ZP, tw.ak, tw.ZPT, tw.DFT, tw.DZT
+    K, R = ZP.shape
+    for r in range(R):
+        for k in range(K):
+            ZPT[r, k] = ZP[k, r]
+            DFT[r, k] = DF[k, r]
+    transition_reverse_lanes(ZPT, tp.a, tp.mT, tp.nT, tw.xb, DFT, DZT, tg.mT, tg.nT, dxb_p, tg.a)
+    for k in range(K):
+        j = ak[k]
+        for r in range(R):
+            dz_prev[j, r] += DZT[r, k]
+
+
+@numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
 def transition_adjoint(act, tp, tg, tw, DF, dz_prev, dxb_p):
     """Reverse the transitions from step t-1 (parents ``tw.ZP``, ancestors ``tw.ak``).
 
@@ -306,16 +324,7 @@ def transition_adjoint(act, tp, tg, tw, DF, dz_prev, dxb_p):
     mT, nT, h, a = tp.mT, tp.nT, tp.h, tp.a
     K, R = ZP.shape
     if use_lanes(act, R, K):
-        ZPT, DFT, DZT = tw.ZPT, tw.DFT, tw.DZT
-        for r in range(R):
-            for k in range(K):
-                ZPT[r, k] = ZP[k, r]
-                DFT[r, k] = DF[k, r]
-        transition_reverse_lanes(ZPT, a, mT, nT, tw.xb, DFT, DZT, tg.mT, tg.nT, dxb_p, tg.a)
-        for k in range(K):
-            j = ak[k]
-            for r in range(R):
-                dz_prev[j, r] += DZT[r, k]
+        transition_adjoint_lanes(tp, tg, tw, DF, dz_prev, dxb_p)
         return
     preactivations(act, ZP, mT, h, tw.xb, XW, PB)
     transition_adjoints(act, ZP, a, mT, nT, h, XW, DF, GX, DZ, tg.h, tg.a)

@@ -62,7 +62,7 @@ from .encoder_proposal import encoder_work, load_step, propose_encoder, step_set
 from .proposal import step_terms
 from .resampling import ess, logsumexp, resample
 from .smc_args import local_proposal
-from .transition import input_drive, transition_means, transition_means_lanes, use_lanes
+from .transition import input_drive, step_means
 
 
 class ForwardWork(NamedTuple):
@@ -271,7 +271,6 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
     act, readout = codes.activation, codes.readout
     w = forward_work(K, R, N, y.shape[1])
     xb, ZP, XW, PW, off, e, cw, ZPT, FT = w.xb, w.ZP, w.XW, w.PW, w.off, w.e, w.cw, w.ZPT, w.FT
-    lanes = use_lanes(act, R, K)
     pw = particle_work(K, R, y.shape[1])
     FK, EK, ZK, g, lw, prevW = pw.FK, pw.EK, pw.ZK, pw.g, pw.lw, pw.prevW
     for i in range(N):
@@ -292,16 +291,8 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
                     FK[k, r] = mu[r]
                 else:
                     ZP[k, r] = Z[t - 1, j, r]
-        if t >= 1 and lanes:
-            for r in range(R):
-                for k in range(K):
-                    ZPT[r, k] = ZP[k, r]
-            transition_means_lanes(ZPT, a, mT, nT, xb, FT)
-            for k in range(K):
-                for r in range(R):
-                    FK[k, r] = FT[r, k]
-        elif t >= 1:
-            transition_means(act, ZP, a, mT, nT, h, xb, XW, PW, FK)
+        if t >= 1:
+            step_means(act, ZP, a, mT, nT, h, xb, XW, PW, ZPT, FT, FK)
         if codes.proposal == PROPOSAL_OPTIMAL:
             reg = 0 if t == 0 else 1
             linear_residual(readout, y[t], off, gain, b, e)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..config import CACHE, FASTMATH
 from .resampling import logsumexp
-from .transition import input_drive, transition_means
+from .transition import input_drive, step_means
 
 
 @numba.njit(parallel=True, fastmath=FASTMATH, cache=CACHE)
@@ -33,9 +33,11 @@ def particle_transition_means(act, Z, v, a, mT, nT, h, Wu, last, F):
         xb = np.empty(N)
         X = np.empty((K, N))
         P = np.empty((K, N))
+        ZT = np.empty((R, K))
+        FT = np.empty((R, K))
         for t in range(last[s]):
             input_drive(Wu, v[s, t], h, xb)
-            transition_means(act, Z[s, t], a, mT, nT, h, xb, X, P, F[s, t])
+            step_means(act, Z[s, t], a, mT, nT, h, xb, X, P, ZT, FT, F[s, t])
 
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)

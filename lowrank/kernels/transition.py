@@ -1,10 +1,12 @@
 """Transition mean ``f(z, v) = a * z + nᵀ phi(m z + W_u v - h)`` and its adjoint.
 
 Kernels take the transposed loadings ``mT, nT`` (R, N), C-contiguous, so that
-every inner loop runs over units with unit stride. Each inner loop writes a
-single array: loops that update several arrays at once defeat LLVM's
-vectoriser (it cannot prove the arrays do not alias). The activation is
-dispatched once per loop, not per unit, for the same reason.
+every inner loop runs over units with unit stride. Each inner loop over the
+units writes a single array: loops that update several arrays at once can
+defeat LLVM's vectoriser (it cannot prove the arrays do not alias, and with
+many of them it gives up on the run-time checks); the activation is
+dispatched once per loop, not per unit, for the same reason. The lanes loops
+below write two rows each and still vectorise, behind a run-time overlap check.
 
 The input drive ``xb = W_u v - h`` (N,) is computed once per step and shared
 by all particles. Two layouts of a step's particles:
@@ -13,10 +15,13 @@ by all particles. Two layouts of a step's particles:
   particles): the particles are the vector lanes (:func:`use_lanes`,
   :func:`transition_means_lanes`, :func:`transition_reverse_lanes`): a loop
   over the units outside, over the particles inside;
-- otherwise (the EEG's hundreds of units) the units are: particles are
-  processed two per pass over the units for rank 3 (:func:`transition_means`),
-  so each load of ``mT, nT`` serves both, one per pass for other ranks;
-  all particles of a step in one call of each function. The
+- otherwise (the EEG's hundreds of units) the units are the lanes:
+  particles are processed two per pass over the units for rank 3
+  (:func:`transition_means`), so each load of ``mT, nT`` serves both, one
+  per pass for other ranks; all particles of a step in one call of each
+  function.
+
+:func:`step_means` picks the layout for a step. The
 backward pass recomputes the pre-activations from the stored particles
 (:func:`preactivations`) instead of storing N floats per particle and step.
 Its reverse mode is split in two: a per-particle part (adjoints of the
@@ -215,7 +220,7 @@ def transition_adjoint_block(DF, ZP, P, GX, dmT, dnT, dxb):
     outer_accumulate(dmT, ZP, GX, dxb, True)
 
 
-# ---- all particles of a step, two per pass (each load of mT, nT serves both)
+# ---- all particles of a step, two per pass for rank 3 (each load of mT, nT serves both), else one
 #
 # Each function handles every particle in one call: a call binds its array
 # arguments, and each binding is an atomic reference-count update, which
@@ -223,7 +228,7 @@ def transition_adjoint_block(DF, ZP, P, GX, dmT, dnT, dxb):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def _preactivation_pairs(Z, mT, xb, X):
-    """``X[k] = mT.T @ Z[k] + xb`` for the rows of ``Z`` (K, R), two per pass over the units."""
+    """``X[k] = mT.T @ Z[k] + xb`` for the rows of ``Z`` (K, R), two per pass over the units for R = 3."""
     R, N = mT.shape
     K = Z.shape[0]
     k = 0
@@ -245,7 +250,7 @@ def _preactivation_pairs(Z, mT, xb, X):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def _lincomb0_pairs(M, C, out):
-    """``out[k] = M.T @ C[k]`` for the rows of ``C`` (K, R), two per pass over the units."""
+    """``out[k] = M.T @ C[k]`` for the rows of ``C`` (K, R), two per pass over the units for R = 3."""
     R, N = M.shape
     K = C.shape[0]
     k = 0
@@ -267,7 +272,7 @@ def _lincomb0_pairs(M, C, out):
 
 @numba.njit(fastmath=FASTMATH, cache=CACHE)
 def _rowdots_pairs(M, V, out):
-    """``out[k] = M @ V[k]`` for the rows of ``V`` (K, N), two per pass over the units."""
+    """``out[k] = M @ V[k]`` for the rows of ``V`` (K, N), two per pass over the units for R = 3."""
     R, N = M.shape
     K = V.shape[0]
     k = 0
@@ -420,3 +425,24 @@ def transition_reverse_lanes(ZT, a, mT, nT, xb, DFT, DZT, dmT, dnT, dxb, da):
         dmT[0, i] += q0
         dmT[1, i] += q1
         dxb[i] += sx
+
+
+@numba.njit(fastmath=FASTMATH, cache=CACHE)
+def step_means(act, Z, a, mT, nT, h, xb, X, P, ZT, FT, F):
+    """``F[k] = a*Z[k] + nT @ phi(mT.T @ Z[k] + xb)`` for every particle k, in the layout
+    :func:`use_lanes` picks.
+
+    ``Z, F`` (K, R); ``a`` (R,); ``mT, nT`` (R, N); ``h, xb`` (N,); scratch: ``X, P`` (K, N)
+    (units as lanes), ``ZT, FT`` (R, K) (particles as lanes).
+    """
+    K, R = Z.shape
+    if not use_lanes(act, R, K):
+        transition_means(act, Z, a, mT, nT, h, xb, X, P, F)
+        return
+    for r in range(R):
+        for k in range(K):
+            ZT[r, k] = Z[k, r]
+    transition_means_lanes(ZT, a, mT, nT, xb, FT)
+    for k in range(K):
+        for r in range(R):
+            F[k, r] = FT[r, k]

@@ -11,8 +11,9 @@ thread (the caller's) then runs all the calls at once with
 :func:`lowrank.inference.population.elbo_many` (one launch per step for
 fits of one configuration) and hands back each result.
 
-All compute happens in the coordinating thread, which spreads each batched
-call's sequences over the kernels' own thread pool (:mod:`lowrank.kernels.threads`),
+All compute happens in the coordinating thread, so the fits never compete for
+the device or for the kernels' own thread pool (:mod:`lowrank.kernels.threads`,
+which runs the draws and the encoder network, and on the CPU the sequences),
 and each call draws from its own fit's Generator in a fixed order. A fit's
 numbers are therefore those of the same fit run alone.
 """

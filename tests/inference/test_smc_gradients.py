@@ -267,8 +267,9 @@ LANES_CASES = [dict(CONFIGS[0], proposal=prop, activation="relu", readout=readou
 @pytest.mark.parametrize("j", range(len(LANES_CASES)), ids=[config_id(c) for c in LANES_CASES])
 @pytest.mark.parametrize("K", [8, 19])
 def test_particles_as_lanes_match_reference(j, K, smc, make_model, make_inputs):
-    from lowrank.kernels.transition import LANES_MIN_PARTICLES
-    assert K >= LANES_MIN_PARTICLES
+    from lowrank.kernels.transition import use_lanes
+    from lowrank.model.codes import ACTIVATION_CODE
+    assert use_lanes(ACTIVATION_CODE["relu"], 2, K)
     c = LANES_CASES[j]
     assert is_valid(c)
     opts, params, u, y, K, kw = build_case(900 + j, c, make_model, make_inputs, n_particles=K)

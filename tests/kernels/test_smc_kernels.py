@@ -230,6 +230,35 @@ def test_transition_adjoint_finite_differences(act, K):
             assert (fp - fm) / (2 * eps) == pytest.approx(g.ravel()[j], rel=1e-5, abs=1e-7), (i, j)
 
 
+@pytest.mark.parametrize("K", [8, 9, 19])
+def test_particles_as_lanes_match_numpy_and_the_pair_functions(K):
+    """Rank 2, ReLU: :func:`step_means` takes the lanes (``transition_means_lanes``); its values match
+    numpy, and ``transition_reverse_lanes`` gives the adjoints of the pair functions."""
+    act, R, N = ACTIVATION_CODE["relu"], 2, 37
+    assert tr.use_lanes(act, R, K) and not tr.use_lanes(act, R, tr.LANES_MIN_PARTICLES - 1)
+    assert not tr.use_lanes(ACTIVATION_CODE["clipped_relu"], R, K) and not tr.use_lanes(act, 3, K)
+    rng = np.random.default_rng(K)
+    mT, nT = rng.standard_normal((R, N)), rng.standard_normal((R, N)) / N
+    h, a, Z = rng.uniform(0.1, 0.5, N), rng.uniform(0.5, 0.9, R), rng.standard_normal((K, R))
+    xb, DF = rng.standard_normal(N) * 0.5, rng.standard_normal((K, R))
+    X, P, F = np.empty((K, N)), np.empty((K, N)), np.empty((K, R))
+    ZT, FT = np.empty((R, K)), np.empty((R, K))
+    tr.step_means(act, Z, a, mT, nT, h, xb, X, P, ZT, FT, F)
+    np.testing.assert_allclose(F, _transition_numpy(act, Z, a, mT, nT, h, xb), rtol=1e-12, atol=1e-13)
+    np.testing.assert_array_equal(FT, F.T)                  # the lanes wrote F
+    pair = [np.zeros((K, R)), np.zeros((R, N)), np.zeros((R, N)), np.zeros(N), np.zeros(N), np.zeros(R)]
+    GX = np.empty((K, N))
+    tr.preactivations(act, Z, mT, h, xb, X, P)
+    tr.transition_adjoints(act, Z, a, mT, nT, h, X, DF, GX, pair[0], pair[4], pair[5])
+    tr.transition_adjoint_block(DF, Z, P, GX, pair[1], pair[2], pair[3])
+    lanes = [np.zeros((R, K)), np.zeros((R, N)), np.zeros((R, N)), np.zeros(N), np.zeros(R)]
+    tr.transition_reverse_lanes(np.ascontiguousarray(Z.T), a, mT, nT, xb, np.ascontiguousarray(DF.T), *lanes)
+    for name, got, want in zip(("DZ", "dmT", "dnT", "dxb", "da"), [lanes[0].T] + lanes[1:],
+                               pair[:4] + [pair[5]]):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13, err_msg=name)
+    assert not pair[4].any()                                # ReLU has no explicit h
+
+
 # ------------------------------------------------------ read-out, likelihoods
 
 def test_readout_means_match_numpy():
