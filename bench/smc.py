@@ -47,7 +47,6 @@ from lowrank.inference.device import device_kernels  # noqa: E402
 from lowrank.inference.workspace import thread_workspace  # noqa: E402
 from lowrank.model import ModelOptions, init_params  # noqa: E402
 from lowrank.kernels.encoder import SPARSE_DENSITY  # noqa: E402
-from lowrank.model.encoder import EncoderOptions  # noqa: E402
 
 CONFIGS = {
     "eeg": dict(N=512, R=3, D=64, K=10, batch=10, T=50, activation="clipped_relu",
@@ -98,12 +97,12 @@ def smc_flops(c):
 
 
 def encoder_flops(c):
-    """Multiply-adds x 2 of the encoder network (the default EncoderOptions) and its reverse mode in
+    """Multiply-adds x 2 of the encoder network (the one :func:`problem` builds) and its reverse mode in
     one call; 0 without the encoder proposal. A sparse first layer counts only its non-zero inputs
     (it skips zeros, and has no input adjoint)."""
     if c["proposal"] != "encoder":
         return 0.0
-    enc = EncoderOptions()              # what problem() builds: encoder=True
+    enc = problem(c)[2]["options"].encoder
     rows = c["batch"] * c["T"]
     cin = [c["D"]] + list(enc.channels)
     cout = list(enc.channels) + [2 * c["R"]]
