@@ -445,10 +445,12 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
             ds = optimal_adjoints(G, P2[reg], dP[reg], dLP[reg], dG, dk, reg, pa, dz)
             step_terms_adjoint(B, rinv, e, dg, ds, de, dB, drinv)
             residual_adjoint(codes.readout, de, off, gain, db, dgain, doff)
-        elif encoder:
+        else:
+            # one call site: each inlined call is typed and optimised anew
+            observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
+        if encoder:
             reg = 0 if t == 0 else 1
             L = L0 if t == 0 else Lz
-            observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
             load_step(em_s, lam_s, t, ew)
             step_setup(Sinv2[reg], L, ew)
             start_step_adjoint(ew)
@@ -456,8 +458,7 @@ def differentiate_sequence(s, codes, seqs, draws, model, prop, rec, lay, gbuf, d
             finish_step(ew, g.Sinv[reg], total, L, dL0 if t == 0 else dLz, dstep)
             for r in range(2 * R):
                 dsteps[s, t, r] = dstep[r]
-        else:
-            observation_adjoints(codes, y[t], off, model, g, pa, dz, doff)
+        elif codes.proposal != PROPOSAL_OPTIMAL:
             noise_adjoint(EK, dz, dL0 if t == 0 else dLz)
             for k in range(K):          # a loop: an array-to-slice copy compiles seconds of error formatting
                 for r in range(R):
