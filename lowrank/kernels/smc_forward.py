@@ -10,7 +10,7 @@ is what the backward pass needs. A sequence whose log-weights are all
 
 :func:`filter_sequence` runs one sequence and follows docs/smc.md step by
 step: prior means (the parents' transition means), proposal and weights
-(:func:`propose_bootstrap`, :func:`propose_optimal`, or
+(:func:`propose_optimal`, or :func:`propose_bootstrap` or
 :func:`~.encoder_proposal.propose_encoder` then :func:`observe_particles`), normalisation,
 resampling (:func:`resample_after`).
 
@@ -175,12 +175,12 @@ def observe_particles(codes, yt, off, model, pw):
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
-def propose_bootstrap(codes, yt, L, off, model, pw):
-    """Bootstrap proposal at one step: ``z = f + L ε``, ``log w = log p(y_t | z)``.
+def propose_bootstrap(L, pw):
+    """Bootstrap proposal at one step: ``z = f + L ε``; its weight is ``log p(y_t | z)``
+    (:func:`observe_particles`).
 
-    ``yt`` (D,); ``L`` (R, R) ``L_0`` or ``L_z``; ``off`` (D,) the read-out
-    offset; ``model`` :class:`~.smc_args.ModelArrays`; ``pw`` :class:`ParticleWork`
-    (reads ``FK``, ``EK``, ``prevW``; writes ``ZK`` and ``lw = prevW + log w``).
+    ``L`` (R, R) ``L_0`` or ``L_z``; ``pw`` :class:`ParticleWork` (reads ``FK``, ``EK``;
+    writes ``ZK``).
     """
     FK, EK, ZK = pw.FK, pw.EK, pw.ZK
     K, R = FK.shape
@@ -190,7 +190,6 @@ def propose_bootstrap(codes, yt, L, off, model, pw):
             for c in range(r + 1):
                 acc += L[r, c] * EK[k, c]
             ZK[k, r] = acc
-    observe_particles(codes, yt, off, model, pw)
 
 
 @numba.njit(inline="always", fastmath=FASTMATH, cache=CACHE)
@@ -298,16 +297,19 @@ def filter_sequence(s, codes, seqs, draws, model, prop, rec):
             linear_residual(readout, y[t], off, gain, b, e)
             st = step_terms(B, rinv, e, g)
             propose_optimal(k2[reg] - 0.5 * st, G, P2[reg], LP2[reg], pw)
-        elif encoder:
-            reg = 0 if t == 0 else 1
-            load_step(em_s, lam_s, t, ew)
-            c0 = step_setup(Sinv2[reg], L0 if t == 0 else Lz, ew)
-            propose_encoder(Sinv2[reg], c0, ew, FK, EK, ZK)
-            observe_particles(codes, y[t], off, model, pw)
-            for k in range(K):
-                lw[k] += ew.corr[k]
         else:
-            propose_bootstrap(codes, y[t], L0 if t == 0 else Lz, off, model, pw)
+            if encoder:
+                reg = 0 if t == 0 else 1
+                load_step(em_s, lam_s, t, ew)
+                c0 = step_setup(Sinv2[reg], L0 if t == 0 else Lz, ew)
+                propose_encoder(Sinv2[reg], c0, ew, FK, EK, ZK)
+            else:
+                propose_bootstrap(L0 if t == 0 else Lz, pw)
+            # one call site: each inlined call is typed and optimised anew
+            observe_particles(codes, y[t], off, model, pw)
+            if encoder:
+                for k in range(K):
+                    lw[k] += ew.corr[k]
         lt = logsumexp(lw)
         if not math.isfinite(lt):
             rec.fail[s] = t
