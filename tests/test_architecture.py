@@ -1,10 +1,7 @@
 """The package's shape: imports only go down the layers, no cycles, small functions
 and kernels with few arguments (docs/design.md §4)."""
 import ast
-import inspect
 import pathlib
-
-import pytest
 
 import lowrank
 

@@ -142,7 +142,6 @@ def newton_fixed_points(M, N, h, a, activation="tanh", c=None, *, n_starts=256, 
         rng.standard_normal((n_starts - half - 1, R)) * box / 3.0,
     ])[:n_starts]
     n_steps = 0
-    eye = np.eye(R)
     for _ in range(max_iter):
         x = Z @ M.T + (c - h)[None, :]
         f, d = _phi(activation, x, h)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from .._checks import check_choice
 from .brute import brute_force_fixed_points, newton_fixed_points
 from .enumerate import _enumerate
-from .regions import FixedPoints, _validate
+from .regions import _validate
 
 METHODS = ("auto", "enumerate", "brute", "newton")
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from ..kernels.smc_args import Draws, Records, Sequences, records
+from ..kernels.smc_args import Draws, Records, Sequences
 from .device import check_device, cuda_launch
 from .elbo import (backward_buffers, check_records, elbo, finish_call, finish_gradient, gradient_blocks,
                    prepare_call)

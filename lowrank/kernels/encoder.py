@@ -374,7 +374,7 @@ def backward_sequence(s, theta, lay, y, lengths, A, H, dout, grows):
     da = view(buf[0], n, lay.cout[L - 1])
     da[:, :] = dout[s, :n, :]
     for l in range(L - 1, -1, -1):
-        k, ci, co, left = lay.kernel[l], lay.cin[l], lay.cout[l], lay.left[l]
+        k, ci, left = lay.kernel[l], lay.cin[l], lay.left[l]
         W, _ = layer_params(theta, lay, l)
         dW, db = layer_params(row, lay, l)
         x = y[s]

@@ -227,7 +227,6 @@ def test_complex_and_text_data_are_refused(tmp_path, recording, model_file, caps
 
 
 def test_fit_defaults_are_the_librarys(tmp_path, recording, capsys, capture_fit):
-    import inspect
     rc, _, err = run(capsys, "fit", recording, "--quiet", "--out", tmp_path / "m.npz")
     assert rc == 0, err
     from lowrank.options import option

@@ -125,7 +125,7 @@ def test_optimal_weight_is_joint_over_proposal(readout, make_model, make_inputs)
 
 def _explicit_path_loglik(p, opts, y, u, eps):
     """Independent re-derivation: one particle, written with loops and np.clip."""
-    T, R = eps.shape[0], opts.rank
+    T = eps.shape[0]
     U, D = opts.n_inputs, opts.n_obs
     v = np.zeros((T, U))
     for t in range(T):

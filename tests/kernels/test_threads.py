@@ -1,5 +1,4 @@
 """Same seed, same numbers, whatever NUMBA_NUM_THREADS is (run in subprocesses)."""
-import hashlib
 import os
 import subprocess
 import sys

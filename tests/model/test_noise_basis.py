@@ -16,7 +16,7 @@ import lowrank
 from lowrank import io, metrics
 from lowrank.model.noise_basis import residual_noise_basis, to_noise_coords
 from lowrank.model.options import ModelOptions
-from reference import kalman, smc_numpy as ref
+from reference import kalman
 
 LATENT = dict(n_units=6, rank=2, n_obs=3, activation="identity", noise="full", init_noise="full")
 LATENT_INPUTS = dict(n_units=6, rank=2, n_obs=3, n_inputs=2, filter_inputs=True, readout_input=True,
